@@ -1,0 +1,44 @@
+# pciplane — the two commands a newcomer runs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: all demo test check lint typecheck imports unit bench clean
+
+all: test
+
+# The virtualenv, with the package, its host extras and the dev tools. Rebuilt when
+# pyproject.toml changes. System packages (libvirt-dev, ...) are installed when missing.
+$(STAMP): pyproject.toml scripts/ensure-system-packages
+	scripts/ensure-system-packages
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[host,postgres,dev]'
+	touch $@
+
+$(VENV): $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/pciplane demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
+unit: $(STAMP)
+	$(BIN)/pytest tests
+
+test: lint typecheck imports unit
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""pciplane.api ring."""

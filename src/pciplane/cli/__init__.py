@@ -1,0 +1,1 @@
+"""pciplane.cli ring."""

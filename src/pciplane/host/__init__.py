@@ -1,0 +1,1 @@
+"""One compute host: sysfs and libvirt discovery, domain XML, VF settings, the agent."""

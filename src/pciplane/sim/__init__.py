@@ -1,0 +1,1 @@
+"""Synthetic hosts and fleets: sysfs trees, libvirt node XML, fleet snapshots."""

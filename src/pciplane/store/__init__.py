@@ -1,0 +1,1 @@
+"""pciplane.store ring."""
