@@ -14,7 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pciplane.core.address import PciAddress
+from pciplane.core.binding import Network, NetworkType, Port, bind
+from pciplane.core.device import DevType, PciDevice
 from pciplane.core.errors import HypervisorError, RequestError
+from pciplane.core.request import VnicType
 from pciplane.host import libvirt_schema
 from pciplane.host.domain_xml import (
     DirectInterface,
@@ -26,6 +29,8 @@ from pciplane.host.domain_xml import (
     HostdevInterface,
     NumaCell,
     devices_in_domain,
+    flavor_hostdev,
+    guest_device_for_binding,
     held_addresses,
     render_device,
     render_domain,
@@ -113,6 +118,75 @@ def test_device_xml_matches_golden_file(name: str, device: GuestDevice) -> None:
 
 def test_full_domain_matches_golden_file() -> None:
     check_golden("full_domain", render_domain(full_domain()))
+
+
+PF_DEV = PciDevice(address=PF, vendor_id="8086", product_id="1572", dev_type=DevType.PF)
+VF_DEV = PciDevice(
+    address=VF,
+    vendor_id="8086",
+    product_id="154c",
+    dev_type=DevType.VF,
+    parent_addr=PF,
+    devname="enp129s2f1",
+)
+GPU_DEV = PciDevice(address=GPU, vendor_id="10de", product_id="20b0")
+
+
+def network(vlan: int | None) -> Network:
+    kind = NetworkType.FLAT if vlan is None else NetworkType.VLAN
+    return Network(name="n", physical_network="physnet1", segmentation_id=vlan, network_type=kind)
+
+
+def port(vnic: VnicType, vlan: int | None, profileid: str | None = None) -> Port:
+    return Port(id="p1", mac=MAC, vnic_type=vnic, network=network(vlan), profileid=profileid)
+
+
+@pytest.mark.parametrize(
+    ("name", "the_port", "device"),
+    [
+        pytest.param("direct_vlan", port(VnicType.DIRECT, 100), VF_DEV, id="direct-vlan"),
+        pytest.param("direct_flat", port(VnicType.DIRECT, None), VF_DEV, id="direct-flat"),
+        pytest.param("direct_vlan0", port(VnicType.DIRECT, 0), VF_DEV, id="direct-vlan0"),
+        pytest.param(
+            "direct_physical", port(VnicType.DIRECT_PHYSICAL, 100), PF_DEV, id="direct-physical"
+        ),
+        pytest.param("macvtap", port(VnicType.MACVTAP, 42), VF_DEV, id="macvtap"),
+        pytest.param(
+            "macvtap_8021qbh", port(VnicType.MACVTAP, 42, "finance"), VF_DEV, id="macvtap-qbh"
+        ),
+        pytest.param(
+            "direct_8021qbh", port(VnicType.DIRECT, 100, "finance"), VF_DEV, id="direct-qbh"
+        ),
+    ],
+)
+def test_bound_ports_render_as_the_golden_files(
+    name: str, the_port: Port, device: PciDevice
+) -> None:
+    guest_device = guest_device_for_binding(bind(the_port, device, "physnet1"))
+    assert guest_device is not None
+    check_golden(name, render_device(guest_device))
+
+
+@pytest.mark.parametrize(
+    ("managed", "name"),
+    [
+        pytest.param(True, "flavor_hostdev_managed_yes", id="managed"),
+        pytest.param(False, "flavor_hostdev_managed_no", id="unmanaged"),
+    ],
+)
+def test_flavor_devices_render_as_the_golden_files(managed: bool, name: str) -> None:
+    check_golden(name, render_device(flavor_hostdev(GPU_DEV, managed=managed)))
+
+
+def test_normal_port_has_no_guest_pci_device() -> None:
+    assert guest_device_for_binding(bind(port(VnicType.NORMAL, 5), None, None)) is None
+
+
+def test_macvtap_needs_the_vf_netdev() -> None:
+    no_netdev = PciDevice(address=VF, vendor_id="8086", product_id="154c", dev_type=DevType.VF)
+    binding = bind(port(VnicType.MACVTAP, 5), no_netdev, "physnet1")
+    with pytest.raises(RequestError, match="netdev name"):
+        guest_device_for_binding(binding)
 
 
 needs_validator = pytest.mark.skipif(

@@ -19,7 +19,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pciplane.core.address import PciAddress
+from pciplane.core.binding import Binding, VifType
+from pciplane.core.device import PciDevice
 from pciplane.core.errors import HypervisorError, RequestError
+from pciplane.core.request import VnicType
 
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _VIRT_TYPES = frozenset({"kvm", "qemu", "test"})
@@ -151,6 +154,41 @@ def _check_cells(domain: Domain) -> None:
     ids = [cell.id for cell in domain.numa_cells]
     if ids != list(range(len(ids))):
         raise RequestError(f"domain {domain.name!r}: NUMA cell ids must be 0..n-1, got {ids}")
+
+
+# --- from claims and bindings ------------------------------------------------------
+
+
+def flavor_hostdev(device: PciDevice, *, managed: bool = True) -> HostdevDevice:
+    """A flavor (alias) device; ``managed`` is the device spec's ``managed`` tag (Nova §6.7)."""
+    return HostdevDevice(address=device.address, managed=managed)
+
+
+def guest_device_for_binding(binding: Binding) -> GuestDevice | None:
+    """The guest device for a bound port, or None for an ``ovs`` port (no PCI device).
+
+    ``direct`` gives ``<interface type='hostdev'>``, ``macvtap`` gives
+    ``<interface type='direct'>`` on the VF's netdev, ``direct-physical`` gives a managed
+    ``<hostdev>`` of the PF (Nova §6.1-§6.4).
+    """
+    device, port = binding.device, binding.port
+    if binding.vif_type is VifType.OVS or device is None:
+        return None
+    details = binding.vif_details
+    if binding.vif_type is VifType.HOSTDEV_PHYSICAL:
+        return HostdevDevice(address=device.address, managed=True)
+    if port.vnic_type is VnicType.MACVTAP:
+        if not device.devname:
+            raise RequestError(
+                f"port {port.id!r}: macvtap needs the VF's netdev name, and device "
+                f"{device.address} has none (is it bound to a network driver?)"
+            )
+        return DirectInterface(
+            source_dev=device.devname, mac=port.mac, vlan=details.vlan, profileid=details.profileid
+        )
+    return HostdevInterface(
+        address=device.address, mac=port.mac, vlan=details.vlan, profileid=details.profileid
+    )
 
 
 # --- rendering --------------------------------------------------------------------
@@ -346,6 +384,8 @@ __all__ = [
     "device_element",
     "devices_in_domain",
     "domain_element",
+    "flavor_hostdev",
+    "guest_device_for_binding",
     "held_addresses",
     "render_device",
     "render_domain",
