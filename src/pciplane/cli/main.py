@@ -16,7 +16,7 @@ from pciplane import __version__
 from pciplane.core.errors import PciplaneError
 
 #: Command modules under ``pciplane.cli``, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("sim",)
+COMMANDS: tuple[str, ...] = ("fit", "lint", "capacity", "sim", "discover")
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -7,7 +7,7 @@ import importlib
 from typing import Any
 
 #: Sub-command modules under ``pciplane.cli``; each exposes ``register(subparsers)``.
-SIM_COMMANDS: tuple[str, ...] = ()
+SIM_COMMANDS: tuple[str, ...] = ("sim_fleet", "sim_host")
 
 
 def register(sub: Any) -> None:

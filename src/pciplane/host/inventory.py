@@ -131,16 +131,25 @@ def _show(value: object) -> str:
     return "none" if value is None else str(value)
 
 
+def _change_line(attr: str, word: str, before: object, after: object) -> str:
+    """``driver rebound i40e -> vfio-pci``, ``interface renamed eth2 -> ens1f0``, ..."""
+    if attr in ("driver", "devname") and before is None:
+        return f"{word} {after} appeared" if attr == "devname" else f"driver bound to {after}"
+    if attr in ("driver", "devname") and after is None:
+        return f"{word} {before} gone" if attr == "devname" else f"driver {before} unbound"
+    if attr == "driver":
+        word = "driver rebound"
+    elif attr == "devname":
+        word = "interface renamed"
+    return f"{word} {_show(before)} -> {_show(after)}"
+
+
 def _changes(old: PciDevice, new: PciDevice, old_vfs: int, new_vfs: int) -> tuple[str, ...]:
     what = []
     for attr, word in _COMPARED:
         before, after = getattr(old, attr), getattr(new, attr)
         if before != after:
-            if attr == "driver" and after == "vfio-pci":
-                word = "driver rebound"
-            elif attr == "devname" and before is not None and after is not None:
-                word = "interface renamed"
-            what.append(f"{word} {_show(before)} -> {_show(after)}")
+            what.append(_change_line(attr, word, before, after))
     if old_vfs != new_vfs:
         what.append(f"VFs {old_vfs} -> {new_vfs}")
     return tuple(what)

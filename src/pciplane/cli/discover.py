@@ -1,0 +1,166 @@
+"""``pciplane discover``: list this host's PCI devices, from sysfs or through libvirt.
+
+The table is for people; ``--json`` prints the host in the fleet snapshot's host shape
+(shared/fleet-format.md) so it drops into a snapshot; ``--device-spec FILE`` marks the
+devices a ``[pci] device_spec`` list allows and by which entry (Nova §1.5: the first
+match wins); ``--previous FILE`` (an earlier ``--json`` output) prints what changed.
+Warnings about unreadable entries go to stderr; the exit status stays 0 for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from pciplane.core.device import Inventory, PciDevice
+from pciplane.core.errors import ConfigError, DeviceSpecError
+from pciplane.core.spec import DeviceSpec, HostSpecs, parse_device_specs, resolve_specs
+from pciplane.host import nodedev, sysfs
+from pciplane.host.inventory import HostDevice, Scan, diff
+from pciplane.host.snapshot import devices_from_host_json, host_json
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "discover",
+        help="list this host's PCI devices (sysfs or libvirt)",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--root", type=Path, default=Path("/"), help="filesystem root holding sys/ (default /)"
+    )
+    source.add_argument("--libvirt", metavar="URI", help="discover through libvirt at URI")
+    parser.add_argument(
+        "--device-spec", metavar="FILE", type=Path, help="JSON list of [pci] device_spec entries"
+    )
+    parser.add_argument("--json", action="store_true", help="print the fleet snapshot host shape")
+    parser.add_argument(
+        "--previous", metavar="FILE", type=Path, help="an earlier --json output to diff against"
+    )
+    parser.add_argument("--name", help="host name in --json output (default: this hostname)")
+    parser.set_defaults(func=run)
+
+
+def _read_json(path: Path, what: str) -> object:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} file {path}: {exc.strerror or exc}") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{what} file {path} is not JSON: {exc}") from exc
+
+
+def load_device_specs(path: Path) -> tuple[tuple[object, ...], tuple[DeviceSpec, ...]]:
+    """The entries of a device_spec file (a JSON list) and their parsed form."""
+    doc = _read_json(path, "device_spec")
+    if not isinstance(doc, list):
+        raise ConfigError(
+            f"device_spec file {path} must hold a JSON list of entries, not {type(doc).__name__}"
+        )
+    try:
+        return tuple(doc), parse_device_specs(doc)
+    except DeviceSpecError as exc:
+        raise ConfigError(f"device_spec file {path}: {exc}") from exc
+
+
+def _load_previous(path: Path) -> tuple[PciDevice, ...]:
+    doc = _read_json(path, "previous")
+    return devices_from_host_json(doc, source=f"previous file {path}")
+
+
+def _names(dev: HostDevice) -> str:
+    vendor = dev.vendor_name or ""
+    product = dev.product_name or ""
+    return f"{vendor} {product}".strip()
+
+
+_HEADER = ("ADDRESS", "TYPE", "ID", "CLASS", "DRIVER", "NUMA", "PF", "IFNAME")
+
+
+def _row(dev: HostDevice, specs: HostSpecs | None) -> list[str]:
+    d = dev.device
+    row = [
+        str(d.address),
+        d.dev_type.value,
+        d.vendor_info,
+        d.class_id or "-",
+        d.driver or "-",
+        "-" if d.numa_node is None else str(d.numa_node),
+        str(d.parent_addr) if d.parent_addr else "-",
+        d.devname or "-",
+    ]
+    if specs is not None:
+        spec = specs.match(d)
+        row.append("-" if spec is None else f"#{spec.index}")
+    row.append(_names(dev))
+    return row
+
+
+def format_table(scan: Scan, specs: HostSpecs | None = None) -> str:
+    """One line per device; with specs, the ``SPEC`` column names the matching entry."""
+    header = [*_HEADER, *(("SPEC",) if specs is not None else ()), "NAME"]
+    rows = [header, *(_row(d, specs) for d in scan.devices)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)) + "  " + r[-1]
+        for r in rows
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _numa_nodes(args: argparse.Namespace, scan: Scan) -> tuple[tuple[int, int | None], ...]:
+    if args.libvirt is None:
+        found = sysfs.numa_nodes(args.root)
+        if found:
+            return found
+    nodes = {d.device.numa_node for d in scan.devices if d.device.numa_node is not None}
+    return tuple((n, None) for n in sorted(nodes))
+
+
+def _discover(args: argparse.Namespace) -> Scan:
+    if args.libvirt is not None:
+        return nodedev.scan(args.libvirt)
+    return sysfs.scan(args.root)
+
+
+def _print_specs(specs: HostSpecs, scan: Scan) -> None:
+    allowed = sum(1 for d in scan.devices if specs.match(d.device) is not None)
+    print(f"\n{allowed} of {len(scan.devices)} devices are assignable by the device_spec")
+    for problem in specs.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    entries: tuple[object, ...] = ()
+    parsed: tuple[DeviceSpec, ...] | None = None
+    if args.device_spec is not None:
+        entries, parsed = load_device_specs(args.device_spec)
+    previous = _load_previous(args.previous) if args.previous is not None else None
+    scan = _discover(args)
+    for warning in scan.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    devices = scan.pci_devices()
+    specs = resolve_specs(parsed, Inventory.of(devices)) if parsed is not None else None
+    changes = diff(previous, devices).lines() if previous is not None else None
+    if args.json:
+        name = args.name or socket.gethostname()
+        doc = host_json(name, _numa_nodes(args, scan), devices, entries if parsed else None)
+        print(json.dumps(doc, indent=2))
+        for line in changes or ():
+            print(line, file=sys.stderr)
+        return 0
+    print(format_table(scan, specs))
+    if specs is not None:
+        _print_specs(specs, scan)
+    if changes is not None:
+        print(f"\nchanges since {args.previous}:" if changes else "\nno changes since previous")
+        for line in changes:
+            print(line)
+    return 0
