@@ -1,0 +1,365 @@
+"""Fit: can this host satisfy a server's PCI requests, which devices, and why not.
+
+Requests of one server are consumed cumulatively, ``(R11 OR R12):count AND R21:count``
+(nova-pci-semantics §3.4, §3.7): each request in turn passes the spec match and the
+stages of :mod:`pciplane.core.stages` over what earlier requests left. Unlike Nova's
+scheduler (Q3), PF/VF exclusivity is modelled: taking a VF removes its PF, taking a PF
+removes its VFs, so the scheduler never accepts a host the claim must refuse.
+
+Device choice is deterministic (Q24 fix): VFs come first from PFs already partly used,
+then from PFs that cannot be handed out whole, and requests for PFs are served last,
+from the PFs with the fewest free VFs. The evaluation depends only on the host's
+:attr:`HostView.signature`, never on addresses, so hosts that look alike are judged once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pciplane.core.address import PciAddress
+from pciplane.core.device import TAKEN, DevType, Inventory
+from pciplane.core.fleet import Host, NumaNode
+from pciplane.core.pool import KindTable, Pool, PoolKind, SpecMemo, build_pools
+from pciplane.core.request import PciRequest, RequestSpec, spec_matches
+from pciplane.core.spec import DeviceSpec, resolve_specs
+from pciplane.core.stages import STAGES, Candidate, Context
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GuestRequest:
+    """What one server asks for: its PCI requests and the host NUMA cells it is confined to."""
+
+    name: str = ""
+    pci: tuple[PciRequest, ...] = ()
+    numa_cells: frozenset[int] | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StageRecord:
+    """What one stage left of one request's candidates (device counts)."""
+
+    request: str
+    stage: str
+    before: int
+    after: int
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Outcome:
+    """A verdict without the host's name and addresses: shared by look-alike hosts."""
+
+    fits: bool
+    reason: str = ""
+    stages: tuple[StageRecord, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Verdict:
+    host: str
+    fits: bool
+    reason: str = ""
+    stages: tuple[StageRecord, ...] = ()
+    #: Per request (in the guest's order), the devices chosen; empty when it does not fit.
+    choice: tuple[tuple[PciAddress, ...], ...] = ()
+
+
+class KindMatcher:
+    """Memo of "does this request spec match this pool kind", shared across hosts."""
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple[int, RequestSpec], bool] = {}
+
+    def matches(self, kind: PoolKind, specs: Sequence[RequestSpec]) -> bool:
+        for spec in specs:
+            key = (kind.id, spec)
+            hit = self._memo.get(key)
+            if hit is None:
+                hit = self._memo[key] = spec_matches(spec, kind.mapping)
+            if hit:
+                return True
+        return False
+
+
+def request_label(request: PciRequest) -> str:
+    if request.alias_name:
+        return request.alias_name
+    physnet = next((s.get("physical_network") for s in request.specs), None)
+    label = physnet if physnet else "port (no physical network)"
+    if any(s.get("dev_type") == str(DevType.PF) for s in request.specs):
+        label += " (direct-physical)"
+    return label
+
+
+def _noun(kinds: Sequence[PoolKind]) -> str:
+    types = {k.dev_type for k in kinds}
+    if types == {DevType.VF}:
+        return "VFs"
+    if types == {DevType.PF}:
+        return "PFs"
+    return "devices"
+
+
+def _numa_breakdown(cands: Sequence[Candidate], exclude: set[int | None]) -> str:
+    counts: dict[int | None, int] = {}
+    for c in cands:
+        if c.kind.numa_node not in exclude:
+            counts[c.kind.numa_node] = counts.get(c.kind.numa_node, 0) + c.remaining
+    parts = [
+        f"{n} free on NUMA {'?' if node is None else node}"
+        for node, n in sorted(counts.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
+        if n
+    ]
+    return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class _Family:
+    """A PF and the pools of its VFs (or a lone device): the unit of exclusivity."""
+
+    pools: tuple[int, ...]
+    pf_pool: int | None
+    used: bool
+    signature: tuple[bool, bool, tuple[tuple[int, int], ...]]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HostView:
+    """One host, ready to answer fit questions: pools, families and a signature."""
+
+    name: str
+    numa_nodes: tuple[NumaNode, ...]
+    pools: tuple[Pool, ...]
+    families: tuple[_Family, ...]
+    family_of: tuple[int, ...]  # pool index -> family index
+    signature: tuple[object, ...]
+
+    @classmethod
+    def build(
+        cls,
+        host: Host,
+        default_specs: tuple[DeviceSpec, ...] = (),
+        *,
+        kinds: KindTable | None = None,
+        memo: SpecMemo | None = None,
+        pool_tags: tuple[str, ...] = (),
+    ) -> HostView:
+        inventory = Inventory.of(host.devices)
+        specs = host.device_spec if host.device_spec is not None else default_specs
+        pools = build_pools(
+            inventory, resolve_specs(specs, inventory), kinds=kinds, memo=memo, pool_tags=pool_tags
+        )
+        return cls.from_pools(host.name, host.numa_nodes, pools, inventory)
+
+    @classmethod
+    def from_pools(
+        cls,
+        name: str,
+        numa_nodes: tuple[NumaNode, ...],
+        pools: tuple[Pool, ...],
+        inventory: Inventory,
+    ) -> HostView:
+        by_family: dict[PciAddress, list[int]] = {}
+        for i, pool in enumerate(pools):
+            by_family.setdefault(pool.address, []).append(i)
+        families: list[_Family] = []
+        family_of = [0] * len(pools)
+        for addr, members in by_family.items():
+            pf_pool = next((i for i in members if pools[i].kind.dev_type is DevType.PF), None)
+            head = inventory.devices.get(addr)
+            used = head is not None and (
+                head.status in TAKEN
+                or any(vf.status in TAKEN for vf in inventory.children_of(head))
+            )
+            sig = (
+                used,
+                pf_pool is not None,
+                tuple(sorted((pools[i].kind.id, pools[i].count) for i in members)),
+            )
+            for i in members:
+                family_of[i] = len(families)
+            families.append(_Family(tuple(members), pf_pool, used, sig))
+        numa = tuple(sorted((n.id, n.socket) for n in numa_nodes))
+        signature = (numa, tuple(sorted(f.signature for f in families)))
+        return cls(
+            name=name,
+            numa_nodes=numa_nodes,
+            pools=pools,
+            families=tuple(families),
+            family_of=tuple(family_of),
+            signature=signature,
+        )
+
+    def fit(self, guest: GuestRequest, matcher: KindMatcher | None = None) -> Verdict:
+        outcome, choice = _Evaluation(self, guest, matcher or KindMatcher()).run()
+        return Verdict(
+            host=self.name,
+            fits=outcome.fits,
+            reason=outcome.reason,
+            stages=outcome.stages,
+            choice=choice,
+        )
+
+    def outcome(self, guest: GuestRequest, matcher: KindMatcher) -> Outcome:
+        return _Evaluation(self, guest, matcher).run()[0]
+
+
+class _Evaluation:
+    """One guest against one host view: requests in turn, each through every stage."""
+
+    def __init__(self, view: HostView, guest: GuestRequest, matcher: KindMatcher) -> None:
+        self.view = view
+        self.guest = guest
+        self.matcher = matcher
+        self.remaining = [p.count for p in view.pools]
+        self.ctx = Context(
+            numa_cells=guest.numa_cells,
+            sockets={n.id: n.socket for n in view.numa_nodes},
+        )
+        self.records: list[StageRecord] = []
+        self.pf_wanted = self._pf_wanted()
+
+    def _pf_wanted(self) -> set[int]:
+        wanted: set[int] = set()
+        for req in self.guest.pci:
+            if any(s.get("dev_type") == str(DevType.PF) for s in req.specs):
+                for i, pool in enumerate(self.view.pools):
+                    if self.matcher.matches(pool.kind, req.specs):
+                        wanted.add(self.view.family_of[i])
+        return wanted
+
+    def run(self) -> tuple[Outcome, tuple[tuple[PciAddress, ...], ...]]:
+        order = sorted(
+            range(len(self.guest.pci)),
+            key=lambda r: any(
+                s.get("dev_type") == str(DevType.PF) for s in self.guest.pci[r].specs
+            ),
+        )
+        chosen: dict[int, tuple[PciAddress, ...]] = {}
+        for r in order:
+            request = self.guest.pci[r]
+            cands, failure = self._filter(request)
+            if failure is not None:
+                return Outcome(fits=False, reason=failure, stages=tuple(self.records)), ()
+            chosen[r] = self._take(request, cands)
+        choice = tuple(chosen[r] for r in range(len(self.guest.pci)))
+        return Outcome(fits=True, stages=tuple(self.records)), choice
+
+    def _filter(self, request: PciRequest) -> tuple[list[Candidate], str | None]:
+        label = request_label(request)
+        pools = self.view.pools
+        matching = [i for i, p in enumerate(pools) if self.matcher.matches(p.kind, request.specs)]
+        cands = [Candidate(i, pools[i].kind, self.remaining[i]) for i in matching]
+        cands = [c for c in cands if c.remaining > 0]
+        total = sum(c.remaining for c in cands)
+        held = sum(pools[i].count - self.remaining[i] for i in matching)
+        self.records.append(StageRecord(request=label, stage="spec", before=total, after=total))
+        if total < request.count:
+            return cands, f"{label}: {self._spec_failure(request, matching, total, held)}"
+        for stage in STAGES:
+            before = sum(c.remaining for c in cands)
+            kept = stage.keep(cands, request, self.ctx)
+            after = sum(c.remaining for c in kept)
+            self.records.append(
+                StageRecord(request=label, stage=stage.name, before=before, after=after)
+            )
+            if after < request.count:
+                why = self._stage_failure(stage.name, stage.because, request, cands, kept)
+                return kept, f"{label}: {why}"
+            cands = kept
+        return cands, None
+
+    def _spec_failure(self, request: PciRequest, matching: list[int], total: int, held: int) -> str:
+        if not matching:
+            return "no free device matches " + " or ".join(_describe_spec(s) for s in request.specs)
+        noun = _noun([self.view.pools[i].kind for i in matching])
+        text = f"{total} free {noun} match, {request.count} needed"
+        if held:
+            text += f" ({held} more taken by this server's other requests)"
+        return text
+
+    def _stage_failure(
+        self,
+        stage: str,
+        because: str,
+        request: PciRequest,
+        before: list[Candidate],
+        kept: list[Candidate],
+    ) -> str:
+        noun = _noun([c.kind for c in before])
+        after = sum(c.remaining for c in kept)
+        if stage == "numa":
+            cells = sorted(self.guest.numa_cells or ())
+            where = ",".join(str(c) for c in cells)
+            policy = request.numa_policy or "legacy"
+            others = _numa_breakdown(before, set(cells))
+            text = f"{after} free {noun} on NUMA {where} (numa_policy={policy})"
+            return f"{text}; {others}" if others else text
+        removed = sum(c.remaining for c in before) - after
+        return f"{after} free {noun} left, {request.count} needed ({removed} are {because})"
+
+    def _sort_key(self, request: PciRequest, c: Candidate) -> tuple[object, ...]:
+        view = self.view
+        fam = view.families[view.family_of[c.index]]
+        cells = self.guest.numa_cells
+        numa_rank = 0
+        if cells is not None and c.kind.numa_node is not None and c.kind.numa_node not in cells:
+            numa_rank = 1
+        if c.kind.dev_type is DevType.PF:
+            free_vfs = sum(self.remaining[i] for i in fam.pools if i != c.index)
+            pack: tuple[int, ...] = (free_vfs,)
+        elif c.kind.dev_type in (DevType.VF, DevType.VDPA):
+            pf_free = fam.pf_pool is not None and self.remaining[fam.pf_pool] > 0
+            taken_here = any(self.remaining[i] < view.pools[i].count for i in fam.pools)
+            if fam.used or taken_here:
+                pack = (0,)
+            elif not pf_free:
+                pack = (1,)
+            else:
+                pack = (3,) if view.family_of[c.index] in self.pf_wanted else (2,)
+        else:
+            pack = (0,)
+        return (
+            numa_rank,
+            pack,
+            len(c.kind.attrs),
+            c.kind.id,
+            fam.signature,
+            view.pools[c.index].address,
+        )
+
+    def _take(self, request: PciRequest, cands: list[Candidate]) -> tuple[PciAddress, ...]:
+        need = request.count
+        taken: list[PciAddress] = []
+        for c in sorted(cands, key=lambda c: self._sort_key(request, c)):
+            if need == 0:
+                break
+            left = self.remaining[c.index]
+            k = min(left, need)
+            if k <= 0:
+                continue
+            pool = self.view.pools[c.index]
+            start = pool.count - left
+            taken.extend(pool.devices[start : start + k])
+            self.remaining[c.index] = left - k
+            need -= k
+            self._exclude_relatives(c.index)
+        return tuple(taken)
+
+    def _exclude_relatives(self, index: int) -> None:
+        """Taking from a pool makes its family's other side unusable (PF <-> VFs)."""
+        fam = self.view.families[self.view.family_of[index]]
+        if self.view.pools[index].kind.dev_type is DevType.PF:
+            for i in fam.pools:
+                if i != index:
+                    self.remaining[i] = 0
+        elif fam.pf_pool is not None:
+            self.remaining[fam.pf_pool] = 0
+
+
+def _describe_spec(spec: RequestSpec) -> str:
+    shown = [f"{k}={v}" for k, v in spec.items if k not in ("remote_managed",) and v is not None]
+    if spec.get("physical_network") is None and "physical_network" in dict(spec.items):
+        shown.append("no physical_network")
+    return "{" + ", ".join(shown) + "}" if shown else "{any}"

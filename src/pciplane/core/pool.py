@@ -1,0 +1,187 @@
+"""Pools: a host's free, allow-listed devices grouped by their scheduling key.
+
+The key follows Nova (nova-pci-semantics §3.1): vendor, product, NUMA node, device
+type, the matching spec's tags (less ``resource_class``/``traits``), ``parent_ifname``,
+``remote_managed`` (``"false"`` by default for PFs, VFs and vdpa), and ``address`` — the
+parent PF's for a VF, the device's own otherwise. So VFs of one PF share a pool, and a
+PF shares its ``address`` with the pools of its own VFs: that *family* is the unit of
+PF/VF exclusivity. Operators may name extra device attributes to group by
+(``pool_tags``, the "PCI flavor attributes" idea).
+
+Everything but the address is a :class:`PoolKind`; kinds recur across a fleet, so
+request specs are matched against each kind once (:class:`KindTable`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from pciplane.core.address import PciAddress
+from pciplane.core.device import TAKEN, DevType, Inventory, PciDevice, Status
+from pciplane.core.spec import DeviceSpec, HostSpecs
+
+#: Device attributes an operator may add to the pool key.
+GROUPABLE_ATTRIBUTES = ("driver", "label", "class_id", "iommu_group", "devname")
+
+_REMOTE_MANAGED_DEFAULT = frozenset({DevType.PF, DevType.VF, DevType.VDPA})
+
+AttrValue = str | int | float | bool | None | tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolKind:
+    """A pool key without its address; interned by :class:`KindTable`."""
+
+    id: int
+    attrs: tuple[tuple[str, AttrValue], ...]
+    mapping: Mapping[str, AttrValue] = field(compare=False, hash=False, repr=False)
+
+    @property
+    def dev_type(self) -> DevType:
+        return DevType(str(self.mapping["dev_type"]))
+
+    @property
+    def numa_node(self) -> int | None:
+        node = self.mapping["numa_node"]
+        return node if isinstance(node, int) else None
+
+    def describe(self) -> str:
+        """``8086:154c type-VF NUMA 0 physical_network=physnet1``."""
+        m = self.mapping
+        numa = "NUMA ?" if m["numa_node"] is None else f"NUMA {m['numa_node']}"
+        extras = " ".join(
+            f"{k}={v}" for k, v in self.attrs if k not in _CORE_KEYS and k != "remote_managed"
+        )
+        base = f"{m['vendor_id']}:{m['product_id']} {m['dev_type']} {numa}"
+        return f"{base} {extras}".rstrip()
+
+
+_CORE_KEYS = frozenset({"vendor_id", "product_id", "dev_type", "numa_node"})
+
+
+class KindTable:
+    """Interns pool kinds so that equal keys share one object and one integer id."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[tuple[tuple[str, AttrValue], ...], PoolKind] = {}
+
+    def intern(self, attrs: dict[str, AttrValue]) -> PoolKind:
+        key = tuple(sorted(attrs.items(), key=lambda kv: kv[0]))
+        kind = self._kinds.get(key)
+        if kind is None:
+            kind = PoolKind(len(self._kinds), key, dict(key))
+            self._kinds[key] = kind
+        return kind
+
+    def __len__(self) -> int:
+        return len(self._kinds)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Pool:
+    """Free devices of one key. ``address`` is the family (the PF for VFs)."""
+
+    kind: PoolKind
+    address: PciAddress
+    devices: tuple[PciAddress, ...]
+    spec_index: int
+
+    @property
+    def count(self) -> int:
+        return len(self.devices)
+
+
+def is_free(inventory: Inventory, dev: PciDevice) -> bool:
+    """Available, and no relative taken (tolerates snapshots with stale PF statuses)."""
+    if dev.status is not Status.AVAILABLE:
+        return False
+    if dev.dev_type is DevType.PF:
+        return not any(vf.status in TAKEN for vf in inventory.children_of(dev))
+    parent = inventory.parent_of(dev)
+    return parent is None or parent.status not in TAKEN
+
+
+def pool_attrs(
+    dev: PciDevice, spec: DeviceSpec, pool_tags: Iterable[str] = ()
+) -> dict[str, AttrValue]:
+    attrs: dict[str, AttrValue] = {
+        "vendor_id": dev.vendor_id,
+        "product_id": dev.product_id,
+        "numa_node": dev.numa_node,
+        "dev_type": str(dev.dev_type),
+    }
+    attrs.update(spec.pool_tags())
+    if dev.parent_ifname is not None:
+        attrs["parent_ifname"] = dev.parent_ifname
+    if dev.dev_type in _REMOTE_MANAGED_DEFAULT and "remote_managed" not in attrs:
+        attrs["remote_managed"] = "false"
+    for name in pool_tags:
+        value = getattr(dev, name, None)
+        if value is not None:
+            attrs[name] = value
+    return attrs
+
+
+class SpecMemo:
+    """``HostSpecs.match`` results memoised across hosts that resolve alike."""
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple[object, ...], DeviceSpec | None] = {}
+
+    def match(self, specs: HostSpecs, dev: PciDevice) -> DeviceSpec | None:
+        key = (
+            specs,
+            dev.vendor_id,
+            dev.product_id,
+            dev.address,
+            dev.parent_addr,
+            bool(dev.card_serial_number),
+        )
+        try:
+            return self._memo[key]
+        except KeyError:
+            spec = self._memo[key] = specs.match(dev)
+            return spec
+
+
+def assignable(
+    inventory: Inventory, specs: HostSpecs, memo: SpecMemo | None = None
+) -> dict[PciAddress, DeviceSpec]:
+    """Every device some device_spec entry allows, with that (first matching) entry."""
+    memo = memo or SpecMemo()
+    out = {}
+    for dev in inventory:
+        spec = memo.match(specs, dev)
+        if spec is not None:
+            out[dev.address] = spec
+    return out
+
+
+def build_pools(
+    inventory: Inventory,
+    specs: HostSpecs,
+    *,
+    kinds: KindTable | None = None,
+    memo: SpecMemo | None = None,
+    pool_tags: tuple[str, ...] = (),
+) -> tuple[Pool, ...]:
+    """The host's pools of free, allow-listed devices, in address order."""
+    kinds = kinds if kinds is not None else KindTable()
+    memo = memo if memo is not None else SpecMemo()
+    grouped: dict[tuple[int, PciAddress], tuple[PoolKind, list[PciAddress], int]] = {}
+    for dev in inventory:
+        spec = memo.match(specs, dev)
+        if spec is None or not is_free(inventory, dev):
+            continue
+        kind = kinds.intern(pool_attrs(dev, spec, pool_tags))
+        family = dev.parent_addr if dev.parent_addr is not None else dev.address
+        entry = grouped.get((kind.id, family))
+        if entry is None:
+            grouped[(kind.id, family)] = (kind, [dev.address], spec.index)
+        else:
+            entry[1].append(dev.address)
+    return tuple(
+        Pool(kind=kind, address=family, devices=tuple(addrs), spec_index=index)
+        for (_, family), (kind, addrs, index) in grouped.items()
+    )
