@@ -147,6 +147,17 @@ def _coerce(key: str, value: object) -> str | None:
     )
 
 
+def _untagged_matches(key: str, value: str | None) -> bool:
+    """Whether a pool without ``key`` satisfies ``key: value``.
+
+    A missing key is None (Nova §3.3); and an untagged VF is untrusted, so it fits a
+    request for an untrusted one (Q6).
+    """
+    if value is None:
+        return True
+    return key == "trusted" and normalise_bool_word(value) == "false"
+
+
 @dataclass(frozen=True, slots=True)
 class RequestSpec:
     """One alternative of a request: sorted ``(key, value)`` constraints, all must hold.
@@ -156,7 +167,7 @@ class RequestSpec:
     """
 
     items: tuple[tuple[str, str | None], ...]
-    _match: tuple[tuple[str, object], ...] = field(
+    _match: tuple[tuple[str, object, bool, bool], ...] = field(
         init=False, repr=False, compare=False, hash=False
     )
 
@@ -169,7 +180,11 @@ class RequestSpec:
         object.__setattr__(
             self,
             "_match",
-            tuple((k, normalise_value(k, v)) for k, v in items if k not in IGNORED_KEYS),
+            tuple(
+                (k, normalise_value(k, v), k in BOOLEAN_KEYS, _untagged_matches(k, v))
+                for k, v in items
+                if k not in IGNORED_KEYS
+            ),
         )
 
     @classmethod
@@ -206,14 +221,6 @@ class RequestSpec:
         return True if word == "true" else False if word == "false" else None
 
 
-def _matches_one(key: str, want: object, have: object) -> bool:
-    have = normalise_value(key, have)
-    if have == want:
-        return True
-    # Q6: an untagged device is untrusted, so it fits a request for an untrusted VF.
-    return key == "trusted" and want == "false" and have is None
-
-
 def spec_matches(spec: RequestSpec, attrs: Mapping[str, object]) -> bool:
     """Whether every constraint of ``spec`` holds for a pool's ``attrs`` (Nova §3.3).
 
@@ -221,7 +228,17 @@ def spec_matches(spec: RequestSpec, attrs: Mapping[str, object]) -> bool:
     without that key. Placement-only keys (:data:`IGNORED_KEYS`) are skipped.
     """
     get = attrs.get
-    return all(_matches_one(key, want, get(key)) for key, want in spec._match)
+    for key, want, boolean, none_ok in spec._match:
+        have = get(key)
+        if type(have) is str:
+            have = normalise_bool_word(have) if boolean else have.lower()
+        elif have is not None:
+            have = normalise_value(key, have)
+        elif none_ok:
+            continue
+        if have != want:
+            return False
+    return True
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
