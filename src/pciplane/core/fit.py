@@ -191,6 +191,17 @@ class HostView:
             signature=signature,
         )
 
+    def renamed(self, name: str) -> HostView:
+        """The same pools under another host's name (hosts with identical devices)."""
+        return HostView(
+            name=name,
+            numa_nodes=self.numa_nodes,
+            pools=self.pools,
+            families=self.families,
+            family_of=self.family_of,
+            signature=self.signature,
+        )
+
     def fit(self, guest: GuestRequest, matcher: KindMatcher | None = None) -> Verdict:
         outcome, choice = _Evaluation(self, guest, matcher or KindMatcher()).run()
         return Verdict(

@@ -58,6 +58,8 @@ class _Parser:
     def __init__(self) -> None:
         self.addresses: dict[str, PciAddress] = {}
         self.strings: dict[str, str] = {}
+        #: Devices recur verbatim across hosts of one hardware model; records are immutable.
+        self.devices: dict[tuple[tuple[str, object], ...], PciDevice] = {}
 
     def address(self, value: object, where: Callable[[str], str], key: str) -> PciAddress:
         if not isinstance(value, str):
@@ -81,6 +83,19 @@ class _Parser:
     def device(self, obj: object, where_prefix: str) -> PciDevice:
         if not isinstance(obj, dict):
             raise SnapshotError(f"{where_prefix}: a device must be an object, got {obj!r}")
+        key: tuple[tuple[str, object], ...] | None = tuple(obj.items())
+        try:
+            cached = self.devices.get(key)  # type: ignore[arg-type]
+        except TypeError:  # a list value (capabilities): parse it every time
+            key, cached = None, None
+        if cached is not None:
+            return cached
+        dev = self._device(obj, where_prefix)
+        if key is not None:
+            self.devices[key] = dev
+        return dev
+
+    def _device(self, obj: dict[str, object], where_prefix: str) -> PciDevice:
         addr_text = obj.get("address")
         label = addr_text if isinstance(addr_text, str) else "?"
 

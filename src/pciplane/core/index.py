@@ -63,6 +63,13 @@ class FleetIndex:
         self.matcher = KindMatcher()
         self._views: dict[str, HostView] = {}
         self._order: list[str] = []
+        #: Distinct host states: signature -> state id, and each host's state id.
+        self._state_ids: dict[tuple[object, ...], int] = {}
+        self._states: list[HostView] = []  # a representative view per state
+        self._state_of: dict[str, int] = {}
+        #: Hosts with the very same device records share their pools. Keyed by object
+        #: identity; the value keeps the keyed objects alive so ids cannot be reused.
+        self._by_devices: dict[tuple[object, ...], tuple[object, HostView]] = {}
 
     @classmethod
     def build(
@@ -82,21 +89,46 @@ class FleetIndex:
 
     def replace_host(self, host: Host) -> HostView:
         """Add or rebuild one host's view (after a claim, a free or a rescan)."""
-        view = HostView.build(
-            host,
-            self.default_specs,
-            kinds=self.kinds,
-            memo=self.memo,
-            pool_tags=self.pool_tags,
-        )
+        self._compact()
+        specs = host.device_spec if host.device_spec is not None else self.default_specs
+        key = (id(specs), host.numa_nodes, *map(id, host.devices))
+        hit = self._by_devices.get(key)
+        if hit is not None:
+            view = hit[1].renamed(host.name)
+        else:
+            view = HostView.build(
+                host, self.default_specs, kinds=self.kinds, memo=self.memo, pool_tags=self.pool_tags
+            )
+            self._by_devices[key] = ((specs, host.devices), view)
         if host.name not in self._views:
             self._order.append(host.name)
         self._views[host.name] = view
+        state = self._state_ids.get(view.signature)
+        if state is None:
+            state = self._state_ids[view.signature] = len(self._states)
+            self._states.append(view)
+        self._state_of[host.name] = state
         return view
+
+    def _compact(self) -> None:
+        """Forget stale memo entries and states once updates have piled them up."""
+        limit = 2 * len(self._views) + 1000
+        if len(self._by_devices) > limit:
+            self._by_devices.clear()
+        if len(self._states) > limit:
+            live = {self._state_of[n]: self._views[n] for n in self._order}
+            self._states = []
+            self._state_ids = {}
+            remap = {}
+            for old, view in live.items():
+                remap[old] = self._state_ids[view.signature] = len(self._states)
+                self._states.append(view)
+            self._state_of = {n: remap[s] for n, s in self._state_of.items()}
 
     def remove_host(self, name: str) -> None:
         if self._views.pop(name, None) is not None:
             self._order.remove(name)
+            del self._state_of[name]
 
     def view(self, name: str) -> HostView:
         try:
@@ -111,18 +143,17 @@ class FleetIndex:
         return tuple(self._order)
 
     def distinct_states(self) -> int:
-        return len({v.signature for v in self._views.values()})
+        return len(set(self._state_of.values()))
 
     def fit(self, guest: GuestRequest) -> FleetFit:
-        """Judge every host; one evaluation per distinct host state."""
-        by_signature: dict[tuple[object, ...], int] = {}
-        outcomes: list[Outcome] = []
-        picks: list[int] = []
-        for name in self._order:
-            view = self._views[name]
-            k = by_signature.get(view.signature)
-            if k is None:
-                k = by_signature[view.signature] = len(outcomes)
-                outcomes.append(view.outcome(guest, self.matcher))
-            picks.append(k)
-        return FleetFit(tuple(self._order), tuple(outcomes), tuple(picks))
+        """Judge every host; one evaluation per distinct host state in use."""
+        picks = tuple(self._state_of[name] for name in self._order)
+        used = set(picks)
+        outcomes = tuple(
+            self._states[s].outcome(guest, self.matcher) if s in used else _UNUSED
+            for s in range(len(self._states))
+        )
+        return FleetFit(tuple(self._order), outcomes, picks)
+
+
+_UNUSED = Outcome(fits=False, reason="(no host in this state)")

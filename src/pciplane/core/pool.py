@@ -65,6 +65,7 @@ class KindTable:
 
     def __init__(self) -> None:
         self._kinds: dict[tuple[tuple[str, AttrValue], ...], PoolKind] = {}
+        self._by_shape: dict[tuple[object, ...], tuple[DeviceSpec, PoolKind]] = {}
 
     def intern(self, attrs: dict[str, AttrValue]) -> PoolKind:
         key = tuple(sorted(attrs.items(), key=lambda kv: kv[0]))
@@ -73,6 +74,18 @@ class KindTable:
             kind = PoolKind(len(self._kinds), key, dict(key))
             self._kinds[key] = kind
         return kind
+
+    def of_device(self, dev: PciDevice, spec: DeviceSpec, pool_tags: tuple[str, ...]) -> PoolKind:
+        """The kind of ``dev`` allowed by ``spec``, memoised on what the key is made of."""
+        if pool_tags:
+            return self.intern(pool_attrs(dev, spec, pool_tags))
+        # id(spec) is safe: the spec is kept alive in the value next to the kind.
+        shape = (id(spec), dev.vendor_id, dev.product_id, dev.numa_node, dev.dev_type,
+                 dev.parent_ifname)  # fmt: skip
+        hit = self._by_shape.get(shape)
+        if hit is None:
+            hit = self._by_shape[shape] = (spec, self.intern(pool_attrs(dev, spec)))
+        return hit[1]
 
     def __len__(self) -> int:
         return len(self._kinds)
@@ -174,7 +187,7 @@ def build_pools(
         spec = memo.match(specs, dev)
         if spec is None or not is_free(inventory, dev):
             continue
-        kind = kinds.intern(pool_attrs(dev, spec, pool_tags))
+        kind = kinds.of_device(dev, spec, pool_tags)
         family = dev.parent_addr if dev.parent_addr is not None else dev.address
         entry = grouped.get((kind.id, family))
         if entry is None:
