@@ -1,0 +1,54 @@
+"""The one route table: every endpoint, its method, handler, response and status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pciplane.api import (
+    handlers_catalog as cat,
+)
+from pciplane.api import (
+    handlers_hosts as hosts,
+)
+from pciplane.api import (
+    handlers_ops as ops,
+)
+from pciplane.api import (
+    handlers_servers as srv,
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Route:
+    method: str
+    path: str
+    handler: Callable[..., object]
+    status: int = 200
+    summary: str = ""
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(method="GET", path="/healthz", handler=ops.healthz, summary="liveness and database"),
+    Route(method="GET", path="/metrics", handler=ops.metrics, summary="Prometheus metrics"),
+    Route(method="GET", path="/v1/aliases", handler=cat.list_aliases),
+    Route(method="POST", path="/v1/aliases", handler=cat.create_alias, status=201),
+    Route(method="POST", path="/v1/aliases/reload", handler=cat.reload_aliases),
+    Route(method="DELETE", path="/v1/aliases/{name}", handler=cat.delete_alias, status=204),
+    Route(method="GET", path="/v1/flavors", handler=cat.list_flavors),
+    Route(method="POST", path="/v1/flavors", handler=cat.create_flavor, status=201),
+    Route(method="GET", path="/v1/flavors/{name}", handler=cat.show_flavor),
+    Route(method="PATCH", path="/v1/flavors/{name}", handler=cat.update_flavor),
+    Route(method="DELETE", path="/v1/flavors/{name}", handler=cat.delete_flavor, status=204),
+    Route(method="POST", path="/v1/fit", handler=cat.fit, summary="what-if against live hosts"),
+    Route(method="GET", path="/v1/hosts", handler=hosts.list_hosts),
+    Route(method="GET", path="/v1/hosts/{name}", handler=hosts.show_host),
+    Route(method="PUT", path="/v1/hosts/{name}", handler=hosts.register, summary="agent report"),
+    Route(method="GET", path="/v1/hosts/{name}/work", handler=hosts.take_work),
+    Route(method="POST", path="/v1/work/{work_id}", handler=hosts.report_work),
+    Route(method="GET", path="/v1/export", handler=hosts.export, summary="fleet snapshot"),
+    Route(method="GET", path="/v1/servers", handler=srv.list_servers),
+    Route(method="POST", path="/v1/servers", handler=srv.create_server, status=201),
+    Route(method="GET", path="/v1/servers/{server_id}", handler=srv.show_server),
+    Route(method="DELETE", path="/v1/servers/{server_id}", handler=srv.delete_server, status=202),
+)

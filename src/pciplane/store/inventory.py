@@ -1,0 +1,275 @@
+"""Hosts and their devices in the database, and the generation-checked device write.
+
+Every write that changes a host's devices first runs
+``UPDATE hosts SET generation = generation + 1 WHERE id = :id AND generation = :seen``
+(DESIGN.md): when another writer got there first the update matches no row and the
+write raises :class:`ConflictError` before touching anything; on PostgreSQL the update
+also locks the host row until commit, so writers of one host queue behind each other.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from pciplane.core.device import Inventory, PciDevice, Status
+from pciplane.core.errors import ConfigError, ConflictError, NotFoundError, SnapshotError
+from pciplane.core.fleet import Host, NumaNode, device_from_json, device_to_json
+from pciplane.core.spec import parse_device_specs
+from pciplane.store.tables import claims, devices, hosts, numa_nodes
+
+#: Device keys kept in their own columns; the rest of the device JSON goes to ``attrs``.
+_COLUMNS = ("address", "vendor_id", "product_id", "dev_type", "numa_node", "parent_addr")
+_TRACKED = ("status", "owner", "request_id")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HostRecord:
+    """A host as stored: its row identity and version, and the domain record."""
+
+    id: int
+    generation: int
+    last_seen: float | None
+    host: Host
+
+
+def generations(conn: Connection) -> dict[str, tuple[int, int]]:
+    """``name -> (id, generation)`` for every host: the cheap query that drives refreshes."""
+    rows = conn.execute(sa.select(hosts.c.name, hosts.c.id, hosts.c.generation))
+    return {name: (host_id, gen) for name, host_id, gen in rows}
+
+
+def _device(row: sa.Row[tuple[object, ...]]) -> PciDevice:
+    obj: dict[str, object] = json.loads(str(row.attrs))
+    for key in (*_COLUMNS, *_TRACKED):
+        value = getattr(row, key)
+        if value is not None:
+            obj[key] = value
+    return device_from_json(obj, where=f"stored device {row.address}")
+
+
+def load_hosts(conn: Connection, ids: Sequence[int] | None = None) -> list[HostRecord]:
+    """The hosts with these ids (all when None), with their NUMA nodes and devices."""
+    query = sa.select(hosts)
+    if ids is not None:
+        query = query.where(hosts.c.id.in_(ids))
+    rows = list(conn.execute(query.order_by(hosts.c.name)))
+    wanted = [r.id for r in rows]
+    devs: dict[int, list[PciDevice]] = {i: [] for i in wanted}
+    nodes: dict[int, list[NumaNode]] = {i: [] for i in wanted}
+    for chunk in _chunks(wanted, 500):
+        for d in conn.execute(sa.select(devices).where(devices.c.host_id.in_(chunk))):
+            devs[d.host_id].append(_device(d))
+        query_nodes = sa.select(numa_nodes).where(numa_nodes.c.host_id.in_(chunk))
+        for n in conn.execute(query_nodes.order_by(numa_nodes.c.node)):
+            nodes[n.host_id].append(NumaNode(id=n.node, socket=n.socket))
+    return [
+        HostRecord(
+            id=r.id,
+            generation=r.generation,
+            last_seen=r.last_seen,
+            host=_host(r.name, r.device_spec, nodes[r.id], devs[r.id]),
+        )
+        for r in rows
+    ]
+
+
+def _host(
+    name: str, spec_text: str | None, nodes: Sequence[NumaNode], devs: Sequence[PciDevice]
+) -> Host:
+    raw = None if spec_text is None else tuple(json.loads(spec_text))
+    return Host(
+        name=name,
+        numa_nodes=tuple(nodes),
+        devices=tuple(sorted(devs, key=lambda d: d.address)),
+        device_spec=None if raw is None else parse_device_specs(raw),
+        device_spec_raw=raw,
+    )
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def load_host(conn: Connection, name: str) -> HostRecord:
+    row = conn.execute(sa.select(hosts.c.id).where(hosts.c.name == name)).first()
+    if row is None:
+        raise NotFoundError(f"host {name!r} is not registered")
+    return load_hosts(conn, [row.id])[0]
+
+
+def bump_generation(conn: Connection, host_id: int, seen: int) -> int:
+    """The generation check; raises :class:`ConflictError` when someone wrote first."""
+    result = conn.execute(
+        sa.update(hosts)
+        .where(hosts.c.id == host_id, hosts.c.generation == seen)
+        .values(generation=hosts.c.generation + 1)
+    )
+    if result.rowcount != 1:
+        raise ConflictError(f"host #{host_id} changed since generation {seen}; retry")
+    return seen + 1
+
+
+def _row_values(dev: PciDevice) -> dict[str, object]:
+    obj = device_to_json(dev)
+    values: dict[str, object] = {key: obj.pop(key, None) for key in (*_COLUMNS, *_TRACKED)}
+    values["attrs"] = json.dumps(obj, sort_keys=True)
+    return values
+
+
+def write_devices(
+    conn: Connection, *, host_id: int, seen: int, before: Inventory, after: Inventory
+) -> int:
+    """Persist the devices that differ between ``before`` and ``after``; the new generation.
+
+    Claims rows follow the owners: a device that gains an owner gets a row in ``claims``
+    (whose primary key refuses a second owner), one that loses it loses the row.
+    """
+    generation = bump_generation(conn, host_id, seen)
+    changed = [d for d in after if before.devices.get(d.address) != d]
+    if not changed:
+        return generation
+    query = sa.select(devices.c.address, devices.c.id).where(devices.c.host_id == host_id)
+    ids = {address: dev_id for address, dev_id in conn.execute(query)}
+    for dev in changed:
+        old = before.devices.get(dev.address)
+        dev_id = ids[str(dev.address)]
+        conn.execute(
+            sa.update(devices)
+            .where(devices.c.id == dev_id)
+            .values(status=str(dev.status), owner=dev.owner, request_id=dev.request_id)
+        )
+        if old is not None and old.owner is not None and old.owner != dev.owner:
+            conn.execute(sa.delete(claims).where(claims.c.device_id == dev_id))
+        if dev.owner is not None and (old is None or old.owner != dev.owner):
+            _insert_claim(conn, dev_id, dev)
+    return generation
+
+
+def _insert_claim(conn: Connection, dev_id: int, dev: PciDevice) -> None:
+    try:
+        with conn.begin_nested():
+            conn.execute(sa.insert(claims).values(device_id=dev_id, server_id=dev.owner))
+    except sa.exc.IntegrityError:
+        raise ConflictError(f"PCI device {dev.address} is already claimed") from None
+
+
+def merge_report(stored: Inventory, reported: Iterable[PciDevice]) -> list[PciDevice]:
+    """The host's devices after an agent's report: the hardware it found, our bookkeeping.
+
+    A reported device keeps the status and owner the database has for it (the database is
+    the source of truth); a new one starts available; one that vanished is dropped unless
+    a server holds it, which keeps it until that server frees it (issue 4, agent).
+    """
+    merged: dict[object, PciDevice] = {}
+    for dev in reported:
+        old = stored.devices.get(dev.address)
+        if old is None:
+            merged[dev.address] = replace(dev, status=Status.AVAILABLE, owner=None, request_id=None)
+        else:
+            merged[dev.address] = replace(
+                dev, status=old.status, owner=old.owner, request_id=old.request_id
+            )
+    for dev in stored:
+        if dev.address not in merged and dev.owner is not None:
+            merged[dev.address] = dev
+    return list(merged.values())
+
+
+def register_host(conn: Connection, host: Host, *, now: float) -> HostRecord:
+    """Create or update a host from its agent's report, checked by generation."""
+    row = conn.execute(sa.select(hosts).where(hosts.c.name == host.name)).first()
+    spec_text = None if host.device_spec_raw is None else json.dumps(list(host.device_spec_raw))
+    if row is None:
+        host_id = conn.execute(
+            sa.insert(hosts).values(
+                name=host.name, generation=1, device_spec=spec_text, last_seen=now
+            )
+        ).inserted_primary_key[0]  # type: ignore[index]
+        generation, stored = 1, Inventory.of(())
+    else:
+        host_id, stored = row.id, Inventory.of(load_hosts(conn, [row.id])[0].host.devices)
+        generation = bump_generation(conn, host_id, row.generation)
+        conn.execute(
+            sa.update(hosts)
+            .where(hosts.c.id == host_id)
+            .values(device_spec=spec_text, last_seen=now)
+        )
+    merged = merge_report(stored, host.devices)
+    _replace_rows(conn, host_id, host.numa_nodes, stored, merged)
+    return HostRecord(
+        id=host_id,
+        generation=generation,
+        last_seen=now,
+        host=replace(host, devices=tuple(sorted(merged, key=lambda d: d.address))),
+    )
+
+
+def _replace_rows(
+    conn: Connection,
+    host_id: int,
+    nodes: Sequence[NumaNode],
+    stored: Inventory,
+    merged: Sequence[PciDevice],
+) -> None:
+    conn.execute(sa.delete(numa_nodes).where(numa_nodes.c.host_id == host_id))
+    if nodes:
+        conn.execute(
+            sa.insert(numa_nodes),
+            [{"host_id": host_id, "node": n.id, "socket": n.socket} for n in nodes],
+        )
+    keep = {str(d.address) for d in merged}
+    gone = [str(d.address) for d in stored if str(d.address) not in keep]
+    if gone:
+        conn.execute(
+            sa.delete(devices).where(devices.c.host_id == host_id, devices.c.address.in_(gone))
+        )
+    new_rows = [{"host_id": host_id, **_row_values(d)} for d in merged if d.address not in stored]
+    if new_rows:
+        conn.execute(sa.insert(devices), new_rows)
+    for dev in merged:
+        old = stored.devices.get(dev.address)
+        if old is not None and old != dev:
+            conn.execute(
+                sa.update(devices)
+                .where(devices.c.host_id == host_id, devices.c.address == str(dev.address))
+                .values(**_row_values(dev))
+            )
+
+
+def touch(conn: Connection, host_id: int, now: float) -> None:
+    conn.execute(sa.update(hosts).where(hosts.c.id == host_id).values(last_seen=now))
+
+
+def host_id_of(conn: Connection, name: str) -> int:
+    row = conn.execute(sa.select(hosts.c.id).where(hosts.c.name == name)).first()
+    if row is None:
+        raise NotFoundError(f"host {name!r} is not registered")
+    return int(row.id)
+
+
+def validate_spec_text(raw: object, where: str) -> None:
+    """Reject a host report whose device_spec does not parse, naming the host."""
+    if raw is None:
+        return
+    try:
+        parse_device_specs(list(raw) if isinstance(raw, list | tuple) else [raw])
+    except ConfigError as exc:
+        raise SnapshotError(f"{where}: {exc}") from None
+
+
+def device_counts(conn: Connection) -> Mapping[tuple[str, str, str, str], int]:
+    """``(status, vendor_id, product_id, dev_type) -> count`` over the fleet, for /metrics."""
+    query = sa.select(
+        devices.c.status,
+        devices.c.vendor_id,
+        devices.c.product_id,
+        devices.c.dev_type,
+        sa.func.count(),
+    ).group_by(devices.c.status, devices.c.vendor_id, devices.c.product_id, devices.c.dev_type)
+    return {(s, v, p, t): n for s, v, p, t, n in conn.execute(query)}

@@ -1,0 +1,1 @@
+"""Alembic migrations of the pciplane database, packaged with the wheel."""

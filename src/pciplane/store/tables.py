@@ -1,0 +1,127 @@
+"""The database schema (SQLAlchemy Core); Alembic migrations under ``migrations/`` build it.
+
+``hosts.generation`` is the per-host version every device write checks
+(``UPDATE hosts ... WHERE generation = :seen``, DESIGN.md). ``claims`` is the
+database-level guard that no device is ever in two servers: its primary key is the
+device, so a second claim of the same device fails in the database itself.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+hosts = sa.Table(
+    "hosts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("generation", sa.Integer, nullable=False),
+    #: JSON text of the host's own [pci] device_spec entries, NULL for the fleet default.
+    sa.Column("device_spec", sa.Text, nullable=True),
+    sa.Column("last_seen", sa.Float, nullable=True),
+)
+
+numa_nodes = sa.Table(
+    "numa_nodes",
+    metadata,
+    sa.Column("host_id", sa.ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("node", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("socket", sa.Integer, nullable=True),
+)
+
+devices = sa.Table(
+    "devices",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("host_id", sa.ForeignKey("hosts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("address", sa.String(16), nullable=False),
+    sa.Column("vendor_id", sa.String(4), nullable=False),
+    sa.Column("product_id", sa.String(4), nullable=False),
+    sa.Column("dev_type", sa.String(16), nullable=False),
+    sa.Column("numa_node", sa.Integer, nullable=True),
+    sa.Column("parent_addr", sa.String(16), nullable=True),
+    #: The remaining discovered attributes (devname, driver, ...) as device JSON.
+    sa.Column("attrs", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("owner", sa.String(64), nullable=True, index=True),
+    sa.Column("request_id", sa.String(64), nullable=True),
+    sa.UniqueConstraint("host_id", "address", name="uq_devices_host_address"),
+)
+
+aliases = sa.Table(
+    "aliases",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, index=True),
+    #: The entry exactly as Nova's [pci] alias takes it (JSON text).
+    sa.Column("entry", sa.Text, nullable=False),
+)
+
+flavors = sa.Table(
+    "flavors",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("vcpus", sa.Integer, nullable=False),
+    sa.Column("ram", sa.Integer, nullable=False),
+)
+
+flavor_extra_specs = sa.Table(
+    "flavor_extra_specs",
+    metadata,
+    sa.Column("flavor_id", sa.ForeignKey("flavors.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+servers = sa.Table(
+    "servers",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("project", sa.String(255), nullable=False, index=True),
+    sa.Column("flavor", sa.String(255), nullable=False),
+    sa.Column("vcpus", sa.Integer, nullable=False),
+    sa.Column("ram", sa.Integer, nullable=False),
+    #: The flavor's extra specs when the server was created (JSON object text).
+    sa.Column("extra_specs", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, index=True),
+    sa.Column("task", sa.String(16), nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("host_id", sa.ForeignKey("hosts.id"), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    #: Reasons of every failed placement attempt (JSON list of {"host", "reason"}).
+    sa.Column("faults", sa.Text, nullable=False),
+    sa.Column("domain_xml", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+claims = sa.Table(
+    "claims",
+    metadata,
+    sa.Column("device_id", sa.ForeignKey("devices.id"), primary_key=True),
+    sa.Column("server_id", sa.ForeignKey("servers.id"), nullable=False, index=True),
+)
+
+work_items = sa.Table(
+    "work_items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("host_id", sa.ForeignKey("hosts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("server_id", sa.ForeignKey("servers.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    #: pending -> delivered -> done; a re-registering agent gets delivered ones again.
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_work_items_host_state", "host_id", "state"),
+)
