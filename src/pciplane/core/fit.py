@@ -14,16 +14,20 @@ from the PFs with the fewest free VFs. The evaluation depends only on the host's
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pciplane.core.address import PciAddress
 from pciplane.core.device import TAKEN, DevType, Inventory
 from pciplane.core.fleet import Host, NumaNode
-from pciplane.core.pool import KindTable, Pool, PoolKind, SpecMemo, build_pools
+from pciplane.core.pool import KindTable, Pool, PoolKind, SpecMemo, build_pools, held_kinds
 from pciplane.core.request import PciRequest, RequestSpec, spec_matches
 from pciplane.core.spec import DeviceSpec, resolve_specs
 from pciplane.core.stages import STAGES, Candidate, Context
+
+#: Up to this many requests, a failed placement is retried in every other order (5! = 120).
+MAX_REORDERED_REQUESTS = 5
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -134,6 +138,8 @@ class HostView:
     families: tuple[_Family, ...]
     family_of: tuple[int, ...]  # pool index -> family index
     signature: tuple[object, ...]
+    #: Allow-listed devices that are not free, by pool kind: (kind, count).
+    held: tuple[tuple[PoolKind, int], ...] = ()
 
     @classmethod
     def build(
@@ -147,10 +153,12 @@ class HostView:
     ) -> HostView:
         inventory = Inventory.of(host.devices)
         specs = host.device_spec if host.device_spec is not None else default_specs
-        pools = build_pools(
-            inventory, resolve_specs(specs, inventory), kinds=kinds, memo=memo, pool_tags=pool_tags
-        )
-        return cls.from_pools(host.name, host.numa_nodes, pools, inventory)
+        kinds = kinds if kinds is not None else KindTable()
+        memo = memo if memo is not None else SpecMemo()
+        resolved = resolve_specs(specs, inventory)
+        pools = build_pools(inventory, resolved, kinds=kinds, memo=memo, pool_tags=pool_tags)
+        held = held_kinds(inventory, resolved, kinds=kinds, memo=memo, pool_tags=pool_tags)
+        return cls.from_pools(host.name, host.numa_nodes, pools, inventory, held)
 
     @classmethod
     def from_pools(
@@ -159,6 +167,7 @@ class HostView:
         numa_nodes: tuple[NumaNode, ...],
         pools: tuple[Pool, ...],
         inventory: Inventory,
+        held: tuple[tuple[PoolKind, int], ...] = (),
     ) -> HostView:
         by_family: dict[PciAddress, list[int]] = {}
         for i, pool in enumerate(pools):
@@ -181,8 +190,10 @@ class HostView:
                 family_of[i] = len(families)
             families.append(_Family(tuple(members), pf_pool, used, sig))
         numa = tuple(sorted((n.id, n.socket) for n in numa_nodes))
-        signature = (numa, tuple(sorted(f.signature for f in families)))
+        held_sig = tuple(sorted((k.id, n) for k, n in held))
+        signature = (numa, tuple(sorted(f.signature for f in families)), held_sig)
         return cls(
+            held=held,
             name=name,
             numa_nodes=numa_nodes,
             pools=pools,
@@ -200,6 +211,7 @@ class HostView:
             families=self.families,
             family_of=self.family_of,
             signature=self.signature,
+            held=self.held,
         )
 
     def fit(self, guest: GuestRequest, matcher: KindMatcher | None = None) -> Verdict:
@@ -241,20 +253,36 @@ class _Evaluation:
         return wanted
 
     def run(self) -> tuple[Outcome, tuple[tuple[PciAddress, ...], ...]]:
-        order = sorted(
-            range(len(self.guest.pci)),
-            key=lambda r: any(
-                s.get("dev_type") == str(DevType.PF) for s in self.guest.pci[r].specs
-            ),
-        )
+        """Requests for PFs go last; if that order fails, other orders are tried (bounded).
+
+        Greedy placement in one order can miss a placement that exists (an alternative
+        taking the device a later request needed); Nova's scheduler shares that blind
+        spot. The first order's failure is the one explained.
+        """
+        pci = self.guest.pci
+        first = sorted(range(len(pci)), key=lambda r: _wants_pf(pci[r]))
+        result = self._run_order(first)
+        if result[0].fits or len(pci) < 2 or len(pci) > MAX_REORDERED_REQUESTS:
+            return result
+        for order in itertools.permutations(first):
+            if list(order) != first:
+                retry = self._run_order(list(order))
+                if retry[0].fits:
+                    return retry
+        return result
+
+    def _run_order(self, order: list[int]) -> tuple[Outcome, tuple[tuple[PciAddress, ...], ...]]:
+        self.remaining = [p.count for p in self.view.pools]
+        self.records = []
+        pci = self.guest.pci
         chosen: dict[int, tuple[PciAddress, ...]] = {}
-        for r in order:
-            request = self.guest.pci[r]
-            cands, failure = self._filter(request)
+        for position, r in enumerate(order):
+            cands, failure = self._filter(pci[r])
             if failure is not None:
                 return Outcome(fits=False, reason=failure, stages=tuple(self.records)), ()
-            chosen[r] = self._take(request, cands)
-        choice = tuple(chosen[r] for r in range(len(self.guest.pci)))
+            later = [pci[k] for k in order[position + 1 :]]
+            chosen[r] = self._take(pci[r], cands, later)
+        choice = tuple(chosen[r] for r in range(len(pci)))
         return Outcome(fits=True, stages=tuple(self.records)), choice
 
     def _filter(self, request: PciRequest) -> tuple[list[Candidate], str | None]:
@@ -282,13 +310,16 @@ class _Evaluation:
         return cands, None
 
     def _spec_failure(self, request: PciRequest, matching: list[int], total: int, held: int) -> str:
+        in_use = sum(n for kind, n in self.view.held if self.matcher.matches(kind, request.specs))
+        suffix = f" ({in_use} in use)" if in_use else ""
         if not matching:
-            return "no free device matches " + " or ".join(_describe_spec(s) for s in request.specs)
+            specs = " or ".join(_describe_spec(s) for s in request.specs)
+            return f"no free device matches {specs}{suffix}"
         noun = _noun([self.view.pools[i].kind for i in matching])
         text = f"{total} free {noun} match, {request.count} needed"
         if held:
             text += f" ({held} more taken by this server's other requests)"
-        return text
+        return text + suffix
 
     def _stage_failure(
         self,
@@ -310,7 +341,7 @@ class _Evaluation:
         removed = sum(c.remaining for c in before) - after
         return f"{after} free {noun} left, {request.count} needed ({removed} are {because})"
 
-    def _sort_key(self, request: PciRequest, c: Candidate) -> tuple[object, ...]:
+    def _sort_key(self, later: list[PciRequest], c: Candidate) -> tuple[object, ...]:
         view = self.view
         fam = view.families[view.family_of[c.index]]
         cells = self.guest.numa_cells
@@ -331,8 +362,10 @@ class _Evaluation:
                 pack = (3,) if view.family_of[c.index] in self.pf_wanted else (2,)
         else:
             pack = (0,)
+        contention = sum(1 for r in later if self.matcher.matches(c.kind, r.specs))
         return (
             numa_rank,
+            contention,
             pack,
             len(c.kind.attrs),
             c.kind.id,
@@ -340,10 +373,13 @@ class _Evaluation:
             view.pools[c.index].address,
         )
 
-    def _take(self, request: PciRequest, cands: list[Candidate]) -> tuple[PciAddress, ...]:
+    def _take(
+        self, request: PciRequest, cands: list[Candidate], later: list[PciRequest]
+    ) -> tuple[PciAddress, ...]:
+        """Take ``count`` devices: affine first, then what later requests want least."""
         need = request.count
         taken: list[PciAddress] = []
-        for c in sorted(cands, key=lambda c: self._sort_key(request, c)):
+        for c in sorted(cands, key=lambda c: self._sort_key(later, c)):
             if need == 0:
                 break
             left = self.remaining[c.index]
@@ -369,8 +405,23 @@ class _Evaluation:
             self.remaining[fam.pf_pool] = 0
 
 
+def _wants_pf(request: PciRequest) -> bool:
+    return any(s.get("dev_type") == str(DevType.PF) for s in request.specs)
+
+
 def _describe_spec(spec: RequestSpec) -> str:
-    shown = [f"{k}={v}" for k, v in spec.items if k not in ("remote_managed",) and v is not None]
-    if spec.get("physical_network") is None and "physical_network" in dict(spec.items):
+    """``{10de:20b5 type-PCI}``, ``{physical_network=physnet1}``: the spec in brief."""
+    items = dict(spec.items)
+    shown = []
+    vendor, product = items.pop("vendor_id", None), items.pop("product_id", None)
+    if vendor or product:
+        shown.append(f"{vendor or '*'}:{product or '*'}")
+    if items.get("dev_type"):
+        shown.append(str(items.pop("dev_type")))
+    if items.pop("remote_managed", None) == "true":
+        shown.append("remote_managed")
+    if "physical_network" in items and items["physical_network"] is None:
+        items.pop("physical_network")
         shown.append("no physical_network")
-    return "{" + ", ".join(shown) + "}" if shown else "{any}"
+    shown += [f"{k}={v}" for k, v in items.items() if v is not None]
+    return "{" + " ".join(shown) + "}" if shown else "{any}"

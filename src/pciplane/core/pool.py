@@ -171,6 +171,28 @@ def assignable(
     return out
 
 
+def held_kinds(
+    inventory: Inventory,
+    specs: HostSpecs,
+    *,
+    kinds: KindTable,
+    memo: SpecMemo,
+    pool_tags: tuple[str, ...] = (),
+) -> tuple[tuple[PoolKind, int], ...]:
+    """Allow-listed devices that are not free, counted by kind (for explanations)."""
+    counts: dict[PoolKind, int] = {}
+    for dev in inventory:
+        if dev.status is Status.AVAILABLE and is_free(inventory, dev):
+            continue
+        if dev.status is Status.REMOVED:
+            continue
+        spec = memo.match(specs, dev)
+        if spec is not None:
+            kind = kinds.of_device(dev, spec, pool_tags)
+            counts[kind] = counts.get(kind, 0) + 1
+    return tuple(counts.items())
+
+
 def build_pools(
     inventory: Inventory,
     specs: HostSpecs,
