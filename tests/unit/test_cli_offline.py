@@ -1,0 +1,189 @@
+"""The offline commands as a user runs them: output contract, exit codes, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pciplane.cli.main import main
+
+GPU = {"vendor_id": "10de", "product_id": "20b5"}
+SMALL = {
+    "format": "pciplane-fleet/1",
+    "device_spec": [GPU, {"vendor_id": "8086", "product_id": "1889", "physical_network": "p1"}],
+    "alias": [{"name": "gpu", **GPU, "numa_policy": "required"}],
+    "hosts": [
+        {"name": "four", "numa_nodes": [{"id": 0}, {"id": 1}], "devices": [
+            {"address": f"0000:{b}:00.0", **GPU, "numa_node": n}
+            for b, n in (("17", 0), ("65", 0), ("b1", 1), ("e3", 1))]},
+        {"name": "none", "devices": []},
+        {"name": "used", "devices": [
+            {"address": "0000:17:00.0", **GPU, "numa_node": 0, "status": "allocated",
+             "owner": "vm1"}]},
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> str:
+    path = tmp_path / "fleet.json"
+    path.write_text(json.dumps(SMALL))
+    return str(path)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_fit_json_contract(capsys: pytest.CaptureFixture[str], fleet: str) -> None:
+    code, out, _ = run(capsys, "fit", "--fleet", fleet, "--alias-request", "gpu:2",
+                       "--numa-cells", "1", "--json")  # fmt: skip
+    doc = json.loads(out)
+    assert code == 0
+    assert doc["request"] == {"alias": "gpu:2", "ports": [], "numa_cells": [1],
+                              "numa_policy": None}  # fmt: skip
+    assert doc["fit_count"] == 1
+    assert [h["name"] for h in doc["hosts"]] == ["four", "none", "used"]
+    assert [h["fits"] for h in doc["hosts"]] == [True, False, False]
+    assert doc["hosts"][0]["reason"] == ""
+    assert doc["hosts"][2]["reason"] == "gpu: no free device matches {10de:20b5} (1 in use)"
+
+
+def test_fit_exits_1_when_no_host_fits(capsys: pytest.CaptureFixture[str], fleet: str) -> None:
+    code, out, _ = run(capsys, "fit", "--fleet", fleet, "--alias-request", "gpu:5")
+    assert code == 1
+    assert "0 of 3 hosts fit" in out
+    assert "gpu: 4 free devices match, 5 needed" in out
+
+
+def test_fit_many_requests(capsys: pytest.CaptureFixture[str], fleet: str, tmp_path: Path) -> None:
+    requests = tmp_path / "r.json"
+    requests.write_text(json.dumps([
+        {"name": "one", "alias": "gpu:1"},
+        {"name": "port", "ports": [{"physical_network": "p1"}]},
+        {"name": "numa", "alias": "gpu:3", "numa_cells": [0], "numa_policy": "preferred"},
+    ]))  # fmt: skip
+    code, out, _ = run(capsys, "fit", "--fleet", fleet, "--requests", str(requests), "--json")
+    results = json.loads(out)["results"]
+    assert [(r["name"], r["fit_count"]) for r in results] == [("one", 1), ("port", 0), ("numa", 1)]
+    assert code == 1  # the port request fits nowhere
+
+
+def test_fit_explain(capsys: pytest.CaptureFixture[str], fleet: str) -> None:
+    code, out, _ = run(capsys, "fit", "--fleet", fleet, "--alias-request", "gpu:3",
+                       "--numa-cells", "0", "--explain", "four")  # fmt: skip
+    assert code == 1
+    assert "explain four: does not fit: gpu: 2 free devices on NUMA 0 (numa_policy=required)" in out
+    assert "numa" in out.split("explain four")[1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param(["--alias-request", "nope:1"], "PCI alias 'nope' is not defined", id="alias"),
+        pytest.param(["--alias-request", "gpu:x"], "gpu:x", id="bad-count"),
+        pytest.param(["--port", "p1:normal"], "vnic type 'normal' is not one of", id="vnic"),
+        pytest.param(["--port", ":direct"], "names no physical network", id="no-physnet"),
+        pytest.param(["--numa-cells", "zero"], "NUMA cells 'zero'", id="cells"),
+        pytest.param(["--explain", "ghost"], "no host 'ghost'", id="explain-unknown"),
+    ],
+)
+def test_bad_requests_exit_2(capsys: pytest.CaptureFixture[str], fleet: str, argv: list[str],
+                             message: str) -> None:  # fmt: skip
+    code, _, err = run(capsys, "fit", "--fleet", fleet, *argv)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(None, "cannot read", id="missing"),
+        pytest.param("{", "not valid JSON", id="bad-json"),
+        pytest.param("[]", "must be a JSON object", id="not-object"),
+    ],
+)
+def test_bad_fleet_files_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                content: str | None, message: str) -> None:  # fmt: skip
+    path = tmp_path / "f.json"
+    if content is not None:
+        path.write_text(content)
+    code, _, err = run(capsys, "fit", "--fleet", str(path), "--alias-request", "gpu:1")
+    assert (code, message in err, str(path) in err) == (2, True, True)
+
+
+def test_bad_requests_file_names_the_entry(capsys: pytest.CaptureFixture[str], fleet: str,
+                                           tmp_path: Path) -> None:  # fmt: skip
+    requests = tmp_path / "r.json"
+    requests.write_text(json.dumps([{"name": "ok"}, {"name": "bad", "numa_cells": ["0"]}]))
+    code, _, err = run(capsys, "fit", "--fleet", fleet, "--requests", str(requests))
+    assert code == 2 and f"requests {requests} [1]" in err
+
+
+def test_capacity_places_real_claims(capsys: pytest.CaptureFixture[str], fleet: str) -> None:
+    code, out, _ = run(capsys, "capacity", "--fleet", fleet, "--alias-request", "gpu:2", "--json")
+    doc = json.loads(out)
+    assert code == 0
+    assert {h["name"]: h["servers"] for h in doc["hosts"]} == {"four": 2, "none": 0, "used": 0}
+    assert doc["total"] == 2
+    assert doc["runs_out_first"] == {"gpu": 3}
+
+
+def test_capacity_with_numa_required(capsys: pytest.CaptureFixture[str], fleet: str) -> None:
+    _code, out, _ = run(capsys, "capacity", "--fleet", fleet, "--alias-request", "gpu:1",
+                       "--numa-cells", "1", "--json")  # fmt: skip
+    assert json.loads(out)["total"] == 2
+
+
+def test_lint_reports_every_bad_entry(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps([
+        {"vendor_id": "10de"},
+        {"vendor_id": "XYZ"},
+        '{"address": "0000:0a:00.8"}',
+        {"devname": "eth0", "address": "0000:0a:00.1"},
+        {"devname": "ens1f0", "physical_network": "p1"},
+    ]))  # fmt: skip
+    alias = tmp_path / "alias.json"
+    alias.write_text(json.dumps([{"name": "a", "vendor_id": "10de"}, {"name": "b", "foo": 1}]))
+    code, out, _ = run(capsys, "lint", "--device-spec", str(spec), "--alias", str(alias))
+    assert code == 1
+    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    assert [e.split(":")[1].strip() for e in errors] == [
+        "device_spec entry 1", "device_spec entry 2", "device_spec entry 3",
+        "alias entry 0", "alias entry 1",
+    ]  # fmt: skip
+    assert "warning: device_spec entry" in out and "devname 'ens1f0'" in out
+
+
+def test_lint_fleet(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    doc = dict(SMALL, alias=[{"name": "gpu", **GPU}, {"name": "t4", "vendor_id": "10de",
+                                                      "product_id": "1eb8"}])  # fmt: skip
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps(doc))
+    code, out, _ = run(capsys, "lint", "--fleet", str(path), "--json")
+    report = json.loads(out)
+    assert code == 0
+    messages = {(f["where"], f["severity"]) for f in report["findings"]}
+    assert ("alias t4", "warning") in messages
+    assert ("device_spec entry 1", "warning") in messages  # matches nothing
+    assert report["spec_matches"] == {"0": 5}
+    pools = {p["pool"]: (p["free"], p["total"]) for p in report["pools"]}
+    assert pools == {"10de:20b5 type-PCI NUMA 0": (2, 3), "10de:20b5 type-PCI NUMA 1": (2, 2)}
+
+
+def test_sim_fleet_writes_a_loadable_snapshot(capsys: pytest.CaptureFixture[str],
+                                              tmp_path: Path) -> None:  # fmt: skip
+    out = tmp_path / "f.json"
+    assert main(["sim", "fleet", "--hosts", "30", "--seed", "4", "--out", str(out)]) == 0
+    capsys.readouterr()
+    code, text, _ = run(capsys, "lint", "--fleet", str(out))
+    assert code == 0 and "0 errors" in text
+    doc = json.loads(out.read_text())
+    statuses = {d["status"] for h in doc["hosts"] for d in h["devices"]}
+    assert {"available", "allocated", "unavailable"} <= statuses
