@@ -14,6 +14,7 @@ from pciplane.cli.offline import (
     guest_from_input,
     inputs_from_args,
     load_fleet_file,
+    settle_heap,
 )
 from pciplane.core.fit import Outcome
 from pciplane.core.fleet import Fleet
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     fleet = load_fleet_file(args.fleet, quiet=args.json)
     guests = [guest_from_input(inp, fleet.aliases) for inp in inputs]
     index = FleetIndex.build(fleet)
+    settle_heap()
     results = [index.fit(g) for g in guests]
     if args.explain:
         index.view(args.explain)  # NotFoundError for an unknown host

@@ -264,14 +264,24 @@ class _Evaluation:
         result = self._run_order(first)
         if result[0].fits or len(pci) < 2 or len(pci) > MAX_REORDERED_REQUESTS:
             return result
+        records = self.records
+        # No order helps when some request cannot be met even on its own.
+        alone_ok = all(self._run_order([r])[0].fits for r in first)
+        self.records = records
+        if not alone_ok:
+            return result
+        tried = {tuple(pci[r] for r in first)}
         for order in itertools.permutations(first):
-            if list(order) != first:
+            shape = tuple(pci[r] for r in order)
+            if shape not in tried:
+                tried.add(shape)
                 retry = self._run_order(list(order))
                 if retry[0].fits:
                     return retry
         return result
 
     def _run_order(self, order: list[int]) -> tuple[Outcome, tuple[tuple[PciAddress, ...], ...]]:
+        """Place the requests in ``order``; the choice is empty unless all of them fit."""
         self.remaining = [p.count for p in self.view.pools]
         self.records = []
         pci = self.guest.pci
@@ -282,6 +292,8 @@ class _Evaluation:
                 return Outcome(fits=False, reason=failure, stages=tuple(self.records)), ()
             later = [pci[k] for k in order[position + 1 :]]
             chosen[r] = self._take(pci[r], cands, later)
+        if len(chosen) < len(pci):
+            return Outcome(fits=True, stages=tuple(self.records)), ()
         choice = tuple(chosen[r] for r in range(len(pci)))
         return Outcome(fits=True, stages=tuple(self.records)), choice
 

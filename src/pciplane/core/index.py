@@ -67,6 +67,7 @@ class FleetIndex:
         self._state_ids: dict[tuple[object, ...], int] = {}
         self._states: list[HostView] = []  # a representative view per state
         self._state_of: dict[str, int] = {}
+        self._picks: tuple[int, ...] | None = None  # state id per host, in host order
         #: Hosts with the very same device records share their pools. Keyed by object
         #: identity; the value keeps the keyed objects alive so ids cannot be reused.
         self._by_devices: dict[tuple[object, ...], tuple[object, HostView]] = {}
@@ -108,6 +109,7 @@ class FleetIndex:
             state = self._state_ids[view.signature] = len(self._states)
             self._states.append(view)
         self._state_of[host.name] = state
+        self._picks = None
         return view
 
     def _compact(self) -> None:
@@ -124,11 +126,13 @@ class FleetIndex:
                 remap[old] = self._state_ids[view.signature] = len(self._states)
                 self._states.append(view)
             self._state_of = {n: remap[s] for n, s in self._state_of.items()}
+            self._picks = None
 
     def remove_host(self, name: str) -> None:
         if self._views.pop(name, None) is not None:
             self._order.remove(name)
             del self._state_of[name]
+            self._picks = None
 
     def view(self, name: str) -> HostView:
         try:
@@ -147,7 +151,9 @@ class FleetIndex:
 
     def fit(self, guest: GuestRequest) -> FleetFit:
         """Judge every host; one evaluation per distinct host state in use."""
-        picks = tuple(self._state_of[name] for name in self._order)
+        if self._picks is None:
+            self._picks = tuple(self._state_of[name] for name in self._order)
+        picks = self._picks
         used = set(picks)
         outcomes = tuple(
             self._states[s].outcome(guest, self.matcher) if s in used else _UNUSED
