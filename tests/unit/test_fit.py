@@ -90,6 +90,10 @@ def test_flavor_policy_overrides_alias_policy() -> None:
             [gpu(0x10, 0, GPU_B)], (flavor("ab:1"),), True, "", id="alternatives-are-ored",
         ),
         pytest.param(
+            [gpu(0x10, 0)], (flavor("a:2"),), False, "a: 1 free device matches, 2 needed",
+            id="too-few",
+        ),
+        pytest.param(
             [gpu(0x10, 0)], (flavor("b:1"),), False,
             "b: no free device matches {10de:1eb8}", id="no-match",
         ),

@@ -106,6 +106,6 @@ def _print(inp: Any, per_host: list[tuple[str, HostCapacity]], total: int,
     top = sorted(per_host, key=lambda hc: -hc[1].servers)[:5]
     print("most room: " + ", ".join(f"{n} ({c.servers})" for n, c in top))
     if runs_out:
-        print("runs out first:")
+        print("limited by (the request that no longer fits):")
         for label, n in runs_out.most_common():
             print(f"  {label}: on {n} hosts")

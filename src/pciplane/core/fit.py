@@ -96,13 +96,11 @@ def request_label(request: PciRequest) -> str:
     return label
 
 
-def _noun(kinds: Sequence[PoolKind]) -> str:
+def _free(n: int, kinds: Sequence[PoolKind]) -> str:
+    """``1 free VF``, ``3 free devices``: the count with the kind of device it counts."""
     types = {k.dev_type for k in kinds}
-    if types == {DevType.VF}:
-        return "VFs"
-    if types == {DevType.PF}:
-        return "PFs"
-    return "devices"
+    noun = "VF" if types == {DevType.VF} else "PF" if types == {DevType.PF} else "device"
+    return f"{n} free {noun}" + ("" if n == 1 else "s")
 
 
 def _numa_breakdown(cands: Sequence[Candidate], exclude: set[int | None]) -> str:
@@ -327,8 +325,8 @@ class _Evaluation:
         if not matching:
             specs = " or ".join(_describe_spec(s) for s in request.specs)
             return f"no free device matches {specs}{suffix}"
-        noun = _noun([self.view.pools[i].kind for i in matching])
-        text = f"{total} free {noun} match, {request.count} needed"
+        free = _free(total, [self.view.pools[i].kind for i in matching])
+        text = f"{free} {'matches' if total == 1 else 'match'}, {request.count} needed"
         if held:
             text += f" ({held} more taken by this server's other requests)"
         return text + suffix
@@ -341,17 +339,17 @@ class _Evaluation:
         before: list[Candidate],
         kept: list[Candidate],
     ) -> str:
-        noun = _noun([c.kind for c in before])
+        kinds = [c.kind for c in before]
         after = sum(c.remaining for c in kept)
         if stage == "numa":
             cells = sorted(self.guest.numa_cells or ())
             where = ",".join(str(c) for c in cells)
             policy = request.numa_policy or "legacy"
             others = _numa_breakdown(before, set(cells))
-            text = f"{after} free {noun} on NUMA {where} (numa_policy={policy})"
+            text = f"{_free(after, kinds)} on NUMA {where} (numa_policy={policy})"
             return f"{text}; {others}" if others else text
         removed = sum(c.remaining for c in before) - after
-        return f"{after} free {noun} left, {request.count} needed ({removed} are {because})"
+        return f"{_free(after, kinds)} left, {request.count} needed ({removed} are {because})"
 
     def _sort_key(self, later: list[PciRequest], c: Candidate) -> tuple[object, ...]:
         view = self.view
