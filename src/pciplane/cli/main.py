@@ -16,7 +16,10 @@ from pciplane import __version__
 from pciplane.core.errors import PciplaneError
 
 #: Command modules under ``pciplane.cli``, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("fit", "lint", "capacity", "sim", "discover")
+COMMANDS: tuple[str, ...] = (
+    "fit", "lint", "capacity", "sim", "discover",
+    "serve", "db", "alias", "flavor", "server", "host", "export",
+)  # fmt: skip
 
 Handler = Callable[[argparse.Namespace], int]
 

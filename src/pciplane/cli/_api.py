@@ -1,0 +1,71 @@
+"""What the client commands share: ``--api``, ``--token``, ``--json``, tables.
+
+``--api`` and ``--token`` default to the environment (``PCIPLANE_API``,
+``PCIPLANE_TOKEN``), so an operator sets them once per shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pciplane.client import DEFAULT_API, Client
+
+
+def add_client_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api",
+        default=os.environ.get("PCIPLANE_API", DEFAULT_API),
+        help="the service's URL (env PCIPLANE_API; default %(default)s)",
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("PCIPLANE_TOKEN"),
+        help="bearer token (env PCIPLANE_TOKEN)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def client_from(args: argparse.Namespace) -> Client:
+    return Client(args.api, args.token)
+
+
+def as_json(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: as_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [as_json(v) for v in value]
+    return value
+
+
+def print_json(value: Any) -> None:
+    json.dump(as_json(value), sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """A plain aligned table; empty cells print as ``-``."""
+    cells = [[("-" if v is None or v == "" else str(v)) for v in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    print(line.rstrip())
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def parse_properties(values: Sequence[str] | None) -> dict[str, str]:
+    """``--property key=value`` items (the first ``=`` separates), as openstack takes them."""
+    out: dict[str, str] = {}
+    for item in values or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"--property {item!r}: expected KEY=VALUE")
+        out[key] = value
+    return out

@@ -1,0 +1,68 @@
+"""``pciplane host list|show``: hosts and their pools, used and free."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from pciplane.cli._api import add_client_args, client_from, print_json, print_table
+from pciplane.client.records import HostSummary
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser("host", help="hosts and their PCI pools")
+    cmds = parser.add_subparsers(dest="host_command", metavar="ACTION", required=True)
+    listing = cmds.add_parser("list", help="list hosts")
+    listing.set_defaults(func=_list)
+    show = cmds.add_parser("show", help="one host's pools")
+    show.add_argument("name")
+    show.set_defaults(func=_show)
+    for p in (listing, show):
+        add_client_args(p)
+
+
+def _age(host: HostSummary) -> str:
+    if host.last_seen is None:
+        return "never"
+    return f"{max(0.0, time.time() - host.last_seen):.0f}s ago"
+
+
+def _list(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        hosts = client.list_hosts()
+    if args.json:
+        print_json(hosts)
+        return 0
+    print_table(
+        ["NAME", "DEVICES", "USED", "FREE", "GENERATION", "AGENT SEEN"],
+        [
+            (
+                h.name,
+                h.devices,
+                sum(p.used for p in h.pools),
+                sum(p.free for p in h.pools),
+                h.generation,
+                _age(h),
+            )
+            for h in hosts
+        ],
+    )
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        host = client.get_host(args.name)
+    if args.json:
+        print_json(host)
+        return 0
+    print(
+        f"host {host.name}: {host.devices} devices, generation {host.generation}, "
+        f"agent seen {_age(host)}"
+    )
+    print_table(
+        ["POOL", "PHYSNET", "TOTAL", "USED", "FREE"],
+        [(p.pool, p.physical_network, p.total, p.used, p.free) for p in host.pools],
+    )
+    return 0
