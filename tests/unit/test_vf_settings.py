@@ -9,6 +9,7 @@ argument processing and ``ifinfmsg`` encoder and is decoded again, and the decod
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from pyroute2.iproute.linux import get_arguments_processor
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
+from pciplane.cli.main import main
 from pciplane.core.address import PciAddress
 from pciplane.core.binding import Network, NetworkType, Port, bind
 from pciplane.core.device import DevType, PciDevice
@@ -36,6 +38,8 @@ from pciplane.host.vf_settings import (
     VfSettings,
     apply,
     assign_plan,
+    full_release_plan,
+    plan_for_binding,
     release_plan,
     settings_for_binding,
 )
@@ -390,3 +394,80 @@ def test_settings_need_a_vf() -> None:
     binding = bind(vlan_port(VnicType.DIRECT_PHYSICAL), PF, "physnet1")
     with pytest.raises(RequestError, match=r"need a VF.*type-PF"):
         settings_for_binding(binding)
+
+
+def test_plan_for_binding_uses_the_pf_netdev_and_vf_index() -> None:
+    binding = bind(vlan_port(VnicType.DIRECT, trusted=True), VF, "physnet1")
+    plan = plan_for_binding(binding, vf_index=3, max_tx_rate=100)
+    assert plan.commands() == (
+        "ip link set enp129s0f0 vf 3 mac fa:16:3e:11:22:33",
+        "ip link set enp129s0f0 vf 3 vlan 200",
+        "ip link set enp129s0f0 vf 3 spoofchk on",
+        "ip link set enp129s0f0 vf 3 trust on",
+        "ip link set enp129s0f0 vf 3 state auto",
+        "ip link set enp129s0f0 vf 3 max_tx_rate 100 min_tx_rate 0",
+    )
+
+
+def test_plan_for_binding_needs_the_pf_netdev() -> None:
+    orphan = PciDevice(address=VF.address, vendor_id="8086", product_id="154c", dev_type=DevType.VF)
+    binding = bind(vlan_port(VnicType.DIRECT), orphan, "physnet1")
+    with pytest.raises(RequestError, match="no PF interface name"):
+        plan_for_binding(binding, vf_index=0)
+
+
+def test_full_release_resets_a_vf_whatever_was_set() -> None:
+    netlink = host()
+    apply(assign_plan(pf="enp129s0f0", vf=5, settings=FULL), netlink=netlink)
+    apply(full_release_plan(pf="enp129s0f0", vf=5), netlink=netlink)
+    assert netlink.vfs[(4, 5)] == VfState()
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "out", "err"),
+    [
+        pytest.param(
+            ["vf", "ens1f0", "2", "--mac", "FA:16:3E:00:00:01", "--vlan", "7", "--qos", "2"],
+            0,
+            "ip link set ens1f0 vf 2 vlan 7 qos 2",
+            "",
+            id="plan",
+        ),
+        pytest.param(
+            ["vf", "ens1f0", "2", "--mac", "fa:16:3e:00:00:01", "--trust", "on", "--state",
+             "disable", "--spoofchk", "off"],
+            0,
+            "ip link set ens1f0 vf 2 state disable",
+            "",
+            id="trust-state",
+        ),
+        pytest.param(
+            ["vf", "ens1f0", "2", "--release"],
+            0,
+            "ip link set ens1f0 vf 2 max_tx_rate 0 min_tx_rate 0",
+            "",
+            id="release",
+        ),
+        pytest.param(
+            ["vf", "ens1f0", "2", "--mac", "fa:16:3e:00:00:01", "--vlan", "5000"],
+            2,
+            "",
+            "VF VLAN 5000",
+            id="bad-vlan",
+        ),
+        pytest.param(
+            ["vf", "nosuchpf0", "1", "--mac", "fa:16:3e:00:00:01", "--apply"],
+            2,
+            "ip link set nosuchpf0 vf 1 mac",
+            "nosuchpf0' does not exist" if os.geteuid() == 0 else "needs root",
+            id="apply-missing-pf",
+        ),
+    ],
+)  # fmt: skip
+def test_cli_prints_the_plan(
+    argv: list[str], status: int, out: str, err: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == status
+    captured = capsys.readouterr()
+    assert out in captured.out
+    assert err in captured.err

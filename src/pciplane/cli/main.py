@@ -18,7 +18,7 @@ from pciplane.core.errors import PciplaneError
 #: Command modules under ``pciplane.cli``, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = (
     "fit", "lint", "capacity", "sim", "discover",
-    "serve", "db", "alias", "flavor", "server", "host", "export",
+    "serve", "db", "alias", "flavor", "server", "host", "export", "vf",
 )  # fmt: skip
 
 Handler = Callable[[argparse.Namespace], int]

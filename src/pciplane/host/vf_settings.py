@@ -209,6 +209,12 @@ def release_plan(assigned: VfPlan) -> VfPlan:
     return VfPlan(pf=assigned.pf, vf=assigned.vf, operations=tuple(ops))
 
 
+def full_release_plan(*, pf: str, vf: int) -> VfPlan:
+    """Reset everything a plan may have set, when the assignment is not known (reconcile)."""
+    everything = VfSettings(mac=ZERO_MAC, max_tx_rate=0, min_tx_rate=0)
+    return release_plan(assign_plan(pf=pf, vf=vf, settings=everything))
+
+
 def settings_for_binding(
     binding: Binding,
     *,
@@ -261,3 +267,27 @@ def apply(plan: VfPlan, *, netlink: Netlink) -> None:
                 f"`{shlex.join(plan.argv(op))}` failed: {exc} "
                 f"(errno {getattr(exc, 'code', None) or getattr(exc, 'errno', '?')})"
             ) from exc
+
+
+def plan_for_binding(
+    binding: Binding,
+    *,
+    vf_index: int,
+    link_state: LinkState = LinkState.AUTO,
+    qos: int = 0,
+    max_tx_rate: int | None = None,
+    min_tx_rate: int | None = None,
+) -> VfPlan:
+    """The assignment plan for a bound port's VF, on its PF's netdev (``parent_ifname``);
+    ``vf_index`` is N of the PF's ``virtfnN`` link (discovery's ``HostDevice.vf_index``)."""
+    values = settings_for_binding(
+        binding, link_state=link_state, qos=qos, max_tx_rate=max_tx_rate, min_tx_rate=min_tx_rate
+    )
+    device = binding.device
+    assert device is not None  # settings_for_binding refused otherwise
+    if not device.parent_ifname:
+        raise RequestError(
+            f"port {binding.port.id!r}: VF {device.address} has no PF interface name "
+            "(is its PF bound to a network driver?)"
+        )
+    return assign_plan(pf=device.parent_ifname, vf=vf_index, settings=values)
