@@ -156,7 +156,10 @@ def _insert_claim(conn: Connection, dev_id: int, dev: PciDevice) -> None:
         with conn.begin_nested():
             conn.execute(sa.insert(claims).values(device_id=dev_id, server_id=dev.owner))
     except sa.exc.IntegrityError:
-        raise ConflictError(f"PCI device {dev.address} is already claimed") from None
+        raise ConflictError(
+            f"PCI device {dev.address} cannot be claimed for {dev.owner}: "
+            "another server holds it, or that server does not exist"
+        ) from None
 
 
 def merge_report(stored: Inventory, reported: Iterable[PciDevice]) -> list[PciDevice]:
