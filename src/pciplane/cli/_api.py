@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pciplane.client import DEFAULT_API, Client
+from pciplane.core.errors import ConfigError
 
 
 def add_client_args(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +67,6 @@ def parse_properties(values: Sequence[str] | None) -> dict[str, str]:
     for item in values or ():
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise argparse.ArgumentTypeError(f"--property {item!r}: expected KEY=VALUE")
+            raise ConfigError(f"--property {item!r}: expected KEY=VALUE")
         out[key] = value
     return out
