@@ -83,9 +83,9 @@ def _function_cap(cap: ET.Element, kind: str) -> ET.Element | None:
     return None
 
 
-def parse_pci_device(xml: str) -> _PciNode:
+def parse_pci_device(xml: str | ET.Element) -> _PciNode:
     """One node device's XML to its PCI record; ``ValueError``/``AddressError`` if odd."""
-    root = ET.fromstring(xml)
+    root = ET.fromstring(xml) if isinstance(xml, str) else xml
     cap = next((c for c in root.findall("capability") if c.get("type") == "pci"), None)
     if cap is None:
         raise ValueError("no pci capability")
@@ -126,9 +126,9 @@ def parse_pci_device(xml: str) -> _PciNode:
     )
 
 
-def parse_net_device(xml: str) -> _NetNode | None:
+def parse_net_device(xml: str | ET.Element) -> _NetNode | None:
     """A ``net`` node device: its interface, MAC and link state (= kernel operstate)."""
-    root = ET.fromstring(xml)
+    root = ET.fromstring(xml) if isinstance(xml, str) else xml
     cap = next((c for c in root.findall("capability") if c.get("type") == "net"), None)
     name = cap.findtext("interface") if cap is not None else None
     if cap is None or not name:
@@ -182,19 +182,20 @@ def _assemble(
 
 
 def _parse_all(
-    docs: Iterable[tuple[str, str]], warnings: list[ScanWarning]
+    docs: Iterable[tuple[str, str | ET.Element]], warnings: list[ScanWarning]
 ) -> tuple[list[_PciNode], list[_NetNode]]:
     """Parse ``(name, xml)`` pairs, turning each odd device into a warning."""
     pcis: list[_PciNode] = []
     nets: list[_NetNode] = []
     for name, xml in docs:
         try:
-            if name.startswith("net_") or "<capability type='net'>" in xml:
-                net = parse_net_device(xml)
+            root = ET.fromstring(xml) if isinstance(xml, str) else xml
+            if any(c.get("type") == "net" for c in root.findall("capability")):
+                net = parse_net_device(root)
                 if net is not None:
                     nets.append(net)
             else:
-                pcis.append(parse_pci_device(xml))
+                pcis.append(parse_pci_device(root))
         except (ET.ParseError, ValueError, AddressError) as exc:
             warnings.append(ScanWarning(entry=name, message=f"skipped: {exc}"))
     return pcis, nets
@@ -202,22 +203,27 @@ def _parse_all(
 
 def scan_node_xml(text: str, *, names: PciNames | None = None) -> Scan:
     """Discover from a ``<node>`` document of ``<device>`` elements (the test driver's)."""
-    root = ET.fromstring(text)
-    docs = []
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise HypervisorError(f"the node XML does not parse: {exc}") from exc
+    docs: list[tuple[str, str | ET.Element]] = []
     for elem in root.iter("device"):
         caps = {c.get("type") for c in elem.findall("capability")}
         if caps & {"pci", "net"}:
-            docs.append((elem.findtext("name", ""), ET.tostring(elem, encoding="unicode")))
+            docs.append((elem.findtext("name", ""), elem))
     warnings: list[ScanWarning] = []
     pcis, nets = _parse_all(docs, warnings)
     lookup = names if names is not None else names_at()
     return Scan(devices=_assemble(pcis, nets, lookup), warnings=tuple(warnings))
 
 
-def _fetch(conn: object, flag: int, warnings: list[ScanWarning]) -> list[tuple[str, str]]:
+def _fetch(
+    conn: object, flag: int, warnings: list[ScanWarning]
+) -> list[tuple[str, str | ET.Element]]:
     import libvirt
 
-    docs = []
+    docs: list[tuple[str, str | ET.Element]] = []
     for dev in conn.listAllDevices(flag):  # type: ignore[attr-defined]
         try:
             docs.append((dev.name(), dev.XMLDesc(0)))

@@ -34,6 +34,10 @@ class _Vanished(Exception):
     """The device directory disappeared while it was being read (hot unplug)."""
 
 
+class _Skip(Exception):
+    """The device cannot be tracked (no vendor or device id); the message says why."""
+
+
 @dataclass(slots=True)
 class _Raw:
     """What one device directory says, before relatives are linked."""
@@ -85,6 +89,21 @@ class _Reader:
         except ValueError:
             self.warn(f"{name} is {raw!r}, not a hex number")
             return None
+
+    def required_id(self, name: str) -> str:
+        """A 4-digit id the device cannot be tracked without; raises :class:`_Skip`."""
+        try:
+            raw = (self.path / name).read_text().strip()
+        except FileNotFoundError:
+            if not self.path.exists():
+                raise _Vanished from None
+            raise _Skip(f"no {name} file") from None
+        except OSError as exc:
+            raise _Skip(f"cannot read {name}: {exc.strerror or exc}") from None
+        try:
+            return f"{int(raw, 16):04x}"
+        except ValueError:
+            raise _Skip(f"{name} is {raw!r}, not a hex number") from None
 
     def integer(self, name: str) -> int | None:
         raw = self.text(name)
@@ -154,15 +173,12 @@ def _read_sriov(reader: _Reader, raw: _Raw, entries: set[str]) -> None:
         raw.physfn = reader.link_address("physfn")
 
 
-def _read_device(path: Path, address: PciAddress, reader: _Reader) -> _Raw | None:
+def _read_device(path: Path, address: PciAddress, reader: _Reader) -> _Raw:
     try:
         entries = set(os.listdir(path))
     except FileNotFoundError:
         raise _Vanished from None
-    vendor_id, product_id = reader.hex_id("vendor", 4), reader.hex_id("device", 4)
-    if vendor_id is None or product_id is None:
-        reader.warn("skipped: no vendor or device id")
-        return None
+    vendor_id, product_id = reader.required_id("vendor"), reader.required_id("device")
     raw = _Raw(address=address, vendor_id=vendor_id, product_id=product_id)
     raw.class_id = reader.hex_id("class", 6)
     raw.driver = reader.link_name("driver")
@@ -194,8 +210,10 @@ def _read_all(base: Path, warnings: list[ScanWarning]) -> list[_Raw]:
         except _Vanished:
             reader.warn("skipped: the device vanished during the scan")
             continue
-        if raw is not None:
-            raws.append(raw)
+        except _Skip as exc:
+            reader.warn(f"skipped: {exc}")
+            continue
+        raws.append(raw)
     return raws
 
 

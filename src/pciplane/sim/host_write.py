@@ -162,6 +162,10 @@ def _computer(host: SimHost) -> ET.Element:
     _text(hardware, "version", "sim")
     _text(hardware, "serial", host.name)
     _text(hardware, "uuid", str(uuid.uuid5(uuid.NAMESPACE_DNS, host.name)))
+    firmware = ET.SubElement(cap, "firmware")
+    _text(firmware, "vendor", "pciplane")
+    _text(firmware, "version", "sim")
+    _text(firmware, "release_date", "01/01/2024")
     return dev
 
 
