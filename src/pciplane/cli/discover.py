@@ -18,10 +18,11 @@ from typing import Any
 
 from pciplane.core.device import Inventory, PciDevice
 from pciplane.core.errors import ConfigError, DeviceSpecError
+from pciplane.core.fleet import Host, NumaNode, host_from_json, host_to_json
+from pciplane.core.pool import build_pools
 from pciplane.core.spec import DeviceSpec, HostSpecs, parse_device_specs, resolve_specs
 from pciplane.host import nodedev, sysfs
 from pciplane.host.inventory import HostDevice, Scan, diff
-from pciplane.host.snapshot import devices_from_host_json, host_json
 
 
 def register(sub: Any) -> None:
@@ -72,7 +73,7 @@ def load_device_specs(path: Path) -> tuple[tuple[object, ...], tuple[DeviceSpec,
 
 def _load_previous(path: Path) -> tuple[PciDevice, ...]:
     doc = _read_json(path, "previous")
-    return devices_from_host_json(doc, source=f"previous file {path}")
+    return host_from_json(doc, source=f"previous file {path}").devices
 
 
 def _names(dev: HostDevice) -> str:
@@ -115,13 +116,13 @@ def format_table(scan: Scan, specs: HostSpecs | None = None) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _numa_nodes(args: argparse.Namespace, scan: Scan) -> tuple[tuple[int, int | None], ...]:
-    if args.libvirt is None:
-        found = sysfs.numa_nodes(args.root)
-        if found:
-            return found
-    nodes = {d.device.numa_node for d in scan.devices if d.device.numa_node is not None}
-    return tuple((n, None) for n in sorted(nodes))
+def _numa_nodes(args: argparse.Namespace, scan: Scan) -> tuple[NumaNode, ...]:
+    """sysfs's NUMA nodes with their sockets; through libvirt, the devices' nodes."""
+    found = sysfs.numa_nodes(args.root) if args.libvirt is None else ()
+    if not found:
+        nodes = {d.device.numa_node for d in scan.devices if d.device.numa_node is not None}
+        found = tuple((n, None) for n in sorted(nodes))
+    return tuple(NumaNode(id=n, socket=s) for n, s in found)
 
 
 def _discover(args: argparse.Namespace) -> Scan:
@@ -131,8 +132,16 @@ def _discover(args: argparse.Namespace) -> Scan:
 
 
 def _print_specs(specs: HostSpecs, scan: Scan) -> None:
+    """How many devices the specs allow, and the pools they form (Nova §3.1)."""
     allowed = sum(1 for d in scan.devices if specs.match(d.device) is not None)
     print(f"\n{allowed} of {len(scan.devices)} devices are assignable by the device_spec")
+    pools = build_pools(Inventory.of(scan.pci_devices()), specs)
+    if pools:
+        print("pools (free devices by scheduling key):")
+    for pool in pools:
+        print(
+            f"  {pool.count:4d} x {pool.kind.describe()}  [{pool.address}, spec #{pool.spec_index}]"
+        )
     for problem in specs.problems:
         print(f"warning: {problem}", file=sys.stderr)
 
@@ -150,9 +159,14 @@ def run(args: argparse.Namespace) -> int:
     specs = resolve_specs(parsed, Inventory.of(devices)) if parsed is not None else None
     changes = diff(previous, devices).lines() if previous is not None else None
     if args.json:
-        name = args.name or socket.gethostname()
-        doc = host_json(name, _numa_nodes(args, scan), devices, entries if parsed else None)
-        print(json.dumps(doc, indent=2))
+        host = Host(
+            name=args.name or socket.gethostname(),
+            numa_nodes=_numa_nodes(args, scan),
+            devices=devices,
+            device_spec=parsed,
+            device_spec_raw=entries if parsed is not None else None,
+        )
+        print(json.dumps(host_to_json(host), indent=2))
         for line in changes or ():
             print(line, file=sys.stderr)
         return 0

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from pciplane.cli.main import main
+from pciplane.core.fleet import load_fleet
+from pciplane.host import sysfs
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +64,12 @@ def test_device_spec_marks_assignable_devices(
     rows = {line.split()[0]: line.split()[8] for line in out[1:] if line.startswith("0000:")}
     assert (rows["0000:11:02.0"], rows["0000:91:00.0"], rows["0000:11:00.0"]) == ("#0", "#1", "-")
     assert "10 of 24 devices are assignable by the device_spec" in out
+    pools = out[out.index("pools (free devices by scheduling key):") + 1 :]
+    assert pools[0].split() == [
+        "4", "x", "15b3:1018", "type-VF", "NUMA", "0", "parent_ifname=ens2f0",
+        "physical_network=physnet1", "[0000:11:00.0,", "spec", "#0]",
+    ]  # fmt: skip
+    assert len(pools) == 4
 
 
 def test_previous_shows_the_diff(
@@ -109,11 +117,12 @@ def test_warnings_go_to_stderr(host: tuple[Path, Path], capsys: pytest.CaptureFi
         pytest.param(["--device-spec"], '[{"vendor_id": "80860"}]',
                      "device_spec file {f}: invalid [pci] device_spec, entry 0",
                      id="spec-bad-entry"),
-        pytest.param(["--previous"], "[]", "previous file {f}: expected a host object",
+        pytest.param(["--previous"], "[]", "previous file {f}: hosts[0] must be an object",
                      id="previous-not-a-host"),
         pytest.param(["--previous"],
-                     '{"devices": [{"address": "0000:00:00.0", "vendor_id": "80"}]}',
-                     "key 'vendor_id' = '80'", id="previous-bad-device"),
+                     '{"name": "h", "devices": [{"address": "0000:00:00.0", "vendor_id": "80"}]}',
+                     "previous file {f}: host 'h' device 0000:00:00.0 key 'vendor_id'",
+                     id="previous-bad-device"),
         pytest.param(["--previous"], None, "cannot read previous file {f}", id="previous-missing"),
     ],
 )  # fmt: skip
@@ -144,3 +153,17 @@ def test_this_machine(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["discover"]) == 0
     listed = {line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]}
     assert listed == {e for e in os.listdir(real) if len(e.split(":")[0]) == 4}
+
+
+def test_json_drops_into_a_fleet_snapshot(
+    host: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text('[{"vendor_id": "10de"}]')
+    root = str(host[0])
+    assert main(["discover", "--root", root, "--json", "--device-spec", str(spec)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["device_spec"] == [{"vendor_id": "10de"}]
+    fleet = load_fleet({"format": "pciplane-fleet/1", "hosts": [doc]})
+    assert fleet.hosts[0].devices == sysfs.scan(host[0]).pci_devices()
+    assert fleet.hosts[0].device_spec is not None and len(fleet.hosts[0].device_spec) == 1
