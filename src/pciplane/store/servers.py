@@ -200,7 +200,15 @@ def take_work(conn: Connection, host_id: int, *, limit: int = 100) -> list[WorkR
     return [_work(r) for r in rows]
 
 
+#: The largest value an INTEGER id column holds on every supported database
+#: (PostgreSQL's ``integer`` is 4 bytes; SQLite's driver refuses more than 8).
+MAX_ID = 2**31 - 1
+
+
 def get_work(conn: Connection, work_id: int) -> WorkRecord:
+    """The work item; an id no INTEGER column can hold is simply not found (not a 500)."""
+    if not 0 < work_id <= MAX_ID:
+        raise NotFoundError(f"work item {work_id} does not exist")
     row = conn.execute(_work_query().where(work_items.c.id == work_id)).first()
     if row is None:
         raise NotFoundError(f"work item {work_id} does not exist")
