@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from pciplane.core.device import DevType
-from pciplane.core.errors import AliasError, RequestError, UnknownAliasError
+from pciplane.core.errors import AliasError, EntryRef, RequestError, UnknownAliasError
 from pciplane.core.request import (
     NumaPolicy,
     PciRequest,
@@ -67,16 +67,7 @@ class Alias:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    index: int
-    raw: object
-
-    def fail(self, reason: str, key: str | None = None, value: object = None) -> NoReturn:
-        raise AliasError(reason, index=self.index, entry=self.raw, key=key, value=value)
-
-
-def _decode(entry: _Entry) -> dict[str, object]:
+def _decode(entry: EntryRef) -> dict[str, object]:
     raw = entry.raw
     if isinstance(raw, str):
         try:
@@ -90,7 +81,7 @@ def _decode(entry: _Entry) -> dict[str, object]:
     return raw
 
 
-def _string(entry: _Entry, obj: Mapping[str, object], key: str) -> str | None:
+def _string(entry: EntryRef, obj: Mapping[str, object], key: str) -> str | None:
     value = obj.get(key)
     if value is not None and not isinstance(value, str):
         entry.fail(f"must be a string, not {type(value).__name__}", key, value)
@@ -98,7 +89,7 @@ def _string(entry: _Entry, obj: Mapping[str, object], key: str) -> str | None:
 
 
 def _choice(
-    entry: _Entry, obj: Mapping[str, object], key: str, allowed: Sequence[str]
+    entry: EntryRef, obj: Mapping[str, object], key: str, allowed: Sequence[str]
 ) -> str | None:
     value = _string(entry, obj, key)
     if value is not None and value not in allowed:
@@ -106,7 +97,7 @@ def _choice(
     return value
 
 
-def _name(entry: _Entry, obj: Mapping[str, object]) -> str:
+def _name(entry: EntryRef, obj: Mapping[str, object]) -> str:
     if "name" not in obj:
         entry.fail("'name' is required")
     name = _string(entry, obj, "name")
@@ -117,7 +108,7 @@ def _name(entry: _Entry, obj: Mapping[str, object]) -> str:
     return name.strip()
 
 
-def _spec(entry: _Entry, obj: Mapping[str, object]) -> dict[str, str]:
+def _spec(entry: EntryRef, obj: Mapping[str, object]) -> dict[str, str]:
     """The request spec of one entry: the alias minus name and policy (§1.8)."""
     spec: dict[str, str] = {}
     for key in ("vendor_id", "product_id"):
@@ -143,7 +134,7 @@ def _spec(entry: _Entry, obj: Mapping[str, object]) -> dict[str, str]:
     return spec
 
 
-def _check_keys(entry: _Entry, obj: Mapping[str, object]) -> None:
+def _check_keys(entry: EntryRef, obj: Mapping[str, object]) -> None:
     for key in obj:
         if key == "capability_type":
             entry.fail(
@@ -164,7 +155,7 @@ class _Parsed:
     spec: RequestSpec
 
 
-def _parse_entry(entry: _Entry) -> _Parsed:
+def _parse_entry(entry: EntryRef) -> _Parsed:
     obj = _decode(entry)
     _check_keys(entry, obj)
     name = _name(entry, obj)
@@ -179,7 +170,7 @@ def _parse_entry(entry: _Entry) -> _Parsed:
     )
 
 
-def _merge(entry: _Entry, alias: Alias | None, parsed: _Parsed) -> Alias:
+def _merge(entry: EntryRef, alias: Alias | None, parsed: _Parsed) -> Alias:
     """Add one entry to the alias of its name; entries must agree (§1.8, Q8)."""
     if alias is None:
         return Alias(
@@ -204,7 +195,7 @@ def parse_aliases(entries: Sequence[object]) -> dict[str, Alias]:
     """Parse ``[pci] alias`` entries (JSON strings or decoded objects) into aliases by name."""
     aliases: dict[str, Alias] = {}
     for index, raw in enumerate(entries):
-        entry = _Entry(index, raw)
+        entry = EntryRef(index, raw, AliasError)
         parsed = _parse_entry(entry)
         aliases[parsed.name] = _merge(entry, aliases.get(parsed.name), parsed)
     incomplete = sorted(

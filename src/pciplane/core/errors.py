@@ -6,8 +6,9 @@ errors are translated at the adapter edge (``raise DomainError(...) from exc``):
 
     PciplaneError
     ├── ConfigError                  an operator's configuration is malformed
-    │   ├── DeviceSpecError          a [pci] device_spec entry (names index, text, key, value)
-    │   └── AliasError               a [pci] alias entry
+    │   └── EntryError               one entry (names its index, text, key and value)
+    │       ├── DeviceSpecError      a [pci] device_spec entry
+    │       └── AliasError           a [pci] alias entry
     ├── AddressError                 a malformed PCI address or address pattern
     ├── RequestError                 a request that cannot be understood
     │   └── UnknownAliasError        pci_passthrough:alias names an alias nobody defined
@@ -22,6 +23,9 @@ errors are translated at the adapter edge (``raise DomainError(...) from exc``):
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NoReturn
 
 
 class PciplaneError(Exception):
@@ -40,12 +44,10 @@ def _describe_entry(index: int | None, entry: object) -> str:
     return f"{where} ({text})"
 
 
-class DeviceSpecError(ConfigError):
-    """A ``[pci] device_spec`` entry is malformed.
+class EntryError(ConfigError):
+    """A configuration entry is malformed: names the entry (index, text), key and value."""
 
-    The message names the entry (its index in the configured list and its text), the key
-    and the offending value, so an operator can find it in nova.conf or a snapshot.
-    """
+    option = "configuration"
 
     def __init__(
         self,
@@ -61,7 +63,7 @@ class DeviceSpecError(ConfigError):
         self.entry = entry
         self.key = key
         self.value = value
-        parts = ["invalid [pci] device_spec"]
+        parts = [f"invalid {self.option}"]
         if entry is not None or index is not None:
             parts.append(_describe_entry(index, entry))
         if key is not None:
@@ -69,29 +71,28 @@ class DeviceSpecError(ConfigError):
         super().__init__(", ".join(parts) + f": {reason}")
 
 
-class AliasError(ConfigError):
+class DeviceSpecError(EntryError):
+    """A ``[pci] device_spec`` entry is malformed."""
+
+    option = "[pci] device_spec"
+
+
+class AliasError(EntryError):
     """A ``[pci] alias`` entry is malformed, or aliases of one name disagree."""
 
-    def __init__(
-        self,
-        reason: str,
-        *,
-        index: int | None = None,
-        entry: object = None,
-        key: str | None = None,
-        value: object = None,
-    ) -> None:
-        self.reason = reason
-        self.index = index
-        self.entry = entry
-        self.key = key
-        self.value = value
-        parts = ["invalid [pci] alias"]
-        if entry is not None or index is not None:
-            parts.append(_describe_entry(index, entry))
-        if key is not None:
-            parts.append(f"key {key!r} = {value!r}")
-        super().__init__(", ".join(parts) + f": {reason}")
+    option = "[pci] alias"
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRef:
+    """Where a configuration entry came from, so that errors can name it."""
+
+    index: int
+    raw: object
+    error: type[EntryError]
+
+    def fail(self, reason: str, key: str | None = None, value: object = None) -> NoReturn:
+        raise self.error(reason, index=self.index, entry=self.raw, key=key, value=value)
 
 
 class AddressError(PciplaneError):

@@ -18,11 +18,10 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NoReturn
 
 from pciplane.core.address import AddressPattern, GlobPattern, PciAddress, parse_pattern
 from pciplane.core.device import Inventory, PciDevice
-from pciplane.core.errors import AddressError, DeviceSpecError
+from pciplane.core.errors import AddressError, DeviceSpecError, EntryRef
 
 #: A tag value: a JSON scalar, or a JSON list of strings (kept as a tuple, to hash).
 TagValue = str | int | float | bool | None | tuple[str, ...]
@@ -109,17 +108,6 @@ class DeviceSpec:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    """Where an element came from, to name it in errors."""
-
-    index: int
-    raw: object
-
-    def fail(self, reason: str, key: str | None = None, value: object = None) -> NoReturn:
-        raise DeviceSpecError(reason, index=self.index, entry=self.raw, key=key, value=value)
-
-
 def _dump(value: object) -> str:
     try:
         return json.dumps(value, sort_keys=True)
@@ -127,7 +115,7 @@ def _dump(value: object) -> str:
         return "<entry that is not JSON>"
 
 
-def _elements(entry: _Entry) -> list[tuple[str, dict[str, object]]]:
+def _elements(entry: EntryRef) -> list[tuple[str, dict[str, object]]]:
     """One entry's objects with their texts (§1.2: an object is a list of one)."""
     raw = entry.raw
     if isinstance(raw, str):
@@ -152,7 +140,7 @@ def _elements(entry: _Entry) -> list[tuple[str, dict[str, object]]]:
     return out
 
 
-def _hex_id(entry: _Entry, key: str, value: object) -> str | None:
+def _hex_id(entry: EntryRef, key: str, value: object) -> str | None:
     """A vendor or product id as 4 lower-case hex digits, or None for ``*`` (§1.3)."""
     if value is None:
         return None
@@ -169,7 +157,7 @@ def _hex_id(entry: _Entry, key: str, value: object) -> str | None:
     return f"{number:04x}"
 
 
-def _strict_bool(entry: _Entry, key: str, value: object) -> str | None:
+def _strict_bool(entry: EntryRef, key: str, value: object) -> str | None:
     """A boolean tag as "true"/"false" (§1.6); null stays null (the tag is unset)."""
     if value is None:
         return None
@@ -189,7 +177,7 @@ def _strict_bool(entry: _Entry, key: str, value: object) -> str | None:
     return "true" if word in _TRUE else "false"
 
 
-def _tag(entry: _Entry, key: str, value: object) -> TagValue:
+def _tag(entry: EntryRef, key: str, value: object) -> TagValue:
     if key in BOOLEAN_TAGS:
         return _strict_bool(entry, key, value)
     if key == "physical_network" and not (value is None or isinstance(value, str)):
@@ -202,7 +190,7 @@ def _tag(entry: _Entry, key: str, value: object) -> TagValue:
     entry.fail("a tag must be a string, number, boolean, null or list of strings", key, value)
 
 
-def _location(entry: _Entry, obj: dict[str, object]) -> tuple[AddressPattern | None, str | None]:
+def _location(entry: EntryRef, obj: dict[str, object]) -> tuple[AddressPattern | None, str | None]:
     address = obj.get("address")
     devname = obj.get("devname")
     if devname is not None and (not isinstance(devname, str) or not devname.strip()):
@@ -217,7 +205,7 @@ def _location(entry: _Entry, obj: dict[str, object]) -> tuple[AddressPattern | N
         entry.fail(str(exc), "address", address)
 
 
-def _parse_object(entry: _Entry, index: int, text: str, obj: dict[str, object]) -> DeviceSpec:
+def _parse_object(entry: EntryRef, index: int, text: str, obj: dict[str, object]) -> DeviceSpec:
     for key in obj:
         if not isinstance(key, str):
             entry.fail("keys must be strings", repr(key), obj[key])
@@ -253,7 +241,7 @@ def parse_device_specs(entries: Sequence[object]) -> tuple[DeviceSpec, ...]:
     """
     out: list[DeviceSpec] = []
     for i, raw in enumerate(entries):
-        entry = _Entry(i, raw)
+        entry = EntryRef(i, raw, DeviceSpecError)
         try:
             for text, obj in _elements(entry):
                 out.append(_parse_object(entry, len(out), text, obj))
