@@ -101,9 +101,10 @@ def _print_text(report: LintReport, show_hosts: set[str]) -> None:
         if not full and not show_hosts:
             print(f"  ({len(report.hosts)} hosts; --host NAME shows one)")
     if report.pools:
-        print("\npools (free / total devices, hosts)")
+        width = max(len(row.kind.describe()) for row in report.pools)
+        print(f"\n  {'pool':<{width}}  {'free':>7} / {'total':<7} hosts")
         for row in report.pools:
-            print(f"  {row.kind.describe():<60} {row.free:>7} / {row.total:<7} {row.hosts} hosts")
+            print(f"  {row.kind.describe():<{width}}  {row.free:>7} / {row.total:<7} {row.hosts}")
     errors = report.errors
     warnings = len(report.findings) - errors
     print(f"\n{errors} errors, {warnings} warnings")
