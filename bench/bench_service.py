@@ -1,0 +1,255 @@
+"""Benchmark: server creates through the API with 1,000 hosts registered (issue 4).
+
+Targets: servers created and claimed per second through the API >= 100/s, scheduling
+latency of one create p50 <= 20 ms. For each database (SQLite file, PostgreSQL on
+127.0.0.1:5432 in a database of its own, dropped afterwards) a fresh ``pciplane serve``
+process starts; simulated agents register the hosts of a generated 1,000-host fleet
+(``pciplane.sim.fleet``, about 33 devices each) through the client, then each round:
+
+- throughput: ``--creates`` servers created by ``--clients`` threads at once; a create
+  counts when its answer is BUILD with its devices claimed;
+- latency: ``--samples`` creates one after the other on the otherwise idle service,
+  timed at the client (HTTP, validation, scheduling, the checked claim, the answer).
+
+Figures are medians over ``--runs`` rounds on the same service (the fleet fills as it
+would). Prints markdown rows.
+
+    .venv/bin/python bench/bench_service.py [--db sqlite,postgresql] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+from pciplane.client import Client
+from pciplane.core.fleet import host_from_json
+from pciplane.sim.fleet import generate
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+ADMIN = "bench-admin"
+PROJECT = "bench-project"
+FLAVORS = {
+    "b.small": "small_GPU:1",
+    "b.large": "large_GPU:1",
+    "b.any": "any_GPU:1",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Round:
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+    server_mean_ms: float
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def database(kind: str, tmp: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp / 'bench.db'}"
+        return
+    name = f"pciplane_bench_{secrets.token_hex(4)}"
+    engine = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def service(db_url: str, fleet: dict[str, object], log: Path, profile: Path | None) -> Iterator[str]:
+    """One ``pciplane serve`` process; optionally under cProfile (written on SIGINT)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PCIPLANE_ADMIN_TOKEN": ADMIN,
+        "PCIPLANE_PROJECT_TOKENS": json.dumps({PROJECT: "bench"}),
+        "PCIPLANE_DEVICE_SPEC": json.dumps(fleet["device_spec"]),
+    }
+    runner = ["-m", "cProfile", "-o", str(profile)] if profile else []
+    command = [sys.executable, *runner, "-m", "pciplane.cli.main", "serve", "--db", db_url,
+               "--port", str(port), "--log-level", "warning", "--virt-type", "test"]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, log)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"pciplane serve exited: {log.read_text()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"pciplane serve not healthy after 60 s: {log.read_text()}")
+
+
+def register_fleet(url: str, fleet: dict[str, object]) -> float:
+    """Catalogue, then every host reported by a simulated agent; the seconds it took."""
+    with Client(url, ADMIN) as admin:
+        for entry in fleet["alias"]:  # type: ignore[attr-defined]
+            admin.create_alias(json.loads(entry) if isinstance(entry, str) else entry)
+        for name, alias in FLAVORS.items():
+            admin.create_flavor(
+                name, vcpus=2, ram=2048, extra_specs={"pci_passthrough:alias": alias}
+            )
+    hosts = [host_from_json(h, source="bench") for h in fleet["hosts"]]  # type: ignore[attr-defined]
+    started = time.perf_counter()
+
+    def report(chunk: list[object]) -> None:
+        with Client(url, ADMIN) as agent:
+            for host in chunk:
+                agent.register_host(host)  # type: ignore[arg-type]
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(report, [hosts[i::4] for i in range(4)]))
+    return time.perf_counter() - started
+
+
+def throughput(url: str, creates: int, clients: int, tag: str) -> float:
+    """Creates per second with ``clients`` concurrent callers; BUILD with devices counts."""
+    names = [f"{tag}-t{i}" for i in range(creates)]
+    flavors = list(FLAVORS)
+
+    def run(chunk: list[str]) -> int:
+        placed = 0
+        with Client(url, PROJECT) as user:
+            for i, name in enumerate(chunk):
+                server = user.create_server(name, flavor=flavors[i % len(flavors)])
+                placed += server.state == "BUILD" and bool(server.devices)
+        return placed
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        placed = sum(pool.map(run, [names[i::clients] for i in range(clients)]))
+    seconds = time.perf_counter() - started
+    if placed != creates:
+        print(f"warning: {creates - placed} of {creates} creates were not placed", file=sys.stderr)
+    return placed / seconds
+
+
+def latencies(url: str, samples: int, tag: str) -> list[float]:
+    out = []
+    flavors = list(FLAVORS)
+    with Client(url, PROJECT) as user:
+        for i in range(samples):
+            started = time.perf_counter()
+            server = user.create_server(f"{tag}-l{i}", flavor=flavors[i % len(flavors)])
+            out.append(time.perf_counter() - started)
+            assert server.state == "BUILD", server.reason
+    return out
+
+
+SCHEDULE = re.compile(r"^pciplane_schedule_seconds_(sum|count) (\S+)$", re.M)
+
+
+def server_schedule(url: str) -> tuple[float, float]:
+    """The service's own schedule histogram: (sum of seconds, count)."""
+    found = dict(SCHEDULE.findall(httpx.get(f"{url}/metrics", timeout=10).text))
+    return float(found.get("sum", 0)), float(found.get("count", 0))
+
+
+def one_round(url: str, args: argparse.Namespace, tag: str) -> Round:
+    rate = throughput(url, args.creates, args.clients, tag)
+    before = server_schedule(url)
+    times = sorted(latencies(url, args.samples, tag))
+    after = server_schedule(url)
+    mean = (after[0] - before[0]) / max(after[1] - before[1], 1) * 1000
+    return Round(
+        per_second=rate,
+        p50_ms=statistics.median(times) * 1000,
+        p99_ms=times[min(len(times) - 1, round(0.99 * (len(times) - 1)))] * 1000,
+        server_mean_ms=mean,
+    )
+
+
+def bench(kind: str, fleet: dict[str, object], args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp, database(kind, Path(tmp)) as db_url:
+        profile = args.profile / f"serve-{kind}.prof" if args.profile else None
+        with service(db_url, fleet, Path(tmp) / "serve.log", profile) as url:
+            seconds = register_fleet(url, fleet)
+            print(f"{kind}: registered {args.hosts} hosts in {seconds:.1f} s", file=sys.stderr)
+            rounds = []
+            for i in range(args.runs):
+                rounds.append(one_round(url, args, f"r{i}"))
+                print(f"{kind} round {i + 1}/{args.runs}: {rounds[-1]}", file=sys.stderr)
+    med = {k: statistics.median(getattr(r, k) for r in rounds) for k in Round.__annotations__}
+    print(
+        f"| {kind} | {med['per_second']:.0f}/s (target >= 100) | {med['p50_ms']:.1f} ms "
+        f"(target <= 20) | {med['p99_ms']:.1f} ms | {med['server_mean_ms']:.1f} ms |"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", default="sqlite,postgresql", help="comma-separated kinds")
+    parser.add_argument("--hosts", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--creates", type=int, default=300, help="per throughput round")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent creators")
+    parser.add_argument("--samples", type=int, default=200, help="sequential creates per round")
+    parser.add_argument("--profile", type=Path, help="directory for the service's cProfile")
+    args = parser.parse_args()
+    fleet = generate(args.hosts, args.seed)
+    print(
+        f"| machine | {platform.machine()}, {platform.python_implementation()} "
+        f"{platform.python_version()}, {len(os.sched_getaffinity(0))} cores |"
+    )
+    print(
+        f"| command | `bench/bench_service.py --runs {args.runs} --creates {args.creates} "
+        f"--clients {args.clients} --samples {args.samples}`; {args.hosts} hosts, "
+        f"{sum(len(h['devices']) for h in fleet['hosts'])} devices |"  # type: ignore[index]
+    )
+    print("| database | creates + claims | latency p50 | p99 | service's own mean |")
+    print("| --- | --- | --- | --- | --- |")
+    for kind in args.db.split(","):
+        bench(kind.strip(), fleet, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
