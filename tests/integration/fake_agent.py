@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     while time.monotonic() < deadline:
         work = client.take_work(args.host)
         if args.mode == "hang" and work:
-            args.marker.write_text(" ".join(f"{w.kind}:{w.server_id}" for w in work))
+            partial = args.marker.with_suffix(".partial")
+            partial.write_text(" ".join(f"{w.kind}:{w.server_id}" for w in work))
+            partial.rename(args.marker)  # the test sees the whole line or nothing
             while True:
                 time.sleep(3600)
         for item in work:
