@@ -1,0 +1,459 @@
+"""Compare pciplane's ``fit`` verdicts with Nova 34's scheduler, host by host.
+
+A developer tool, not part of pciplane or of its tests: it needs Nova, which lives in a
+scratch virtualenv. Run it with that interpreter::
+
+    /tmp/novavenv/bin/python scripts/nova_compat.py --fleet F --requests R [--json]
+
+For each host of the snapshot it builds what Nova's scheduler would have: ``[pci]
+device_spec`` and ``[pci] alias`` set through oslo.config, the compute node's
+``PciDeviceStats`` (a Whitelist from the device spec, one ``objects.PciDevice`` per
+available allow-listed device), serialised to a ``PciDevicePoolList`` and read back the
+way the scheduler's HostState does (tag values become strings, nova-pci-semantics §3.1),
+and Nova's ``InstancePCIRequest``s from the same request (flavor via
+``get_pci_requests_from_flavor``, ports by hand per §4.3). The verdict is
+``support_requests(requests, provider_mapping=None, numa_cells=cells)`` (§3.7, §5.1).
+
+The host's sysfs, which Nova reads to tell a PF address from any other (§1.4.3, §1.4.4,
+§1.7), is answered from the host's own inventory in the snapshot: that is what Nova
+would read on that host.
+
+Each disagreement gets a hint: ``Q3`` when Nova's scheduler says yes but its own
+compute-side claim (``consume_requests``, which does model PF/VF dependencies) fails;
+``order`` when Nova says no but another order of the same requests passes its scheduler
+(pciplane tries other orders on purpose); ``unexplained`` otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import itertools
+import json
+import logging
+import re
+import sys
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from pciplane.cli.offline import RequestInput, guest_from_input, inputs_from_file
+from pciplane.core.device import DevType, PciDevice
+from pciplane.core.errors import PciplaneError
+from pciplane.core.fit import GuestRequest
+from pciplane.core.fleet import Fleet, Host, load_fleet
+from pciplane.core.index import FleetIndex
+from pciplane.core.request import (
+    normalise_bool_word,
+    parse_numa_policy,
+    request_from_port,
+)
+
+warnings.filterwarnings("ignore")  # eventlet and oslo deprecation noise on import
+logging.disable(logging.CRITICAL)  # Nova logs every failed claim at ERROR
+
+import nova.conf  # noqa: E402
+from nova import exception as nova_exc  # noqa: E402
+from nova import objects  # noqa: E402
+from nova.pci import request as nova_request  # noqa: E402
+from nova.pci import stats as nova_stats  # noqa: E402
+from nova.pci import utils as nova_utils  # noqa: E402
+from nova.pci import whitelist as nova_whitelist  # noqa: E402
+
+objects.register_all()
+CONF = nova.conf.CONF
+CONF([], project="nova", default_config_files=[])
+
+MAX_ORDERS = 120  # 5! permutations, as pciplane's own bound
+
+
+# --- the host's sysfs, from its inventory ---------------------------------------------
+
+
+class FakeSysfs:
+    """The four sysfs reads of nova.pci.utils that device specs use, for one host."""
+
+    def __init__(self) -> None:
+        self.devices: dict[str, PciDevice] = {}
+
+    def use(self, host: Host) -> None:
+        self.devices = {str(d.address): d for d in host.devices}
+
+    def is_physical_function(self, domain: str, bus: str, slot: str, function: str) -> bool:
+        dev = self.devices.get(f"{domain}:{bus}:{slot}.{function}")
+        return dev is not None and dev.dev_type is DevType.PF
+
+    def get_function_by_ifname(self, ifname: str) -> tuple[str | None, bool]:
+        for addr, dev in self.devices.items():
+            if dev.devname == ifname:
+                return addr, dev.dev_type is DevType.PF
+        return None, False
+
+    def _pf(self, pci_addr: str) -> PciDevice:
+        dev = self.devices.get(pci_addr)  # Q1: a spec object's repr is no address
+        if dev is None:
+            raise nova_exc.PciDeviceNotFoundById(id=pci_addr)
+        return dev
+
+    def get_vf_product_id_by_pf_addr(self, pci_addr: str) -> str:
+        pf = self._pf(pci_addr)
+        for dev in self.devices.values():
+            if dev.parent_addr == pf.address:
+                return dev.product_id
+        raise nova_exc.PciDeviceNotFoundById(id=pci_addr)
+
+    def get_pci_ids_by_pci_addr(self, pci_addr: str) -> tuple[str, ...]:
+        dev = self._pf(pci_addr)
+        return dev.vendor_id, dev.product_id
+
+    def install(self) -> None:
+        for name in (
+            "is_physical_function",
+            "get_function_by_ifname",
+            "get_vf_product_id_by_pf_addr",
+            "get_pci_ids_by_pci_addr",
+        ):
+            setattr(nova_utils, name, getattr(self, name))
+
+
+SYSFS = FakeSysfs()
+SYSFS.install()
+
+
+# --- Nova's side ----------------------------------------------------------------------
+
+
+def _option_values(entries: tuple[object, ...], *, split_lists: bool) -> list[str]:
+    """Snapshot entries as nova.conf option values (one JSON document each)."""
+    out: list[str] = []
+    for entry in entries:
+        text = entry if isinstance(entry, str) else json.dumps(entry)
+        if split_lists:  # an alias value is one object; the snapshot allows a list
+            doc = json.loads(text)
+            if isinstance(doc, list):
+                out.extend(json.dumps(item) for item in doc)
+                continue
+        out.append(text)
+    return out
+
+
+def configure_aliases(fleet: Fleet) -> None:
+    CONF.set_override("alias", _option_values(fleet.alias_raw, split_lists=True), group="pci")
+    nova_request.get_alias_from_config.cache_clear()  # Q18: cached for the process's life
+
+
+@dataclass
+class NovaHost:
+    """What Nova knows of one host: the scheduler's stats (or why there are none)."""
+
+    fleet: Fleet
+    host: Host
+    scheduler: Any = None
+    error: str = ""
+    #: The same host with its device_spec's trusted/remote_managed normalised (Q5, Q6).
+    normalised: NovaHost | None = None
+
+
+def _numa_topology(host: Host) -> Any:
+    cells = [objects.NUMACell(id=n.id, socket=n.socket) for n in host.numa_nodes]
+    return objects.NUMATopology(cells=cells)
+
+
+def _nova_device(dev: PciDevice) -> Any:
+    extra: dict[str, str] = {}
+    if dev.parent_ifname:
+        extra["parent_ifname"] = dev.parent_ifname
+    if dev.card_serial_number:
+        extra["capabilities"] = json.dumps({"vpd": {"card_serial_number": dev.card_serial_number}})
+    return objects.PciDevice(
+        compute_node_id=1,
+        address=str(dev.address),
+        vendor_id=dev.vendor_id,
+        product_id=dev.product_id,
+        dev_type=str(dev.dev_type),
+        numa_node=dev.numa_node,
+        parent_addr=str(dev.parent_addr) if dev.parent_addr else None,
+        status=str(dev.status),
+        extra_info=extra,
+    )
+
+
+def _link_tree(devs: list[Any]) -> None:
+    """The tracker's device tree (§2.5), which the compute-side consume relies on."""
+    by_addr = {d.address: d for d in devs if d.status != "removed"}
+    for d in by_addr.values():
+        parent = by_addr.get(d.parent_addr) if d.parent_addr else None
+        if parent is not None:
+            d.parent_device = parent
+            parent.child_devices.append(d)
+
+
+def _normalised_entry(entry: dict[str, object]) -> dict[str, object]:
+    """A device_spec entry as pciplane reads it: booleans normalised (Q5), and an
+    untagged device untrusted (Q6)."""
+    out = dict(entry)
+    for key in ("trusted", "remote_managed"):
+        value = out.get(key)
+        if value is not None:
+            word = normalise_bool_word(str(value)) if not isinstance(value, bool) else str(value)
+            out[key] = word.lower()
+    out.setdefault("trusted", "false")
+    return out
+
+
+def normalised_specs(raw: tuple[object, ...]) -> tuple[object, ...]:
+    out: list[object] = []
+    for entry in raw:
+        doc = json.loads(entry) if isinstance(entry, str) else entry
+        items = doc if isinstance(doc, list) else [doc]
+        out.append([_normalised_entry(e) if isinstance(e, dict) else e for e in items])
+    return tuple(out)
+
+
+def compute_stats(fleet: Fleet, host: Host) -> Any:
+    """The compute node's PciDeviceStats (§2.6 start): allow-listed, available devices.
+
+    Built afresh for every use that consumes: a deep copy of a PciDevice keeps its
+    fields only, not the PF/VF tree the consume relies on.
+    """
+    SYSFS.use(host)
+    raw = host.device_spec_raw if host.device_spec_raw is not None else fleet.device_spec_raw
+    CONF.set_override("device_spec", _option_values(raw, split_lists=False), group="pci")
+    allow = nova_whitelist.Whitelist(CONF.pci.device_spec)
+    stats = nova_stats.PciDeviceStats(_numa_topology(host), dev_filter=allow)
+    tracked = [_nova_device(d) for d in host.devices]
+    tracked = [d for d in tracked if allow.get_devspec(d) is not None]
+    _link_tree(tracked)
+    for d in tracked:
+        if d.status == "available":
+            stats.add_device(d)
+    return stats
+
+
+def nova_host(fleet: Fleet, host: Host) -> NovaHost:
+    """The scheduler's view of the host: pools serialised as the compute node saves them."""
+    try:
+        compute = compute_stats(fleet, host)
+    except (nova_exc.NovaException, ValueError, TypeError, AttributeError) as exc:
+        return NovaHost(fleet, host, error=f"{type(exc).__name__}: {exc}")
+    pools = objects.PciDevicePoolList.obj_from_primitive(
+        compute.to_device_pools_obj().obj_to_primitive()
+    )
+    scheduler = nova_stats.PciDeviceStats(
+        compute.numa_topology, stats=pools, dev_filter=compute.dev_filter
+    )
+    return NovaHost(fleet, host, scheduler=scheduler)
+
+
+@dataclass
+class NovaRequest:
+    requests: list[Any] = field(default_factory=list)
+    cells: list[Any] | None = None
+    error: str = ""
+
+
+def nova_request_of(inp: RequestInput, trusted: list[bool | None]) -> NovaRequest:
+    policy = inp.numa_policy
+    try:
+        reqs: list[Any] = []
+        if inp.alias:
+            flavor = objects.Flavor(extra_specs={"pci_passthrough:alias": inp.alias})
+            reqs += nova_request.get_pci_requests_from_flavor(flavor, policy).requests
+    except (nova_exc.NovaException, ValueError) as exc:
+        return NovaRequest(error=f"{type(exc).__name__}: {exc}")
+    for i, ((physnet, vnic), trust) in enumerate(zip(inp.ports, trusted, strict=True)):
+        spec: dict[str, str | None] = {"physical_network": physnet, "remote_managed": "False"}
+        if vnic == "direct-physical":
+            spec["dev_type"] = "type-PF"
+        if trust is not None:
+            spec["trusted"] = str(trust)
+        req = objects.InstancePCIRequest(
+            count=1, spec=[spec], request_id=f"00000000-0000-0000-0000-{i:012d}",
+            requester_id=f"port-{i}",
+        )  # fmt: skip
+        if policy:
+            req.numa_policy = policy
+        reqs.append(req)
+    cells = None
+    if inp.numa_cells is not None:
+        cells = [objects.InstanceNUMACell(id=c) for c in inp.numa_cells]
+    return NovaRequest(requests=reqs, cells=cells)
+
+
+def nova_supports(host: NovaHost, req: NovaRequest, requests: list[Any] | None = None) -> bool:
+    reqs = req.requests if requests is None else requests
+    return bool(host.scheduler.support_requests(reqs, provider_mapping=None, numa_cells=req.cells))
+
+
+def nova_claims(host: NovaHost, req: NovaRequest) -> bool:
+    """The compute node's claim (§2.6 claim_instance): consume from the pools with PF/VF
+    dependencies, then ``claim()`` each device, which checks its relatives' statuses."""
+    stats = compute_stats(host.fleet, host.host)
+    try:
+        devices = stats.consume_requests(copy.deepcopy(req.requests), numa_cells=req.cells)
+        for dev in devices or []:
+            dev.claim("00000000-0000-0000-0000-0000000000aa")
+    except nova_exc.NovaException:
+        return False
+    return True
+
+
+def nova_some_order(host: NovaHost, req: NovaRequest) -> bool:
+    orders = itertools.islice(itertools.permutations(req.requests), MAX_ORDERS)
+    return any(nova_supports(host, req, list(order)) for order in orders)
+
+
+# --- pciplane's side ------------------------------------------------------------------
+
+
+def pciplane_guest(fleet: Fleet, inp: RequestInput, trusted: list[bool | None]) -> GuestRequest:
+    """``guest_from_input``, with the port's ``trusted`` flag when the file gives one."""
+    guest = guest_from_input(inp, fleet.aliases)
+    if all(t is None for t in trusted):
+        return guest
+    policy = parse_numa_policy(inp.numa_policy, what="numa_policy") if inp.numa_policy else None
+    flavor = guest.pci[: len(guest.pci) - len(inp.ports)]
+    ports = tuple(
+        request_from_port(vnic_type=v, physical_network=p, trusted=t, flavor_numa_policy=policy)
+        for (p, v), t in zip(inp.ports, trusted, strict=True)
+    )
+    return GuestRequest(name=guest.name, pci=flavor + ports, numa_cells=guest.numa_cells)  # type: ignore[operator]
+
+
+def trusted_flags(path: str) -> list[list[bool | None]]:
+    """The optional ``trusted`` of each port (an extension of the requests file)."""
+    doc = json.loads(Path(path).read_text())
+    return [[p.get("trusted") for p in obj.get("ports", [])] for obj in doc]
+
+
+# --- comparison -----------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    compared: int = 0
+    agreed: int = 0
+    disagreements: list[dict[str, object]] = field(default_factory=list)
+
+    def by_class(self) -> Counter[str]:
+        return Counter(str(d["hint"]) for d in self.disagreements)
+
+
+def _normalised_host(host: NovaHost) -> NovaHost:
+    if host.normalised is None:
+        raw = host.host.device_spec_raw
+        raw = raw if raw is not None else host.fleet.device_spec_raw
+        spec = normalised_specs(raw)
+        fleet = dataclasses.replace(host.fleet, device_spec_raw=spec)
+        host.normalised = nova_host(fleet, dataclasses.replace(host.host, device_spec_raw=spec))
+    return host.normalised
+
+
+def _hint(host: NovaHost, req: NovaRequest, nova_yes: bool) -> str:
+    """Why Nova and pciplane differ, found by asking Nova the counterfactual question."""
+    if nova_yes:
+        return "Q3" if not nova_claims(host, req) else "unexplained"
+    if len(req.requests) > 1 and nova_some_order(host, req):
+        return "order"
+    fixed = _normalised_host(host)
+    if not fixed.error and nova_supports(fixed, req):
+        return "Q5/Q6"
+    return "unexplained"
+
+
+_COUNT_ZERO = re.compile(r":\s*0+\s*(,|$)")
+
+
+def _error_hint(inp: RequestInput, nova_err: str, ours_err: str) -> str:
+    if ours_err and not nova_err and _COUNT_ZERO.search(inp.alias):
+        return "count0"
+    return "error"
+
+
+def compare_request(
+    fleet: Fleet,
+    index: FleetIndex,
+    hosts: list[NovaHost],
+    inp: RequestInput,
+    trusted: list[bool | None],
+    report: Report,
+) -> None:
+    req = nova_request_of(inp, trusted)
+    try:
+        verdicts = list(index.fit(pciplane_guest(fleet, inp, trusted)).verdicts())
+        ours_error = ""
+    except PciplaneError as exc:
+        verdicts, ours_error = [], f"{type(exc).__name__}: {exc}"
+    for i, (host, nh) in enumerate(zip(fleet.hosts, hosts, strict=True)):
+        report.compared += 1
+        nova_err = req.error or nh.error
+        nova_yes = not nova_err and nova_supports(nh, req)
+        ours_yes = not ours_error and verdicts[i].fits
+        if nova_yes == ours_yes:
+            report.agreed += 1
+            continue
+        if nova_err or ours_error:
+            hint = _error_hint(inp, nova_err, ours_error)
+        else:
+            hint = _hint(nh, req, nova_yes)
+        report.disagreements.append(
+            {
+                "host": host.name,
+                "request": inp.as_json() | {"trusted": trusted},
+                "nova": nova_err or nova_yes,
+                "pciplane": ours_error or ours_yes,
+                "pciplane_reason": "" if ours_error else verdicts[i].reason,
+                "hint": hint,
+            }
+        )
+
+
+def run(fleet_path: str, requests_path: str) -> Report:
+    fleet = load_fleet(json.loads(Path(fleet_path).read_text()), source=fleet_path)
+    inputs = inputs_from_file(requests_path)
+    flags = trusted_flags(requests_path)
+    configure_aliases(fleet)
+    index = FleetIndex.build(fleet)
+    hosts = [nova_host(fleet, h) for h in fleet.hosts]
+    report = Report()
+    for inp, trusted in zip(inputs, flags, strict=True):
+        compare_request(fleet, index, hosts, inp, trusted, report)
+    return report
+
+
+def _print_text(report: Report, limit: int) -> None:
+    print(f"compared {report.compared} host x request verdicts, agreed {report.agreed}")
+    for hint, n in sorted(report.by_class().items()):
+        print(f"  {hint}: {n}")
+    for d in report.disagreements[:limit]:
+        print(json.dumps(d))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fleet", required=True)
+    parser.add_argument("--requests", required=True)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--show", type=int, default=20, help="disagreements to print")
+    args = parser.parse_args(argv)
+    report = run(args.fleet, args.requests)
+    if args.json:
+        out = {
+            "compared": report.compared,
+            "agreed": report.agreed,
+            "by_class": dict(report.by_class()),
+            "disagreements": report.disagreements,
+        }
+        print(json.dumps(out, indent=1, default=str))
+    else:
+        _print_text(report, args.show)
+    return 0 if not report.disagreements else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
