@@ -15,6 +15,9 @@ from pciplane.api import (
     handlers_ops as ops,
 )
 from pciplane.api import (
+    handlers_reconcile as rec,
+)
+from pciplane.api import (
     handlers_servers as srv,
 )
 
@@ -46,6 +49,12 @@ ROUTES: tuple[Route, ...] = (
     Route(method="PUT", path="/v1/hosts/{name}", handler=hosts.register, summary="agent report"),
     Route(method="GET", path="/v1/hosts/{name}/work", handler=hosts.take_work),
     Route(method="POST", path="/v1/work/{work_id}", handler=hosts.report_work),
+    Route(
+        method="POST",
+        path="/v1/hosts/{name}/mismatches",
+        handler=rec.report_mismatches,
+        summary="agent reconciliation report",
+    ),
     Route(method="GET", path="/v1/export", handler=hosts.export, summary="fleet snapshot"),
     Route(method="GET", path="/v1/servers", handler=srv.list_servers),
     Route(method="POST", path="/v1/servers", handler=srv.create_server, status=201),

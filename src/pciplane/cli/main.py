@@ -20,6 +20,7 @@ from pciplane.core.errors import PciplaneError
 COMMANDS: tuple[str, ...] = (
     "fit", "lint", "capacity", "sim", "discover",
     "serve", "db", "alias", "flavor", "server", "host", "export", "vf",
+    "agent", "demo",
 )  # fmt: skip
 
 Handler = Callable[[argparse.Namespace], int]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -21,6 +21,7 @@ from pciplane.client.records import (
     Flavor,
     HostSummary,
     HostVerdict,
+    Mismatch,
     Server,
     WorkItem,
 )
@@ -182,6 +183,12 @@ class Client:
 
     def report_work(self, work_id: int, *, ok: bool, reason: str = "") -> Server:
         return Server.of(self._call("POST", f"/v1/work/{work_id}", {"ok": ok, "reason": reason}))
+
+    def report_mismatches(self, host: str, mismatches: Sequence[Mismatch]) -> list[Server]:
+        """What the agent's reconciliation found; the servers the service put in ERROR."""
+        body = {"mismatches": [m.to_json() for m in mismatches]}
+        out = self._call("POST", f"/v1/hosts/{host}/mismatches", body)
+        return [Server.of(s) for s in out["servers"]]
 
     # --- fleet-wide views -----------------------------------------------------------
 

@@ -152,3 +152,15 @@ class HostVerdict:
 class FitResult:
     hosts: tuple[HostVerdict, ...]
     fit_count: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Mismatch:
+    """One disagreement an agent found between libvirt and the service's claims."""
+
+    detail: str
+    server_id: str | None = None
+    domain: str | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"server_id": self.server_id, "domain": self.domain, "detail": self.detail}

@@ -1,0 +1,101 @@
+"""``pciplane agent``: the host agent of one compute host (pciplane.host.agent).
+
+It finds the host's devices in sysfs (``--sysfs-root``) or through libvirt's node
+devices (``--libvirt`` alone), drives the guests through libvirt at ``--libvirt``
+(default ``qemu:///system``), and talks to the service only through the client. SIGTERM
+and SIGINT stop it after the action under way; ``--once`` does one turn and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+from pciplane.cli.discover import load_device_specs
+from pciplane.client import DEFAULT_API, Client
+from pciplane.core.errors import ConfigError
+from pciplane.host.agent import Agent, AgentConfig, libvirt_scanner, sysfs_scanner
+from pciplane.host.libvirt_driver import LibvirtDriver
+
+DEFAULT_URI = "qemu:///system"
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "agent", help="run the host agent (register, take work, drive libvirt)"
+    )
+    parser.add_argument(
+        "--api",
+        default=os.environ.get("PCIPLANE_API", DEFAULT_API),
+        help="the service's URL (env PCIPLANE_API; default %(default)s)",
+    )
+    parser.add_argument(
+        "--token", default=os.environ.get("PCIPLANE_TOKEN"), help="this host's agent token"
+    )
+    parser.add_argument("--name", help="host name (default: this hostname)")
+    parser.add_argument(
+        "--sysfs-root", type=Path, metavar="DIR", help="discover devices from DIR/sys"
+    )
+    parser.add_argument(
+        "--libvirt",
+        metavar="URI",
+        help=f"libvirt connection for guests (default {DEFAULT_URI}); "
+        "also the device source when --sysfs-root is not given",
+    )
+    parser.add_argument(
+        "--device-spec",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="JSON list of this host's [pci] device_spec entries",
+    )
+    parser.add_argument("--once", action="store_true", help="one turn, then exit")
+    parser.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between polls (%(default)s)"
+    )
+    parser.add_argument(
+        "--rescan-interval", type=float, default=30.0, help="seconds between rescans"
+    )
+    parser.add_argument("--log-level", default="info")
+    parser.set_defaults(func=run)
+
+
+def _virt_type(uri: str) -> str:
+    """The domain type the connection's driver takes (the test driver only ``test``)."""
+    return "test" if uri.startswith("test:") else "kvm"
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.sysfs_root is None and args.libvirt is None:
+        raise ConfigError("give --sysfs-root DIR or --libvirt URI (or both)")
+    if args.interval <= 0 or args.rescan_interval <= 0:
+        raise ConfigError("--interval and --rescan-interval must be positive")
+    name = args.name or socket.gethostname()
+    uri = args.libvirt or DEFAULT_URI
+    raw, specs = load_device_specs(args.device_spec)
+    logging.basicConfig(
+        level=args.log_level.upper(), format=f"%(asctime)s agent {name}: %(message)s"
+    )
+    scanner = sysfs_scanner(args.sysfs_root) if args.sysfs_root else libvirt_scanner(uri)
+    config = AgentConfig(
+        name=name,
+        device_spec_raw=raw,
+        device_spec=specs,
+        interval=args.interval,
+        rescan_interval=args.rescan_interval,
+        virt_type=_virt_type(uri),
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _n, _f: stop.set())
+    with LibvirtDriver.connect(uri) as driver, Client(args.api, args.token) as client:
+        Agent(config=config, api=client, hypervisor=driver, scanner=scanner).run(
+            stop, once=args.once
+        )
+    return 0

@@ -1,0 +1,254 @@
+"""``pciplane demo``: the whole story on one machine, in under a minute.
+
+It starts the API (``pciplane serve``) on a fresh SQLite database and three to five host
+agents (``pciplane agent``) on libvirt's ``test:///`` driver, each host generated from a
+``pciplane.sim`` profile; creates aliases and flavors, boots servers with GPUs and a VF,
+shows a request refused with its reasons, deletes a server and shows its devices free
+again, prints the pool table, and closes the loop offline (``export`` then ``fit``).
+Everything it started is stopped at the end, on failure and on Ctrl-C (issue 4, "The
+demo"); ``--keep`` leaves it running until Ctrl-C and prints the URL and tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import signal
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pciplane.cli import demo_stack as st
+from pciplane.client import Client
+from pciplane.client.records import HostSummary, Server
+from pciplane.core.errors import ConfigError, PciplaneError
+
+#: (host name, sim profile); the first ``--hosts`` are used.
+PLAN = [
+    ("compute-1", "gpu"),
+    ("compute-2", "mixed"),
+    ("compute-3", "gpu"),
+    ("compute-4", "mixed"),
+    ("compute-5", "sriov-nic"),
+]
+DEVICE_SPEC = [
+    {"vendor_id": "10de"},
+    {"vendor_id": "15b3", "product_id": "1018", "physical_network": "physnet1"},
+    {"vendor_id": "8086", "product_id": "154c", "physical_network": "physnet2"},
+]
+ALIASES = [
+    {"name": "large_GPU", "vendor_id": "10de", "product_id": "20b5", "device_type": "type-PCI"},
+    {"name": "small_GPU", "vendor_id": "10de", "product_id": "1eb8", "device_type": "type-PCI"},
+    {"name": "cx5_VF", "vendor_id": "15b3", "product_id": "1018", "device_type": "type-VF"},
+]
+FLAVORS = [
+    ("g1.large", 8, 16384, "large_GPU:1"),
+    ("g1.large-x2", 16, 32768, "large_GPU:2"),
+    ("g1.small-vf", 4, 8192, "small_GPU:1,cx5_VF:1"),
+    ("g1.big-mixed", 32, 65536, "large_GPU:2,small_GPU:1"),
+]
+BOOTS = [("vm-1", "g1.large"), ("vm-2", "g1.large-x2"), ("vm-3", "g1.small-vf")]
+REFUSED = ("vm-big", "g1.big-mixed")
+WAIT_S = 30.0
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "demo", help="run the API and host agents on libvirt's test driver, end to end"
+    )
+    parser.add_argument(
+        "--hosts", type=int, default=3, metavar="3..5", help="synthetic hosts (default 3)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep everything running until Ctrl-C")
+    parser.set_defaults(func=run)
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def step(number: int, title: str) -> None:
+    say(f"\n[{number}] {title}")
+
+
+def _interrupt(_signum: int, _frame: object) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 3 <= args.hosts <= len(PLAN):
+        raise ConfigError(f"--hosts must be 3 to {len(PLAN)}, not {args.hosts}")
+    signal.signal(signal.SIGTERM, _interrupt)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="pciplane-demo-") as tmp:
+        stack = st.Stack(workdir=Path(tmp))
+        try:
+            story(stack, PLAN[: args.hosts], keep=args.keep)
+        except KeyboardInterrupt:
+            if not args.keep:
+                raise
+        finally:
+            pids = stack.stop()
+            say(f"\nstopped {len(pids)} processes ({', '.join(map(str, pids))}); nothing is left")
+    say(f"demo finished in {time.monotonic() - started:.1f}s")
+    return 0
+
+
+def story(stack: st.Stack, plan: list[tuple[str, str]], *, keep: bool) -> None:
+    say("pciplane demo: PCI passthrough end to end on libvirt's test:/// driver")
+    step(1, f"Generating {len(plan)} hosts (libvirt test-driver node XML from pciplane.sim)")
+    hosts = st.write_hosts(stack.workdir, plan)
+    spec_file = stack.workdir / "device_spec.json"
+    spec_file.write_text(json.dumps(DEVICE_SPEC, indent=1), encoding="utf-8")
+    for host in hosts:
+        say(f"    {host.name:10s} profile {host.profile:9s} {host.uri}")
+    say(f"    device_spec for every host: {json.dumps(DEVICE_SPEC)}")
+    tokens = st.Tokens.generate([h.name for h in hosts])
+
+    step(2, "Starting the API: pciplane serve on a fresh SQLite database")
+    api, url = st.start_api(stack, tokens, st.free_port())
+    say(f"    {url}  (pid {api.popen.pid}, database {stack.workdir / 'pciplane.db'})")
+
+    step(3, "Starting one agent per host: pciplane agent --libvirt test:///...")
+    for host in hosts:
+        agent = st.start_agent(
+            stack, host, url=url, token=tokens.agents[host.name], spec_file=spec_file
+        )
+        say(f"    {host.name:10s} pid {agent.popen.pid}")
+    with Client(url, tokens.admin) as admin, Client(url, tokens.project) as user:
+        st.wait_registered(stack, admin, [h.name for h in hosts])
+        say("    every agent registered its host:")
+        pool_table(admin.list_hosts())
+        catalog(admin)
+        servers = boot(stack, user)
+        refuse(user)
+        free_again(stack, admin, user, servers[0])
+        step(8, "The pools at the end")
+        pool_table(admin.list_hosts())
+        offline(admin, stack.workdir)
+        if keep:
+            hold(stack, url, tokens)
+
+
+def catalog(admin: Client) -> None:
+    step(4, "Aliases and flavors, in Nova's words")
+    for entry in ALIASES:
+        admin.create_alias(entry)
+        say(f"    alias  {entry['name']:10s} {json.dumps(entry)}")
+    for name, vcpus, ram, request in FLAVORS:
+        admin.create_flavor(
+            name, vcpus=vcpus, ram=ram, extra_specs={"pci_passthrough:alias": request}
+        )
+        say(f"    flavor {name:12s} {vcpus:2d} vCPUs {ram:6d} MiB  pci_passthrough:alias={request}")
+
+
+def _wait(stack: st.Stack, client: Client, server: Server, until: set[str]) -> Server:
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        stack.check_alive()
+        server = client.get_server(server.id)
+        if server.state in until and server.task is None:
+            return server
+        if time.monotonic() > deadline:
+            raise PciplaneError(f"server {server.name} is still {server.state} after {WAIT_S}s")
+        time.sleep(0.05)
+
+
+def boot(stack: st.Stack, user: Client) -> list[Server]:
+    step(5, "Booting servers with GPUs (and a ConnectX-5 VF), as project 'demo'")
+    out = []
+    for name, flavor in BOOTS:
+        server = user.create_server(name, flavor=flavor)
+        server = _wait(stack, user, server, {"ACTIVE", "ERROR"})
+        if server.state != "ACTIVE":
+            raise PciplaneError(f"server {name} ended {server.state}: {server.reason}")
+        devices = ", ".join(server.devices)
+        say(f"    {name:6s} {flavor:12s} ACTIVE on {server.host}: {devices}")
+        out.append(server)
+    say("    (each agent defined and started the domain XML the service rendered)")
+    return out
+
+
+def refuse(user: Client) -> None:
+    name, flavor = REFUSED
+    step(6, f"A request no host can take: {name} with {flavor} (2 A100 and a T4 together)")
+    server = user.create_server(name, flavor=flavor)
+    say(f"    {name} is {server.state}; the service says why:")
+    head, _, reasons = (server.reason or "").partition(": ")
+    say(f"    {head}:")
+    for reason in reasons.split("; "):
+        say(f"      - {reason}")
+    user.delete_server(server.id)
+
+
+def _pools_of(admin: Client, host: str) -> str:
+    pools = admin.get_host(host).pools
+    return ", ".join(f"{p.pool} {p.used}/{p.total} used" for p in pools if p.total)
+
+
+def free_again(stack: st.Stack, admin: Client, user: Client, server: Server) -> None:
+    step(7, f"Deleting {server.name}: its agent destroys the domain, the devices are freed")
+    host = server.host or ""
+    say(f"    before: {host}: {_pools_of(admin, host)}")
+    user.delete_server(server.id)
+    gone = _wait(stack, user, server, {"DELETED"})
+    say(f"    {gone.name} is {gone.state}; {', '.join(server.devices)} free again")
+    say(f"    after:  {host}: {_pools_of(admin, host)}")
+    agent_lines(stack, host, f"{server.name} ")
+
+
+def pool_table(hosts: list[HostSummary]) -> None:
+    rows = [("HOST", "POOL", "PHYSNET", "TOTAL", "USED", "FREE")]
+    for host in hosts:
+        for p in host.pools:
+            if p.total:
+                net = p.physical_network or "-"
+                rows.append((host.name, p.pool, net, str(p.total), str(p.used), str(p.free)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        say("    " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def offline(admin: Client, workdir: Path) -> None:
+    from pciplane.cli.main import main as cli_main
+
+    step(9, "Closing the loop offline: pciplane export, then pciplane fit on the snapshot")
+    snapshot = workdir / "fleet.json"
+    snapshot.write_text(json.dumps(admin.export(), indent=1), encoding="utf-8")
+    request = "small_GPU:1"
+    say(f"    exported the live state to {snapshot.name}; what could still take {request}")
+    say("    and an SR-IOV port on physnet1?")
+    say(f"    $ pciplane fit --fleet {snapshot.name} --alias-request {request} --port physnet1")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        cli_main(
+            ["fit", "--fleet", str(snapshot), "--alias-request", request, "--port", "physnet1"]
+        )
+    for line in out.getvalue().splitlines():
+        say(f"    {line}".rstrip())
+
+
+def agent_lines(stack: st.Stack, host: str, server: str) -> None:
+    """The agent's own log lines about one server: one line per action."""
+    log = stack.workdir / f"agent-{host}.log"
+    lines = [line for line in log.read_text(errors="replace").splitlines() if server in line]
+    say(f"    agent {host} logged:")
+    for line in lines:
+        say(f"      {line}")
+
+
+def hold(stack: st.Stack, url: str, tokens: st.Tokens) -> None:
+    say("\nThe demo stays up (--keep); Ctrl-C stops everything.")
+    say(f"    API            {url}   (OpenAPI at {url}/docs)")
+    say(f"    admin token    {tokens.admin}")
+    say(f"    project token  {tokens.project}   (project 'demo')")
+    for host, token in tokens.agents.items():
+        say(f"    agent token    {token}   ({host})")
+    say(f"    try: PCIPLANE_API={url} PCIPLANE_TOKEN={tokens.admin} pciplane host list")
+    say(f"    logs in {stack.workdir}")
+    while True:
+        stack.check_alive()
+        time.sleep(0.5)

@@ -1,0 +1,183 @@
+"""The processes of ``pciplane demo``: one API and one agent per synthetic host.
+
+Each runs as ``python -m pciplane.cli.main ...`` in its own session (process group), its
+output in a log file under the demo's directory; :meth:`Stack.stop` sends SIGTERM to
+every group, waits, and SIGKILLs what is left, so nothing outlives the demo — whether it
+ends, fails or is interrupted. Tokens travel in the environment, not on command lines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pciplane.client import Client
+from pciplane.core.errors import PciplaneError
+from pciplane.sim.host import build_host
+from pciplane.sim.host_write import node_xml
+
+STOP_WAIT_S = 5.0
+START_WAIT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DemoHost:
+    name: str
+    profile: str
+    node_xml: Path
+
+    @property
+    def uri(self) -> str:
+        return f"test://{self.node_xml}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Tokens:
+    admin: str
+    project: str
+    agents: dict[str, str]
+
+    @classmethod
+    def generate(cls, hosts: list[str]) -> Tokens:
+        return cls(
+            admin=secrets.token_urlsafe(18),
+            project=secrets.token_urlsafe(18),
+            agents={h: secrets.token_urlsafe(18) for h in hosts},
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Proc:
+    label: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass(kw_only=True)
+class Stack:
+    """What the demo started, so it can all be stopped."""
+
+    workdir: Path
+    procs: list[Proc] = field(default_factory=list)
+
+    def spawn(self, label: str, args: list[str], env: dict[str, str]) -> Proc:
+        log = self.workdir / f"{label}.log"
+        with log.open("wb") as out:
+            popen = subprocess.Popen(
+                [sys.executable, "-m", "pciplane.cli.main", *args],
+                env={**os.environ, **env},
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        proc = Proc(label=label, popen=popen, log=log)
+        self.procs.append(proc)
+        return proc
+
+    def check_alive(self) -> None:
+        for proc in self.procs:
+            code = proc.popen.poll()
+            if code is not None:
+                raise PciplaneError(
+                    f"{proc.label} exited with status {code}; its log ends:\n{proc.tail()}"
+                )
+
+    def stop(self) -> list[int]:
+        """SIGTERM every process group, wait, then SIGKILL; the pids stopped."""
+        for proc in self.procs:
+            _signal_group(proc.popen, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_WAIT_S
+        for proc in self.procs:
+            try:
+                proc.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(proc.popen, signal.SIGKILL)
+                proc.popen.wait()
+            _signal_group(proc.popen, signal.SIGKILL)  # anything the process left behind
+        return [p.popen.pid for p in self.procs]
+
+
+def _signal_group(popen: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(popen.pid, signum)
+
+
+def write_hosts(workdir: Path, plan: list[tuple[str, str]]) -> list[DemoHost]:
+    """One libvirt test-driver node XML per ``(host name, sim profile)``."""
+    hosts = []
+    for name, profile in plan:
+        path = workdir / f"{name}.xml"
+        path.write_text(node_xml(build_host(profile)), encoding="utf-8")
+        hosts.append(DemoHost(name=name, profile=profile, node_xml=path))
+    return hosts
+
+
+def start_api(stack: Stack, tokens: Tokens, port: int) -> tuple[Proc, str]:
+    db = stack.workdir / "pciplane.db"
+    env = {
+        "PCIPLANE_DB_URL": f"sqlite:///{db}",
+        "PCIPLANE_ADMIN_TOKEN": tokens.admin,
+        "PCIPLANE_PROJECT_TOKENS": json.dumps({tokens.project: "demo"}),
+        "PCIPLANE_AGENT_TOKENS": json.dumps({t: h for h, t in tokens.agents.items()}),
+        "PCIPLANE_VIRT_TYPE": "test",
+    }
+    proc = stack.spawn("api", ["serve", "--port", str(port), "--log-level", "warning"], env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_WAIT_S
+    with Client(url, tokens.admin, timeout=2.0) as client:
+        while True:
+            stack.check_alive()
+            with contextlib.suppress(PciplaneError):
+                client.health()
+                return proc, url
+            if time.monotonic() > deadline:
+                raise PciplaneError(f"the API did not answer within {START_WAIT_S:.0f}s")
+            time.sleep(0.1)
+
+
+def start_agent(stack: Stack, host: DemoHost, *, url: str, token: str, spec_file: Path) -> Proc:
+    args = [
+        "agent",
+        "--api", url,
+        "--name", host.name,
+        "--libvirt", host.uri,
+        "--device-spec", str(spec_file),
+        "--interval", "0.2",
+    ]  # fmt: skip
+    return stack.spawn(f"agent-{host.name}", args, {"PCIPLANE_TOKEN": token})
+
+
+def wait_registered(stack: Stack, client: Client, names: list[str]) -> None:
+    deadline = time.monotonic() + START_WAIT_S
+    while True:
+        stack.check_alive()
+        known = {h.name for h in client.list_hosts()}
+        if known >= set(names):
+            return
+        if time.monotonic() > deadline:
+            missing = ", ".join(sorted(set(names) - known))
+            raise PciplaneError(f"hosts {missing} did not register within {START_WAIT_S:.0f}s")
+        time.sleep(0.1)
