@@ -91,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
             if not args.keep:
                 raise
         finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C waits for this
+                signal.signal(signum, signal.SIG_IGN)
             pids = stack.stop()
             say(f"\nstopped {len(pids)} processes ({', '.join(map(str, pids))}); nothing is left")
     say(f"demo finished in {time.monotonic() - started:.1f}s")

@@ -1,0 +1,305 @@
+"""The host agent against a real service and libvirt's test driver (issue 4, host agent).
+
+The service is the real app on SQLite in ``tmp_path``, reached over HTTP through
+Starlette's TestClient by the same :class:`pciplane.client.Client` the agent uses in
+production; the hypervisor is libvirt's ``test:///`` driver loaded with a synthetic
+host's node XML (``pciplane.sim``). The agent is stepped by hand, so every assertion
+sees a settled state. The last test runs ``pciplane agent`` as a process and stops it
+with SIGTERM.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from load_helpers import ADMIN, agent_token, auth, service_env, start_api
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)  # Starlette: TestClient moves to httpx2
+    from fastapi.testclient import TestClient
+
+from pciplane.api.app import create_app
+from pciplane.api.settings import Settings
+from pciplane.client import Client
+from pciplane.client.records import Server
+from pciplane.core.address import PciAddress
+from pciplane.core.spec import parse_device_specs
+from pciplane.host.agent import Agent, AgentConfig, Scanner, libvirt_scanner, sysfs_scanner
+from pciplane.host.domain_xml import Domain, HostdevDevice, held_addresses
+from pciplane.host.libvirt_driver import LibvirtDriver, PowerState
+from pciplane.sim.host import build_host
+from pciplane.sim.host_write import node_xml, write_sysfs
+
+pytestmark = pytest.mark.integration
+
+HOST = "cmp1"
+AGENT_TOKEN = "tok-agent-cmp1"
+PROJECT_TOKEN = "tok-project"
+SPEC = [{"vendor_id": "10de"}]
+A100 = {"name": "large_GPU", "vendor_id": "10de", "product_id": "20b5", "device_type": "type-PCI"}
+#: The four A100s of the ``gpu`` sim profile, two per NUMA node.
+GPUS = ("0000:11:00.0", "0000:12:00.0", "0000:90:00.0", "0000:91:00.0")
+
+
+@dataclass
+class World:
+    """One service, one host (node XML and sysfs tree), one libvirt connection."""
+
+    admin: Client
+    user: Client
+    agent_api: Client
+    driver: LibvirtDriver
+    sysfs_root: Path
+
+    def agent(self, scanner: Scanner | None = None) -> Agent:
+        """A fresh agent process's state over the same libvirt connection (a restart)."""
+        config = AgentConfig(
+            name=HOST,
+            device_spec_raw=tuple(SPEC),
+            device_spec=parse_device_specs(SPEC),
+            virt_type="test",
+        )
+        return Agent(
+            config=config,
+            api=self.agent_api,
+            hypervisor=self.driver,
+            scanner=scanner or libvirt_scanner(self.driver.uri),
+        )
+
+    def flavor(self, gpus: int) -> str:
+        name = f"g{gpus}"
+        if name not in {f.name for f in self.admin.list_flavors()}:
+            spec = {"pci_passthrough:alias": f"large_GPU:{gpus}"}
+            self.admin.create_flavor(name, vcpus=1, ram=512, extra_specs=spec)
+        return name
+
+    def owners(self) -> dict[str, str | None]:
+        doc = self.admin.get_host_document(HOST)
+        return {d["address"]: d.get("owner") for d in doc["device_list"]}
+
+    def gpu_pool(self) -> tuple[int, int]:
+        """``(total, free)`` over the host's pools."""
+        pools = self.admin.get_host(HOST).pools
+        return sum(p.total for p in pools), sum(p.free for p in pools)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    sim = build_host("gpu")
+    node = tmp_path / "node.xml"
+    node.write_text(node_xml(sim), encoding="utf-8")
+    write_sysfs(sim, tmp_path / "root")
+    settings = Settings().with_overrides(
+        {
+            "db_url": f"sqlite:///{tmp_path / 'svc.db'}",
+            "admin_token": ADMIN,
+            "project_tokens": {PROJECT_TOKEN: "p1"},
+            "agent_tokens": {AGENT_TOKEN: HOST},
+            "virt_type": "test",
+        }
+    )
+    app = create_app(settings)
+    clients = [
+        Client("http://testserver", token, http=TestClient(app))
+        for token in (ADMIN, PROJECT_TOKEN, AGENT_TOKEN)
+    ]
+    with LibvirtDriver.connect(f"test://{node}") as driver:
+        admin, user, agent_api = clients
+        admin.create_alias(A100)
+        yield World(
+            admin=admin, user=user, agent_api=agent_api, driver=driver, sysfs_root=tmp_path / "root"
+        )
+    for client in clients:
+        client.close()
+    app.state.ctx.db.dispose()
+
+
+def boot(world: World, agent: Agent, name: str, gpus: int) -> Server:
+    server = world.user.create_server(name, flavor=world.flavor(gpus))
+    assert server.state == "BUILD", server.reason
+    assert agent.step() == 1
+    return world.user.get_server(server.id)
+
+
+def delete(world: World, agent: Agent, server: Server) -> Server:
+    world.user.delete_server(server.id)
+    assert agent.step() == 1
+    return world.user.get_server(server.id)
+
+
+@pytest.mark.parametrize("gpus", [pytest.param(n, id=f"{n}-gpu") for n in (1, 2, 4)])
+def test_boot_runs_the_domain_and_delete_frees_the_devices(world: World, gpus: int) -> None:
+    agent = world.agent()
+    assert agent.start() == ()
+    assert world.gpu_pool() == (4, 4)
+
+    server = boot(world, agent, "vm1", gpus)
+    assert server.state == "ACTIVE", server.reason
+    assert server.host == HOST and len(server.devices) == gpus
+    (domain,) = world.driver.list_domains()
+    assert domain.uuid == server.id and domain.state is PowerState.RUNNING
+    assert sorted(str(a) for a in held_addresses(domain.devices)) == list(server.devices)
+    assert world.gpu_pool() == (4, 4 - gpus)
+
+    gone = delete(world, agent, server)
+    assert gone.state == "DELETED" and gone.devices == ()
+    assert world.driver.list_domains() == ()
+    assert world.gpu_pool() == (4, 4)
+    assert set(world.owners().values()) == {None}
+
+
+def _undefine(world: World, server: Server) -> None:
+    name = world.driver.list_domains()[0].name
+    world.driver.destroy(name)
+    world.driver.undefine(name)
+
+
+def _shut_off(world: World, server: Server) -> None:
+    world.driver.destroy(world.driver.list_domains()[0].name)
+
+
+def _stray_domain(world: World, server: Server) -> None:
+    free = next(a for a in GPUS if a not in server.devices)
+    stray = Domain(
+        name="stray",
+        uuid=str(uuid.uuid4()),
+        memory_mib=256,
+        vcpus=1,
+        devices=(HostdevDevice(address=PciAddress.parse(free)),),
+        virt_type="test",
+    )
+    world.driver.define(stray)
+
+
+def _nothing(world: World, server: Server) -> None:
+    return None
+
+
+@pytest.mark.parametrize(
+    ("tamper", "mismatch", "names_server", "state"),
+    [
+        pytest.param(_undefine, "libvirt has no domain for it", True, "ERROR", id="undefined"),
+        pytest.param(_shut_off, "is shut-off but its server is ACTIVE", True, "ERROR", id="off"),
+        pytest.param(
+            _stray_domain, "which the service has not claimed", False, "ACTIVE", id="stray"
+        ),
+        pytest.param(_nothing, None, False, "ACTIVE", id="in-step"),
+    ],
+)
+def test_restart_reports_what_libvirt_and_the_claims_disagree_on(
+    world: World,
+    tamper: Callable[[World, Server], None],
+    mismatch: str | None,
+    names_server: bool,
+    state: str,
+) -> None:
+    agent = world.agent()
+    agent.start()
+    server = boot(world, agent, "vm1", 2)
+    tamper(world, server)
+
+    found = world.agent().start()  # the agent restarts on the same hypervisor
+
+    if mismatch is None:
+        assert found == ()
+    else:
+        (only,) = found
+        assert mismatch in only.detail
+        assert (only.server_id == server.id) is names_server
+    after = world.user.get_server(server.id)
+    assert after.state == state
+    if state == "ERROR":
+        assert after.reason is not None and mismatch is not None and mismatch in after.reason
+    # Nothing is freed on the agent's say-so: the claim stands until the server is deleted.
+    assert after.devices == server.devices
+    assert delete(world, world.agent(), after).state == "DELETED"
+    assert all(world.owners()[a] is None for a in server.devices)
+
+
+def _remove_from_sysfs(root: Path, address: str) -> None:
+    link = root / "sys/bus/pci/devices" / address
+    shutil.rmtree(link.resolve())
+    link.unlink()
+
+
+def test_a_device_that_vanishes_while_allocated_stays_owned_until_freed(world: World) -> None:
+    agent = world.agent(sysfs_scanner(world.sysfs_root))
+    agent.start()
+    server = boot(world, agent, "vm1", 1)
+    assert server.state == "ACTIVE", server.reason
+    (held,) = server.devices
+    spare = next(a for a in GPUS if a != held)
+
+    _remove_from_sysfs(world.sysfs_root, held)
+    _remove_from_sysfs(world.sysfs_root, spare)
+    assert agent.rescan() is True
+
+    owners = world.owners()
+    assert owners[held] == server.id  # gone from the host, still the server's
+    assert spare not in owners  # a free device that vanished leaves at once
+    assert agent.kept == frozenset({PciAddress.parse(held)})
+    assert world.gpu_pool() == (3, 2)
+    assert world.user.get_server(server.id).devices == (held,)
+
+    assert delete(world, agent, server).state == "DELETED"
+    assert held not in world.owners()  # freed, then dropped by the agent's new report
+    assert agent.kept == frozenset()
+    assert world.gpu_pool() == (2, 2)
+
+
+def test_agent_process_registers_works_and_stops_on_sigterm(tmp_path: Path) -> None:
+    node = tmp_path / "node.xml"
+    node.write_text(node_xml(build_host("gpu")), encoding="utf-8")
+    spec = tmp_path / "spec.json"
+    spec.write_text('[{"vendor_id": "10de"}]', encoding="utf-8")
+    env = {**service_env(f"sqlite:///{tmp_path / 'svc.db'}", [HOST]), "PCIPLANE_TOKEN": ""}
+    api = start_api(env["PCIPLANE_DB_URL"], env, tmp_path / "api.log")
+    log = tmp_path / "agent.log"
+    command = [sys.executable, "-m", "pciplane.cli.main", "agent", "--api", api.url,
+               "--token", agent_token(HOST), "--name", HOST, "--libvirt", f"test://{node}",
+               "--device-spec", str(spec), "--interval", "0.1"]  # fmt: skip
+    try:
+        with log.open("wb") as out:
+            proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        admin = httpx.Client(base_url=api.url, headers=auth(ADMIN), timeout=5)
+        _until(lambda: admin.get(f"/v1/hosts/{HOST}").status_code == 200, proc, log)
+        admin.post("/v1/aliases", json=A100).raise_for_status()
+        flavor = {"name": "g1", "vcpus": 1, "ram": 512,
+                  "extra_specs": {"pci_passthrough:alias": "large_GPU:1"}}  # fmt: skip
+        admin.post("/v1/flavors", json=flavor).raise_for_status()
+        server = admin.post("/v1/servers", json={"name": "vm1", "flavor": "g1"}).json()
+        url = f"/v1/servers/{server['id']}"
+        _until(lambda: admin.get(url).json()["state"] == "ACTIVE", proc, log)
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        lines = log.read_text().splitlines()
+        assert any("registered cmp1: " in line for line in lines)
+        assert any("reconciled: 0 domain(s)" in line for line in lines)
+        assert sum("start vm1 " in line and "-> server ACTIVE" in line for line in lines) == 1
+        assert lines[-1].endswith("agent cmp1 stopped")
+        admin.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        api.stop()
+
+
+def _until(check: Callable[[], bool], proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 20
+    while not check():
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)

@@ -1,0 +1,113 @@
+"""``pciplane demo`` end to end, as ``make demo`` runs it (issue 4, "The demo").
+
+It must finish well under a minute with exit 0, tell the story (hosts registered,
+servers ACTIVE, a refusal with its reasons, devices free again, the pool table, the
+offline fit), and leave nothing behind: no process it started and no directory. With
+``--keep`` it stays up until interrupted, then cleans up the same way.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.integration
+
+DEMO = [sys.executable, "-m", "pciplane.cli.main", "demo"]
+
+
+def _pids(out: str) -> list[int]:
+    match = re.search(r"stopped (\d+) processes \(([\d, ]+)\); nothing is left", out)
+    assert match, out
+    pids = [int(p) for p in match.group(2).split(", ")]
+    assert len(pids) == int(match.group(1))
+    assert set(pids) == {int(p) for p in re.findall(r"\bpid (\d+)", out)}
+    return pids
+
+
+def _alive(pid: int) -> bool:
+    """True if ``pid`` is still one of the demo's processes (not reaped, not reused)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return b"pciplane.cli.main" in cmdline and state != "Z"
+
+
+def _workdir(out: str) -> Path:
+    match = re.search(r"test://(/\S+)/compute-1\.xml", out)
+    assert match, out
+    return Path(match.group(1))
+
+
+@pytest.mark.parametrize("hosts", [pytest.param(3, id="3-hosts"), pytest.param(5, id="5-hosts")])
+def test_demo_tells_the_story_and_leaves_nothing_running(hosts: int) -> None:
+    started = time.monotonic()
+    done = subprocess.run(
+        [*DEMO, "--hosts", str(hosts)], capture_output=True, text=True, timeout=60, check=False
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert time.monotonic() - started < 60
+    for line in (
+        "every agent registered its host:",
+        "vm-1   g1.large     ACTIVE on compute-",
+        "vm-3   g1.small-vf  ACTIVE on compute-",
+        "vm-big is ERROR; the service says why:",
+        f"No valid host for server 'vm-big' (0 of {hosts} hosts fit):",
+        "host(s) ruled out by large_GPU",
+        "vm-1 is DELETED;",
+        "-> server DELETED",
+        "[8] The pools at the end",
+        "fit: compute-2",
+    ):
+        assert line in out, f"missing {line!r} in:\n{out}"
+    assert len(re.findall(r"^    compute-\d +pid \d+$", out, re.M)) == hosts
+    pids = _pids(out)
+    assert len(pids) == hosts + 1
+    assert not [p for p in pids if _alive(p)]
+    assert not _workdir(out).exists()
+
+
+def test_demo_keep_stays_up_until_interrupted() -> None:
+    proc = subprocess.Popen(
+        [*DEMO, "--keep"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("    try: PCIPLANE_API="):
+                break
+        out = "".join(lines)
+        url = re.search(r"API\s+(http://127\.0\.0\.1:\d+)", out)
+        token = re.search(r"admin token\s+(\S+)", out)
+        assert url and token, out
+        hosts = httpx.get(
+            f"{url.group(1)}/v1/hosts",
+            headers={"Authorization": f"Bearer {token.group(1)}"},
+            timeout=5,
+        )
+        assert [h["name"] for h in hosts.json()["hosts"]] == ["compute-1", "compute-2", "compute-3"]
+
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out + rest
+    pids = _pids(out + rest)
+    assert not [p for p in pids if _alive(p)]
+    assert not _workdir(out).exists()
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{url.group(1)}/healthz", timeout=2)
