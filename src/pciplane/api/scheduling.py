@@ -189,14 +189,18 @@ class Scheduler:
                 raise NoFitError(
                     explain_no_fit(server.name, result, exclude, len(self.index)), result
                 )
+            # After k lost races, take the k-th best host: the writer that won is likely
+            # still packing the best one, and re-picking it lost every retry to that
+            # writer under load (tests/integration/test_service_load.py).
+            host = ranked[min(attempt, len(ranked) - 1)]
             try:
-                devices = self._claim(server, guest, ranked[0])
+                devices = self._claim(server, guest, host)
             except ConflictError:
                 self.metrics.inc("pciplane_claim_conflicts_total")
                 if attempt < retries:
                     self.metrics.inc("pciplane_claim_retries_total")
                 continue
-            return Placement(host=ranked[0], devices=devices, retries=attempt)
+            return Placement(host=host, devices=devices, retries=attempt)
         raise ConflictError(
             f"server {server.name!r}: gave up after {retries} claim retries lost to other writers"
         )
