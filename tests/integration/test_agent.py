@@ -32,8 +32,9 @@ with warnings.catch_warnings():
 from pciplane.api.app import create_app
 from pciplane.api.settings import Settings
 from pciplane.client import Client
-from pciplane.client.records import Server
+from pciplane.client.records import Mismatch, Server
 from pciplane.core.address import PciAddress
+from pciplane.core.errors import ConflictError, NotFoundError
 from pciplane.core.spec import parse_device_specs
 from pciplane.host.agent import Agent, AgentConfig, Scanner, libvirt_scanner, sysfs_scanner
 from pciplane.host.domain_xml import Domain, HostdevDevice, held_addresses
@@ -225,6 +226,25 @@ def test_restart_reports_what_libvirt_and_the_claims_disagree_on(
     assert after.devices == server.devices
     assert delete(world, world.agent(), after).state == "DELETED"
     assert all(world.owners()[a] is None for a in server.devices)
+
+
+@pytest.mark.parametrize(
+    ("server", "error"),
+    [
+        pytest.param("unknown", NotFoundError, id="unknown-server"),
+        pytest.param("refused", ConflictError, id="server-on-no-host"),
+    ],
+)
+def test_a_mismatch_must_name_a_server_of_the_reporting_host(
+    world: World, server: str, error: type[Exception]
+) -> None:
+    world.agent().start()
+    refused = world.user.create_server("big", flavor=world.flavor(8))
+    assert refused.state == "ERROR"
+    server_id = refused.id if server == "refused" else str(uuid.uuid4())
+    with pytest.raises(error):
+        world.agent_api.report_mismatches(HOST, [Mismatch(server_id=server_id, detail="x")])
+    assert world.user.get_server(refused.id).reason == refused.reason
 
 
 def _remove_from_sysfs(root: Path, address: str) -> None:
