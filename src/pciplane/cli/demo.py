@@ -203,12 +203,11 @@ def free_again(stack: st.Stack, admin: Client, user: Client, server: Server) -> 
 
 
 def pool_table(hosts: list[HostSummary]) -> None:
-    rows = [("HOST", "POOL", "PHYSNET", "TOTAL", "USED", "FREE")]
+    rows = [("HOST", "TOTAL", "USED", "FREE", "POOL")]
     for host in hosts:
         for p in host.pools:
             if p.total:
-                net = p.physical_network or "-"
-                rows.append((host.name, p.pool, net, str(p.total), str(p.used), str(p.free)))
+                rows.append((host.name, str(p.total), str(p.used), str(p.free), p.pool))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         say("    " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
