@@ -9,7 +9,6 @@ PostgreSQL databases are created as ``pciplane_it_<random>`` and dropped with FO
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import secrets
@@ -84,17 +83,8 @@ def service_env(db_url: str, hosts: list[str]) -> dict[str, str]:
 
 
 def serve_command(db_url: str, port: int) -> list[str]:
-    """``pciplane serve`` when the command exists, else the same app under uvicorn."""
-    if importlib.util.find_spec("pciplane.cli.serve") is not None:
-        return [sys.executable, "-m", "pciplane.cli.main", "serve", "--db", db_url,
-                "--port", str(port)]  # fmt: skip
-    code = (
-        "import uvicorn;from pciplane.api.app import create_app;"
-        "from pciplane.api.settings import build_settings;"
-        f"uvicorn.run(create_app(build_settings()),host='127.0.0.1',port={port},"
-        "log_level='warning')"
-    )
-    return [sys.executable, "-c", code]
+    return [sys.executable, "-m", "pciplane.cli.main", "serve", "--db", db_url,
+            "--port", str(port), "--log-level", "warning"]  # fmt: skip
 
 
 @dataclass
