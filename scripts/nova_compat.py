@@ -290,12 +290,13 @@ def nova_supports(host: NovaHost, req: NovaRequest, requests: list[Any] | None =
     return bool(host.scheduler.support_requests(reqs, provider_mapping=None, numa_cells=req.cells))
 
 
-def nova_claims(host: NovaHost, req: NovaRequest) -> bool:
+def nova_claims(host: NovaHost, req: NovaRequest, requests: list[Any] | None = None) -> bool:
     """The compute node's claim (§2.6 claim_instance): consume from the pools with PF/VF
     dependencies, then ``claim()`` each device, which checks its relatives' statuses."""
     stats = compute_stats(host.fleet, host.host)
+    reqs = req.requests if requests is None else requests
     try:
-        devices = stats.consume_requests(copy.deepcopy(req.requests), numa_cells=req.cells)
+        devices = stats.consume_requests(copy.deepcopy(reqs), numa_cells=req.cells)
         for dev in devices or []:
             dev.claim("00000000-0000-0000-0000-0000000000aa")
     except nova_exc.NovaException:
@@ -303,9 +304,13 @@ def nova_claims(host: NovaHost, req: NovaRequest) -> bool:
     return True
 
 
-def nova_some_order(host: NovaHost, req: NovaRequest) -> bool:
+def nova_some_order(host: NovaHost, req: NovaRequest, *, claim: bool = False) -> bool:
+    """Whether some order of the requests passes Nova's scheduler (or its claim)."""
+    if len(req.requests) < 2:
+        return False
+    check = nova_claims if claim else nova_supports
     orders = itertools.islice(itertools.permutations(req.requests), MAX_ORDERS)
-    return any(nova_supports(host, req, list(order)) for order in orders)
+    return any(check(host, req, list(order)) for order in orders)
 
 
 # --- pciplane's side ------------------------------------------------------------------
@@ -355,14 +360,32 @@ def _normalised_host(host: NovaHost) -> NovaHost:
 
 
 def _hint(host: NovaHost, req: NovaRequest, nova_yes: bool) -> str:
-    """Why Nova and pciplane differ, found by asking Nova the counterfactual question."""
-    if nova_yes:
-        return "Q3" if not nova_claims(host, req) else "unexplained"
-    if len(req.requests) > 1 and nova_some_order(host, req):
-        return "order"
+    """Why Nova and pciplane differ, found by asking Nova counterfactual questions.
+
+    ``Q3``: Nova's own claim, which models PF/VF dependencies, disagrees with its
+    scheduler and agrees with pciplane. ``order``: another order of the requests passes
+    Nova's scheduler (``Q3+order``: its claim). ``Q5/Q6``: Nova with the device_spec
+    normalised as pciplane reads it (booleans, untagged = untrusted) agrees with
+    pciplane, alone or with the above. ``unexplained``: none of these.
+    """
     fixed = _normalised_host(host)
-    if not fixed.error and nova_supports(fixed, req):
-        return "Q5/Q6"
+    if nova_yes:
+        if not nova_claims(host, req):
+            return "Q3"
+        if not fixed.error and not nova_supports(fixed, req):
+            return "Q5/Q6"
+        return "unexplained"
+    for name, variant in (("", host), ("Q5/Q6+", fixed)):
+        if variant.error:
+            continue
+        if name and nova_supports(variant, req):
+            return "Q5/Q6"
+        if nova_some_order(variant, req):
+            return f"{name}order"
+        if nova_claims(variant, req):
+            return f"{name}Q3"
+        if nova_some_order(variant, req, claim=True):
+            return f"{name}Q3+order"
     return "unexplained"
 
 
