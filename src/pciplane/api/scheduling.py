@@ -29,7 +29,13 @@ from pciplane.core.index import FleetFit, FleetIndex
 from pciplane.core.spec import DeviceSpec, parse_device_specs, resolve_specs
 from pciplane.host.domain_xml import Domain, HostdevDevice, render_domain
 from pciplane.store.db import Database
-from pciplane.store.inventory import HostRecord, generations, load_hosts, write_devices
+from pciplane.store.inventory import (
+    HostRecord,
+    fleet_version,
+    generations,
+    load_hosts,
+    write_devices,
+)
 from pciplane.store.servers import ServerRecord, WorkKind, add_work, update_server
 
 log = logging.getLogger("pciplane.scheduler")
@@ -126,6 +132,8 @@ class Scheduler:
         self.default_specs: tuple[DeviceSpec, ...] = parse_device_specs(settings.device_spec)
         self.index = FleetIndex(self.default_specs)
         self.known: dict[str, HostRecord] = {}
+        #: ``fleet_version`` when the index was last brought up to date.
+        self.version: tuple[int, int, int] | None = None
         self.free = FreeCounts()
         self.lock = threading.Lock()
 
@@ -138,6 +146,9 @@ class Scheduler:
     def refresh(self) -> int:
         """Reload the hosts whose generation changed; the number reloaded."""
         with self.db.read() as conn:
+            version = fleet_version(conn)
+            if version == self.version:
+                return 0
             gens = generations(conn)
             stale = [
                 host_id
@@ -151,6 +162,7 @@ class Scheduler:
             self.free.forget(name)
         for record in records:
             self._remember(record)
+        self.version = version
         return len(records)
 
     def fit(self, guest: GuestRequest) -> FleetFit:
@@ -234,6 +246,11 @@ class Scheduler:
                 host=replace_devices(record.host, tuple(after)),
             )
         )
+        if self.version is not None:
+            # Our own write, accounted for exactly; any other writer's change makes the
+            # database's sums differ from this, and the next refresh reads every host.
+            hosts_n, ids, gens = self.version
+            self.version = (hosts_n, ids, gens + generation - record.generation)
         return tuple(str(d.address) for d in held)
 
     def _domain_xml(
