@@ -151,16 +151,14 @@ def write_devices(
     changed = [d for d in after if before.devices.get(d.address) != d]
     if not changed:
         return generation
-    query = sa.select(devices.c.address, devices.c.id).where(devices.c.host_id == host_id)
-    ids = {address: dev_id for address, dev_id in conn.execute(query)}
     for dev in changed:
         old = before.devices.get(dev.address)
-        dev_id = ids[str(dev.address)]
-        conn.execute(
+        dev_id = conn.execute(
             sa.update(devices)
-            .where(devices.c.id == dev_id)
+            .where(devices.c.host_id == host_id, devices.c.address == str(dev.address))
             .values(status=str(dev.status), owner=dev.owner, request_id=dev.request_id)
-        )
+            .returning(devices.c.id)
+        ).scalar_one()
         if old is not None and old.owner is not None and old.owner != dev.owner:
             conn.execute(sa.delete(claims).where(claims.c.device_id == dev_id))
         if dev.owner is not None and (old is None or old.owner != dev.owner):
@@ -169,9 +167,10 @@ def write_devices(
 
 
 def _insert_claim(conn: Connection, dev_id: int, dev: PciDevice) -> None:
+    """The claims row; a refusal aborts the caller's whole transaction (no savepoint:
+    a claim that cannot be written in full is not written at all)."""
     try:
-        with conn.begin_nested():
-            conn.execute(sa.insert(claims).values(device_id=dev_id, server_id=dev.owner))
+        conn.execute(sa.insert(claims).values(device_id=dev_id, server_id=dev.owner))
     except sa.exc.IntegrityError:
         raise ConflictError(
             f"PCI device {dev.address} cannot be claimed for {dev.owner}: "
