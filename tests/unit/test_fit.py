@@ -124,7 +124,11 @@ def test_pf_and_its_own_vf_never_both_q3() -> None:
     h = host(nic(0x3B, 2), SPEC_PF_AND_VFS)
     verdict = fit(h, guest(port("physnet1", "direct-physical"), port("physnet1")))
     assert not verdict.fits
-    assert verdict.reason.startswith("physnet1 (direct-physical): 0 free PFs match, 1 needed")
+    assert verdict.reason == (
+        "physnet1: 0 free devices match, 1 needed (1 more taken by this server's other "
+        "requests; 2 unusable: a PF and its own VFs cannot both be given, and the other side "
+        "went to another request of this server)"
+    )
 
 
 def test_pf_and_vf_of_different_cards() -> None:

@@ -4,8 +4,8 @@ Each case is a small snapshot, one request and the verdict Nova's scheduler give
 (``PciDeviceStats.support_requests`` with the guest's NUMA cells, nova-pci-semantics
 §3.4, §3.6, §3.7), found by running the script; no Nova is imported here. Where pciplane
 differs from Nova on purpose (the reference's table, Q3, Q5, Q6), the expected value is
-pciplane's and the comment says so. Cases marked xfail are disagreements that are
-pciplane bugs, for the lead to fix in core/fit.py.
+pciplane's and the comment says so. The two ``pf-then-vf`` cases were pciplane bugs
+found this way (fixed in ``core/fit.py``: the guest's own order is always tried).
 """
 
 from __future__ import annotations
@@ -115,12 +115,6 @@ def _ports(*ports: str) -> tuple[tuple[str, str], ...]:
                 numa_policy="preferred",
             ),
             True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="fit.run moves PF requests last; the VF request then counts the free "
-                "PF in its strict NUMA set (§3.6 step 1), the pf stage empties it, and the "
-                "'some request fails alone' shortcut stops the retry in Nova's order",
-            ),
             id="pf-then-vf-preferred-numa-pf-counted-in-strict-set",
         ),
         # The same bug under the legacy policy: Nova takes PF 40:00.0 (strict, cell 0),
@@ -134,11 +128,6 @@ def _ports(*ports: str) -> tuple[tuple[str, str], ...]:
                 numa_policy="legacy",
             ),
             True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="as above: the free PF 40:00.0 fills the VF request's strict NUMA set, "
-                "the pf stage empties it, and Nova's order is never tried",
-            ),
             id="pf-then-vf-legacy-numa-vfs-without-numa-node",
         ),
         # The same two ports in the other order fail in Nova too (the free PF satisfies

@@ -234,6 +234,8 @@ class _Evaluation:
         self.guest = guest
         self.matcher = matcher
         self.remaining = [p.count for p in view.pools]
+        #: Devices made unusable by a relative given to an earlier request (PF <-> VFs).
+        self.blocked = [0] * len(view.pools)
         self.ctx = Context(
             numa_cells=guest.numa_cells,
             sockets={n.id: n.socket for n in view.numa_nodes},
@@ -251,36 +253,51 @@ class _Evaluation:
         return wanted
 
     def run(self) -> tuple[Outcome, tuple[tuple[PciAddress, ...], ...]]:
-        """Requests for PFs go last; if that order fails, other orders are tried (bounded).
+        """Try orders of the requests until one places them all (bounded).
 
-        Greedy placement in one order can miss a placement that exists (an alternative
-        taking the device a later request needed); Nova's scheduler shares that blind
-        spot. The first order's failure is the one explained.
+        First requests for PFs last (the better choice of devices), then the guest's own
+        order, which is Nova's: Nova's NUMA stage is not monotone (a free PF on the
+        guest's cell can make a VF request insist on that cell, and taking the PF first
+        lets it fall back), so Nova's order must always be tried for the verdicts to
+        agree. Then other orders: greedy placement in one order can miss a placement that
+        exists (an alternative taking the device a later request needed), a blind spot
+        Nova's scheduler has. A failure is explained in the guest's own order.
         """
         pci = self.guest.pci
-        first = sorted(range(len(pci)), key=lambda r: _wants_pf(pci[r]))
-        result = self._run_order(first)
-        if result[0].fits or len(pci) < 2 or len(pci) > MAX_REORDERED_REQUESTS:
-            return result
-        records = self.records
-        # No order helps when some request cannot be met even on its own.
-        alone_ok = all(self._run_order([r])[0].fits for r in first)
-        self.records = records
-        if not alone_ok:
-            return result
-        tried = {tuple(pci[r] for r in first)}
-        for order in itertools.permutations(first):
+        own = list(range(len(pci)))
+        pf_last = sorted(own, key=lambda r: _wants_pf(pci[r]))
+        tried: set[tuple[PciRequest, ...]] = set()
+        failure: tuple[Outcome, tuple[tuple[PciAddress, ...], ...]] | None = None
+        for order in (pf_last, own):
             shape = tuple(pci[r] for r in order)
+            if shape in tried:
+                continue
+            tried.add(shape)
+            result = self._run_order(order)
+            if result[0].fits:
+                return result
+            failure = result
+        assert failure is not None
+        if len(pci) < 2 or len(pci) > MAX_REORDERED_REQUESTS or not self._each_fits_alone():
+            return failure
+        for perm in itertools.permutations(own):
+            shape = tuple(pci[r] for r in perm)
             if shape not in tried:
                 tried.add(shape)
-                retry = self._run_order(list(order))
+                retry = self._run_order(list(perm))
                 if retry[0].fits:
                     return retry
-        return result
+        return failure
+
+    def _each_fits_alone(self) -> bool:
+        """A cheap bound on reordering: when a request fails even alone, the other orders
+        are not tried (the guest's own order and PFs-last have been)."""
+        return all(self._run_order([r])[0].fits for r in range(len(self.guest.pci)))
 
     def _run_order(self, order: list[int]) -> tuple[Outcome, tuple[tuple[PciAddress, ...], ...]]:
         """Place the requests in ``order``; the choice is empty unless all of them fit."""
         self.remaining = [p.count for p in self.view.pools]
+        self.blocked = [0] * len(self.view.pools)
         self.records = []
         pci = self.guest.pci
         chosen: dict[int, tuple[PciAddress, ...]] = {}
@@ -302,10 +319,9 @@ class _Evaluation:
         cands = [Candidate(i, pools[i].kind, self.remaining[i]) for i in matching]
         cands = [c for c in cands if c.remaining > 0]
         total = sum(c.remaining for c in cands)
-        held = sum(pools[i].count - self.remaining[i] for i in matching)
         self.records.append(StageRecord(request=label, stage="spec", before=total, after=total))
         if total < request.count:
-            return cands, f"{label}: {self._spec_failure(request, matching, total, held)}"
+            return cands, f"{label}: {self._spec_failure(request, matching, total)}"
         for stage in STAGES:
             before = sum(c.remaining for c in cands)
             kept = stage.keep(cands, request, self.ctx)
@@ -319,7 +335,7 @@ class _Evaluation:
             cands = kept
         return cands, None
 
-    def _spec_failure(self, request: PciRequest, matching: list[int], total: int, held: int) -> str:
+    def _spec_failure(self, request: PciRequest, matching: list[int], total: int) -> str:
         in_use = sum(n for kind, n in self.view.held if self.matcher.matches(kind, request.specs))
         suffix = f" ({in_use} in use)" if in_use else ""
         if not matching:
@@ -327,8 +343,19 @@ class _Evaluation:
             return f"no free device matches {specs}{suffix}"
         free = _free(total, [self.view.pools[i].kind for i in matching])
         text = f"{free} {'matches' if total == 1 else 'match'}, {request.count} needed"
-        if held:
-            text += f" ({held} more taken by this server's other requests)"
+        pools = self.view.pools
+        blocked = sum(self.blocked[i] for i in matching)
+        taken = sum(pools[i].count - self.remaining[i] for i in matching) - blocked
+        notes = []
+        if taken:
+            notes.append(f"{taken} more taken by this server's other requests")
+        if blocked:
+            notes.append(
+                f"{blocked} unusable: a PF and its own VFs cannot both be given, and the "
+                "other side went to another request of this server"
+            )
+        if notes:
+            text += " (" + "; ".join(notes) + ")"
         return text + suffix
 
     def _stage_failure(
@@ -407,12 +434,12 @@ class _Evaluation:
     def _exclude_relatives(self, index: int) -> None:
         """Taking from a pool makes its family's other side unusable (PF <-> VFs)."""
         fam = self.view.families[self.view.family_of[index]]
-        if self.view.pools[index].kind.dev_type is DevType.PF:
-            for i in fam.pools:
-                if i != index:
-                    self.remaining[i] = 0
-        elif fam.pf_pool is not None:
-            self.remaining[fam.pf_pool] = 0
+        others = [i for i in fam.pools if i != index]
+        if self.view.pools[index].kind.dev_type is not DevType.PF:
+            others = [fam.pf_pool] if fam.pf_pool is not None else []
+        for i in others:
+            self.blocked[i] += self.remaining[i]
+            self.remaining[i] = 0
 
 
 def _wants_pf(request: PciRequest) -> bool:
