@@ -27,6 +27,7 @@ from pciplane.core.request import (
     NumaPolicy,
     PciRequest,
     VnicType,
+    parse_choice,
     request_from_port,
 )
 
@@ -49,13 +50,7 @@ TUNNELLED = frozenset({NetworkType.VXLAN, NetworkType.GRE, NetworkType.GENEVE})
 
 
 def parse_network_type(value: object) -> NetworkType:
-    if isinstance(value, str):
-        try:
-            return NetworkType(value.strip().lower())
-        except ValueError:
-            pass
-    accepted = ", ".join(t.value for t in NetworkType)
-    raise RequestError(f"invalid network type {value!r}: expected one of {accepted}")
+    return parse_choice(NetworkType, value, what="network type", fold_case=True)
 
 
 class VifType(enum.StrEnum):

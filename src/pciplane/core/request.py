@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from pciplane.core.device import DevType
 from pciplane.core.errors import RequestError
@@ -34,17 +35,28 @@ class NumaPolicy(enum.StrEnum):
     SOCKET = "socket"
 
 
-def parse_numa_policy(value: object, *, what: str) -> NumaPolicy:
-    """Parse a NUMA affinity policy, naming ``what`` (the key it came from) on error."""
-    if isinstance(value, NumaPolicy):
+Choice = TypeVar("Choice", bound=enum.StrEnum)
+
+
+def parse_choice(
+    kind: type[Choice], value: object, *, what: str, fold_case: bool = False
+) -> Choice:
+    """One of an enum's values, or a :class:`RequestError` naming ``what`` and the choices."""
+    if isinstance(value, kind):
         return value
     if isinstance(value, str):
+        text = value.strip().lower() if fold_case else value.strip()
         try:
-            return NumaPolicy(value.strip())
+            return kind(text)
         except ValueError:
             pass
-    accepted = ", ".join(p.value for p in NumaPolicy)
+    accepted = ", ".join(member.value for member in kind)
     raise RequestError(f"invalid {what} {value!r}: expected one of {accepted}")
+
+
+def parse_numa_policy(value: object, *, what: str) -> NumaPolicy:
+    """Parse a NUMA affinity policy, naming ``what`` (the key it came from) on error."""
+    return parse_choice(NumaPolicy, value, what=what)
 
 
 class VnicType(enum.StrEnum):
@@ -77,15 +89,7 @@ SRIOV_VNIC_TYPES: frozenset[VnicType] = frozenset(
 
 def parse_vnic_type(value: object) -> VnicType:
     """Parse a ``binding:vnic_type``; an unknown one is a :class:`RequestError`."""
-    if isinstance(value, VnicType):
-        return value
-    if isinstance(value, str):
-        try:
-            return VnicType(value.strip())
-        except ValueError:
-            pass
-    accepted = ", ".join(v.value for v in VnicType)
-    raise RequestError(f"invalid vnic type {value!r}: expected one of {accepted}")
+    return parse_choice(VnicType, value, what="vnic type")
 
 
 class RequestSource(enum.StrEnum):
