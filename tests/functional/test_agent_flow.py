@@ -126,3 +126,17 @@ def test_fit_and_export_reflect_live_state(app_client: TestClient) -> None:
     statuses = sorted(d["status"] for h in snapshot["hosts"] for d in h["devices"])
     assert (snapshot["format"], statuses) == ("pciplane-fleet/1", ["available", "claimed"])
     assert snapshot["alias"] == [GPU_ALIAS]
+
+
+def test_capacity_reflects_live_state_and_claims_nothing(app_client: TestClient) -> None:
+    client = app_client
+    _seed(client, 2)
+    client.post("/v1/servers", json={"name": "a", "flavor": "m1.gpu"}, headers=ADMIN_H)
+    before = client.get("/v1/export", headers=ADMIN_H).json()
+    cap = client.post("/v1/capacity", json={"flavor": "m1.gpu"}, headers=ADMIN_H).json()
+    assert cap["total"] == 1
+    assert sorted(h["servers"] for h in cap["hosts"]) == [0, 1]
+    assert cap["limited_by"] == {"large_GPU": 2}
+    assert client.get("/v1/export", headers=ADMIN_H).json() == before
+    denied = client.post("/v1/capacity", json={"flavor": "m1.gpu"}, headers=auth("tok-cmp1"))
+    assert denied.status_code == 403

@@ -134,18 +134,35 @@ def delete_flavor(request: Request, name: str, who: Who) -> None:
         catalog.delete_flavor(conn, name)
 
 
-def fit(request: Request, body: schemas.FitIn, who: Who) -> schemas.FitOut:
-    """What-if: which hosts could take this request now, and why not the others."""
-    require_admin(who)
-    context = ctx(request)
-    with context.db.read() as conn:
+def _what_if(request: Request, body: schemas.FitIn) -> GuestRequest:
+    """The guest a what-if question describes: a flavor and/or extra specs, NUMA cells."""
+    with ctx(request).db.read() as conn:
         specs = dict(body.extra_specs)
         if body.flavor is not None:
             specs = {**catalog.get_flavor(conn, body.flavor).extra_specs_map, **specs}
         aliases = parse_aliases(catalog.alias_entries(conn))
     cells = frozenset(body.numa_cells) if body.numa_cells is not None else None
-    guest = GuestRequest(pci=requests_from_flavor(specs, aliases), numa_cells=cells)
-    result = context.scheduler.fit(guest)
+    return GuestRequest(pci=requests_from_flavor(specs, aliases), numa_cells=cells)
+
+
+def capacity(request: Request, body: schemas.FitIn, who: Who) -> schemas.CapacityOut:
+    """What-if: how many more such servers each host could take now, and what limits it."""
+    require_admin(who)
+    result = ctx(request).scheduler.capacity(_what_if(request, body))
+    return schemas.CapacityOut(
+        total=result.total,
+        hosts=[
+            schemas.HostCapacityOut(name=h.host, servers=h.servers, limited_by=h.limited_by)
+            for h in result.hosts
+        ],
+        limited_by=dict(result.limited_by()),
+    )
+
+
+def fit(request: Request, body: schemas.FitIn, who: Who) -> schemas.FitOut:
+    """What-if: which hosts could take this request now, and why not the others."""
+    require_admin(who)
+    result = ctx(request).scheduler.fit(_what_if(request, body))
     verdicts = [
         schemas.VerdictOut(name=v.host, fits=v.fits, reason=v.reason) for v in result.verdicts()
     ]

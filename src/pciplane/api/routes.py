@@ -44,6 +44,12 @@ ROUTES: tuple[Route, ...] = (
     Route(method="PATCH", path="/v1/flavors/{name}", handler=cat.update_flavor),
     Route(method="DELETE", path="/v1/flavors/{name}", handler=cat.delete_flavor, status=204),
     Route(method="POST", path="/v1/fit", handler=cat.fit, summary="what-if against live hosts"),
+    Route(
+        method="POST",
+        path="/v1/capacity",
+        handler=cat.capacity,
+        summary="how many more such servers the live hosts can take",
+    ),
     Route(method="GET", path="/v1/hosts", handler=hosts.list_hosts),
     Route(method="GET", path="/v1/hosts/{name}", handler=hosts.show_host),
     Route(method="PUT", path="/v1/hosts/{name}", handler=hosts.register, summary="agent report"),

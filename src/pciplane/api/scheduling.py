@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from pciplane.api.metrics import Metrics
 from pciplane.api.settings import Settings, Weigher
+from pciplane.core.capacity import FleetCapacity, fleet_capacity
 from pciplane.core.claim import claim
 from pciplane.core.device import Inventory, PciDevice
 from pciplane.core.errors import ConflictError, NoFitError
@@ -169,6 +170,13 @@ class Scheduler:
         with self.lock:
             self.refresh()
             return self.index.fit(guest)
+
+    def capacity(self, guest: GuestRequest) -> FleetCapacity:
+        """How many more such servers each live host could take (claims on copies only)."""
+        with self.lock:
+            self.refresh()
+            hosts = [self.known[name].host for name in self.index.host_names()]
+            return fleet_capacity(hosts, self.index, guest)
 
     # --- placement ----------------------------------------------------------------
 

@@ -158,6 +158,18 @@ class FitOut(BaseModel):
     fit_count: int
 
 
+class HostCapacityOut(BaseModel):
+    name: str
+    servers: int
+    limited_by: str
+
+
+class CapacityOut(BaseModel):
+    total: int
+    hosts: list[HostCapacityOut]
+    limited_by: dict[str, int]
+
+
 class Health(BaseModel):
     status: str
     database: str
