@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pciplane.core.alias import Alias, requests_from_flavor
-from pciplane.core.errors import PciplaneError, RequestError, SnapshotError
+from pciplane.core.errors import RequestError, SnapshotError
 from pciplane.core.fit import GuestRequest
 from pciplane.core.fleet import Fleet, load_fleet
 from pciplane.core.request import PciRequest, VnicType, parse_numa_policy, request_from_port
@@ -205,8 +205,3 @@ def guest_from_input(inp: RequestInput, aliases: Mapping[str, Alias]) -> GuestRe
             pci.append(req)
     cells = frozenset(inp.numa_cells) if inp.numa_cells is not None else None
     return GuestRequest(name=inp.name, pci=tuple(pci), numa_cells=cells)
-
-
-def fail(command: str, exc: PciplaneError) -> int:
-    print(f"pciplane {command}: error: {exc}", file=sys.stderr)
-    return 2

@@ -68,11 +68,6 @@ class PciAddress:
         }
 
 
-def normalise_address(text: str) -> str:
-    """The canonical form of a strict address string."""
-    return str(PciAddress.parse(text))
-
-
 def _parse_field(name: str, raw: str) -> str:
     """One glob field: ``*`` stays, anything else must be hex within the field's range."""
     value = raw.strip()

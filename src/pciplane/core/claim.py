@@ -9,24 +9,10 @@ that fails half-way leaves every device exactly as it was (Nova's Q4 fixed).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from pciplane.core.device import TAKEN, Action, Inventory, Status
 from pciplane.core.errors import NoFitError
-from pciplane.core.fit import GuestRequest, HostView, Verdict
-from pciplane.core.fleet import Host, replace_devices
-from pciplane.core.spec import DeviceSpec
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Claim:
-    """The result of a successful claim: the verdict and the host's new inventory."""
-
-    verdict: Verdict
-    inventory: Inventory
-
-    def host(self, host: Host) -> Host:
-        return replace_devices(host, tuple(self.inventory))
+from pciplane.core.fit import GuestRequest, Verdict
 
 
 def claim(
@@ -51,20 +37,6 @@ def claim(
     for addresses, request_id in zip(verdict.choice, ids, strict=True):
         result = result.apply(Action.CLAIM, addresses, owner=owner, request_id=request_id)
     return result
-
-
-def claim_on_host(
-    host: Host,
-    guest: GuestRequest,
-    *,
-    owner: str,
-    default_specs: tuple[DeviceSpec, ...] = (),
-) -> Claim:
-    """Fit ``guest`` on ``host`` and claim the chosen devices; NoFitError when it cannot."""
-    view = HostView.build(host, default_specs)
-    verdict = view.fit(guest)
-    inventory = claim(Inventory.of(host.devices), verdict, guest, owner=owner)
-    return Claim(verdict=verdict, inventory=inventory)
 
 
 def release(inventory: Inventory, *, owner: str) -> Inventory:

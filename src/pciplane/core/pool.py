@@ -158,19 +158,6 @@ class SpecMemo:
             return spec
 
 
-def assignable(
-    inventory: Inventory, specs: HostSpecs, memo: SpecMemo | None = None
-) -> dict[PciAddress, DeviceSpec]:
-    """Every device some device_spec entry allows, with that (first matching) entry."""
-    memo = memo or SpecMemo()
-    out = {}
-    for dev in inventory:
-        spec = memo.match(specs, dev)
-        if spec is not None:
-            out[dev.address] = spec
-    return out
-
-
 def held_kinds(
     inventory: Inventory,
     specs: HostSpecs,

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pciplane.core.device import Inventory, PciDevice, Status
-from pciplane.core.errors import ConfigError, ConflictError, NotFoundError, SnapshotError
+from pciplane.core.errors import ConflictError, NotFoundError
 from pciplane.core.fleet import Host, NumaNode, device_from_json, device_to_json
 from pciplane.core.spec import parse_device_specs
 from pciplane.store.tables import claims, devices, hosts, numa_nodes
@@ -270,16 +270,6 @@ def host_id_of(conn: Connection, name: str) -> int:
     if row is None:
         raise NotFoundError(f"host {name!r} is not registered")
     return int(row.id)
-
-
-def validate_spec_text(raw: object, where: str) -> None:
-    """Reject a host report whose device_spec does not parse, naming the host."""
-    if raw is None:
-        return
-    try:
-        parse_device_specs(list(raw) if isinstance(raw, list | tuple) else [raw])
-    except ConfigError as exc:
-        raise SnapshotError(f"{where}: {exc}") from None
 
 
 def device_counts(conn: Connection) -> Mapping[tuple[str, str, str, str], int]:
