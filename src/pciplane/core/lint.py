@@ -65,10 +65,11 @@ def check_entries(
     device_spec: Sequence[object], alias: Sequence[object], report: LintReport
 ) -> tuple[tuple[DeviceSpec, ...], dict[str, Alias]]:
     """Parse entry by entry, so every malformed one is reported, not just the first."""
-    specs: list[DeviceSpec] = []
+    good_specs = []
     for i, entry in enumerate(device_spec):
         try:
-            specs.extend(parse_device_specs([entry]))
+            parse_device_specs([entry])
+            good_specs.append(entry)
         except DeviceSpecError as exc:
             report.add("error", f"device_spec entry {i}", exc.reason + _key(exc))
     good_aliases = []
@@ -83,8 +84,8 @@ def check_entries(
         aliases = parse_aliases(good_aliases)
     except AliasError as exc:  # entries that are fine alone but disagree together
         report.add("error", "alias", str(exc))
-    renumbered = parse_device_specs([s.text for s in specs]) if specs else ()
-    for spec in renumbered:
+    specs = parse_device_specs(good_specs)  # numbered as the fleet will number them
+    for spec in specs:
         if spec.devname is not None:
             report.add(
                 "warning",
@@ -92,7 +93,7 @@ def check_entries(
                 f"devname {spec.devname!r}: interface names can change across reboots; "
                 "prefer an address or vendor/product",
             )
-    return renumbered, aliases
+    return specs, aliases
 
 
 def _key(exc: DeviceSpecError | AliasError) -> str:
