@@ -6,7 +6,10 @@ import pytest
 from fleetbuilder import GPU_B, addr, fit, flavor, gpu, guest, host, nic, port
 
 from pciplane.core.device import Status
+from pciplane.core.errors import ConfigError
 from pciplane.core.fit import GuestRequest
+from pciplane.core.fleet import Fleet
+from pciplane.core.index import FleetIndex
 
 GPUS = [{"vendor_id": "10de", "product_id": "*"}]
 VFS_P1 = [{"vendor_id": "8086", "product_id": "1889", "physical_network": "physnet1"}]
@@ -219,3 +222,18 @@ def test_request_order_is_retried_when_the_first_order_fails() -> None:
     verdict = fit(h, guest(flavor("ab:2"), flavor("a:1")))
     assert verdict.fits, verdict.reason
     assert sorted(a for c in verdict.choice for a in c) == [addr(0x40), addr(0x41), addr(0x42)]
+
+
+def test_pool_tags_split_pools_by_a_device_attribute() -> None:
+    """Operator-named grouping (the "PCI flavor attributes" idea): driver joins the key."""
+    devices = [gpu(0x10, 0, driver="vfio-pci"), gpu(0x11, 0, driver="nvidia")]
+    fleet = Fleet(hosts=(host(devices, GPUS),))
+    plain = FleetIndex.build(fleet).view("h1")
+    tagged = FleetIndex.build(fleet, pool_tags=("driver",)).view("h1")
+    assert len({p.kind.id for p in plain.pools}) == 1
+    assert sorted(str(p.kind.mapping["driver"]) for p in tagged.pools) == ["nvidia", "vfio-pci"]
+
+
+def test_pool_tags_must_name_a_groupable_attribute() -> None:
+    with pytest.raises(ConfigError, match="pool_tags \\['colour'\\]"):
+        FleetIndex.build(Fleet(), pool_tags=("colour",))

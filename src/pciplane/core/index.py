@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pciplane.core.errors import NotFoundError
 from pciplane.core.fit import GuestRequest, HostView, KindMatcher, Outcome, Verdict
 from pciplane.core.fleet import Fleet, Host
-from pciplane.core.pool import KindTable, SpecMemo
+from pciplane.core.pool import KindTable, SpecMemo, check_pool_tags
 from pciplane.core.spec import DeviceSpec
 
 
@@ -56,6 +56,7 @@ class FleetIndex:
         *,
         pool_tags: tuple[str, ...] = (),
     ) -> None:
+        check_pool_tags(pool_tags)
         self.default_specs = default_specs
         self.pool_tags = pool_tags
         self.kinds = KindTable()

@@ -19,10 +19,20 @@ from dataclasses import dataclass, field
 
 from pciplane.core.address import PciAddress
 from pciplane.core.device import TAKEN, DevType, Inventory, PciDevice, Status
+from pciplane.core.errors import ConfigError
 from pciplane.core.spec import DeviceSpec, HostSpecs
 
 #: Device attributes an operator may add to the pool key.
 GROUPABLE_ATTRIBUTES = ("driver", "label", "class_id", "iommu_group", "devname")
+
+
+def check_pool_tags(pool_tags: tuple[str, ...]) -> None:
+    """Refuse a pool tag that names no groupable device attribute."""
+    unknown = [t for t in pool_tags if t not in GROUPABLE_ATTRIBUTES]
+    if unknown:
+        allowed = ", ".join(GROUPABLE_ATTRIBUTES)
+        raise ConfigError(f"pool_tags {unknown!r}: a pool tag must be one of {allowed}")
+
 
 _REMOTE_MANAGED_DEFAULT = frozenset({DevType.PF, DevType.VF, DevType.VDPA})
 
