@@ -128,6 +128,8 @@ def _numa_nodes(args: argparse.Namespace, scan: Scan) -> tuple[NumaNode, ...]:
 def _discover(args: argparse.Namespace) -> Scan:
     if args.libvirt is not None:
         return nodedev.scan(args.libvirt)
+    if not (args.root / "sys" / "bus" / "pci" / "devices").is_dir():
+        raise ConfigError(f"--root {args.root}: no sys/bus/pci/devices there to scan")
     return sysfs.scan(args.root)
 
 

@@ -139,6 +139,14 @@ def test_bad_input_files_exit_2_naming_the_file(
     assert message.format(f=path) in err
 
 
+def test_a_root_without_sysfs_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["discover", "--root", str(tmp_path / "typo")]) == 2
+    err = capsys.readouterr().err
+    assert f"--root {tmp_path / 'typo'}: no sys/bus/pci/devices there to scan" in err
+
+
 def test_sim_host_refuses_a_non_empty_directory(
     host: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
