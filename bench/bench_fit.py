@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from pciplane.cli.offline import RequestInput, guest_from_input, settle_heap
-from pciplane.core.fleet import load_fleet
 from pciplane.core.index import FleetIndex
+from pciplane.core.snapshot import load_fleet
 from pciplane.sim.fleet import generate
 
 OUT = Path(__file__).resolve().parent / "out"

@@ -44,7 +44,7 @@ import httpx
 import sqlalchemy as sa
 
 from pciplane.client import Client
-from pciplane.core.fleet import host_from_json
+from pciplane.core.snapshot import host_from_json
 from pciplane.sim.fleet import generate
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

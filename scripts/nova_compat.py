@@ -43,16 +43,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from pciplane.cli.offline import RequestInput, guest_from_input, inputs_from_file
+from pciplane.core.boolean import normalise_word
 from pciplane.core.device import DevType, PciDevice
 from pciplane.core.errors import PciplaneError
 from pciplane.core.fit import GuestRequest
-from pciplane.core.fleet import Fleet, Host, load_fleet
+from pciplane.core.fleet import Fleet, Host
 from pciplane.core.index import FleetIndex
-from pciplane.core.request import (
-    normalise_bool_word,
-    parse_numa_policy,
-    request_from_port,
-)
+from pciplane.core.request import parse_numa_policy, request_from_port
+from pciplane.core.snapshot import load_fleet
 
 warnings.filterwarnings("ignore")  # eventlet and oslo deprecation noise on import
 logging.disable(logging.CRITICAL)  # Nova logs every failed claim at ERROR
@@ -200,7 +198,7 @@ def _normalised_entry(entry: dict[str, object]) -> dict[str, object]:
     for key in ("trusted", "remote_managed"):
         value = out.get(key)
         if value is not None:
-            word = normalise_bool_word(str(value)) if not isinstance(value, bool) else str(value)
+            word = normalise_word(str(value)) if not isinstance(value, bool) else str(value)
             out[key] = word.lower()
     out.setdefault("trusted", "false")
     return out

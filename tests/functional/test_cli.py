@@ -18,7 +18,7 @@ from svc_helpers import ADMIN, GPU_ALIAS, host_body, make_settings
 from pciplane.api.app import create_app
 from pciplane.cli.main import main
 from pciplane.client import Client
-from pciplane.core.fleet import host_from_json, load_fleet
+from pciplane.core.snapshot import host_from_json, load_fleet
 from pciplane.store.db import create_engine
 from pciplane.store.tables import metadata
 

@@ -7,7 +7,8 @@ import time
 
 from pciplane.api.app import build_context
 from pciplane.api.settings import Settings
-from pciplane.core.fleet import host_from_json, replace_devices
+from pciplane.core.fleet import replace_devices
+from pciplane.core.snapshot import host_from_json
 from pciplane.sim.fleet import generate
 from pciplane.store.db import Database
 from pciplane.store.inventory import register_host

@@ -20,7 +20,7 @@ from load_helpers import host_body
 
 from pciplane.client import Client
 from pciplane.client.records import WorkItem
-from pciplane.core.fleet import host_from_json
+from pciplane.core.snapshot import host_from_json
 
 POLL_S = 0.1
 GIVE_UP_S = 30.0

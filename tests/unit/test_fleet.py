@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pciplane.core.errors import SnapshotError
-from pciplane.core.fleet import dump_fleet, load_fleet
+from pciplane.core.snapshot import dump_fleet, load_fleet
 from pciplane.sim.fleet import generate
 
 PF = {

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from pciplane.cli.offline import RequestInput, guest_from_input
-from pciplane.core.fleet import load_fleet
 from pciplane.core.index import FleetIndex
+from pciplane.core.snapshot import load_fleet
 
 NUMA2 = [{"id": 0, "socket": 0}, {"id": 1, "socket": 1}]
 

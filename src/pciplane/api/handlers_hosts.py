@@ -11,7 +11,8 @@ from pciplane.api.auth import Who, require_admin, require_host
 from pciplane.api.context import AppContext, ctx
 from pciplane.core.alias import parse_aliases
 from pciplane.core.errors import ConflictError, SnapshotError
-from pciplane.core.fleet import Fleet, dump_fleet, host_from_json
+from pciplane.core.fleet import Fleet
+from pciplane.core.snapshot import dump_fleet, host_from_json
 from pciplane.store import catalog, servers
 from pciplane.store.inventory import host_id_of, load_host, load_hosts, register_host, touch
 from pciplane.store.servers import WorkKind

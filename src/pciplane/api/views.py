@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 from pciplane.api import schemas
 from pciplane.core.device import TAKEN, Inventory
-from pciplane.core.fleet import Host, device_to_json
+from pciplane.core.fleet import Host
 from pciplane.core.pool import KindTable, is_free, pool_attrs
+from pciplane.core.snapshot import device_to_json
 from pciplane.core.spec import DeviceSpec, resolve_specs
 from pciplane.store.inventory import HostRecord
 from pciplane.store.servers import ServerRecord, WorkRecord

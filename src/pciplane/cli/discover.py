@@ -18,8 +18,9 @@ from typing import Any
 
 from pciplane.core.device import Inventory, PciDevice
 from pciplane.core.errors import ConfigError, DeviceSpecError
-from pciplane.core.fleet import Host, NumaNode, host_from_json, host_to_json
+from pciplane.core.fleet import Host, NumaNode
 from pciplane.core.pool import build_pools
+from pciplane.core.snapshot import host_from_json, host_to_json
 from pciplane.core.spec import DeviceSpec, HostSpecs, parse_device_specs, resolve_specs
 from pciplane.host import nodedev, sysfs
 from pciplane.host.inventory import HostDevice, Scan, diff

@@ -9,8 +9,8 @@ from typing import Any
 
 from pciplane.cli.offline import read_json
 from pciplane.core.errors import SnapshotError
-from pciplane.core.fleet import load_fleet
 from pciplane.core.lint import LintReport, check_entries, lint_fleet
+from pciplane.core.snapshot import load_fleet
 
 #: Up to this many hosts, lint prints the per-host match table in full.
 HOST_TABLE_LIMIT = 20

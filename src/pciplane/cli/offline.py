@@ -19,8 +19,9 @@ from pathlib import Path
 from pciplane.core.alias import Alias, requests_from_flavor
 from pciplane.core.errors import RequestError, SnapshotError
 from pciplane.core.fit import GuestRequest
-from pciplane.core.fleet import Fleet, load_fleet
+from pciplane.core.fleet import Fleet
 from pciplane.core.request import PciRequest, VnicType, parse_numa_policy, request_from_port
+from pciplane.core.snapshot import load_fleet
 
 PORT_VNIC_TYPES = (VnicType.DIRECT, VnicType.MACVTAP, VnicType.DIRECT_PHYSICAL)
 

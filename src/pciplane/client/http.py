@@ -26,7 +26,8 @@ from pciplane.client.records import (
     WorkItem,
 )
 from pciplane.core.errors import PciplaneError
-from pciplane.core.fleet import Host, host_to_json
+from pciplane.core.fleet import Host
+from pciplane.core.snapshot import host_to_json
 
 DEFAULT_API = "http://127.0.0.1:8774"
 FINAL_STATES = frozenset({"ACTIVE", "ERROR", "DELETED"})

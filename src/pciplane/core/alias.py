@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
+from pciplane.core.boolean import accepted_list, strict_word
 from pciplane.core.device import DevType
 from pciplane.core.errors import AliasError, EntryRef, RequestError, UnknownAliasError
 from pciplane.core.request import (
@@ -30,8 +31,6 @@ NUMA_POLICY_KEY = "hw:pci_numa_affinity_policy"
 
 _ID = re.compile(r"[0-9a-fA-F]{4}")
 _DEVICE_TYPES = (DevType.PCI.value, DevType.PF.value, DevType.VF.value)
-_ACCEPTED_BOOLEANS = ("0", "1", "f", "false", "n", "no", "off", "on", "t", "true", "y", "yes")
-_TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _KEYS = frozenset(
     {
         "name",
@@ -123,11 +122,10 @@ def _spec(entry: EntryRef, obj: Mapping[str, object]) -> dict[str, str]:
             spec[key] = value
     live = _string(entry, obj, "live_migratable")
     if live is not None:
-        word = live.strip().lower()
-        if word not in _ACCEPTED_BOOLEANS:
-            accepted = ", ".join(f"'{w}'" for w in _ACCEPTED_BOOLEANS)
-            entry.fail(f"acceptable values are: {accepted}", "live_migratable", live)
-        spec["live_migratable"] = "true" if word in _TRUE else "false"
+        word = strict_word(live)
+        if word is None:
+            entry.fail(f"acceptable values are: {accepted_list()}", "live_migratable", live)
+        spec["live_migratable"] = word
     device_type = _choice(entry, obj, "device_type", _DEVICE_TYPES)
     if device_type is not None:
         spec["dev_type"] = device_type

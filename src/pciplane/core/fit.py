@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from pciplane.core.address import PciAddress
 from pciplane.core.device import TAKEN, DevType, Inventory
+from pciplane.core.explain import request_label, spec_failure, stage_failure
 from pciplane.core.fleet import Host, NumaNode
 from pciplane.core.pool import KindTable, Pool, PoolKind, SpecMemo, build_pools, held_kinds
 from pciplane.core.request import PciRequest, RequestSpec, spec_matches
@@ -84,36 +85,6 @@ class KindMatcher:
             if hit:
                 return True
         return False
-
-
-def request_label(request: PciRequest) -> str:
-    if request.alias_name:
-        return request.alias_name
-    physnet = next((s.get("physical_network") for s in request.specs), None)
-    label = physnet if physnet else "port (no physical network)"
-    if any(s.get("dev_type") == str(DevType.PF) for s in request.specs):
-        label += " (direct-physical)"
-    return label
-
-
-def _free(n: int, kinds: Sequence[PoolKind]) -> str:
-    """``1 free VF``, ``3 free devices``: the count with the kind of device it counts."""
-    types = {k.dev_type for k in kinds}
-    noun = "VF" if types == {DevType.VF} else "PF" if types == {DevType.PF} else "device"
-    return f"{n} free {noun}" + ("" if n == 1 else "s")
-
-
-def _numa_breakdown(cands: Sequence[Candidate], exclude: set[int | None]) -> str:
-    counts: dict[int | None, int] = {}
-    for c in cands:
-        if c.kind.numa_node not in exclude:
-            counts[c.kind.numa_node] = counts.get(c.kind.numa_node, 0) + c.remaining
-    parts = [
-        f"{n} free on NUMA {'?' if node is None else node}"
-        for node, n in sorted(counts.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
-        if n
-    ]
-    return "; ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,53 +301,25 @@ class _Evaluation:
                 StageRecord(request=label, stage=stage.name, before=before, after=after)
             )
             if after < request.count:
-                why = self._stage_failure(stage.name, stage.because, request, cands, kept)
+                why = stage_failure(
+                    stage.name, stage.because, request, cands, kept, self.guest.numa_cells
+                )
                 return kept, f"{label}: {why}"
             cands = kept
         return cands, None
 
     def _spec_failure(self, request: PciRequest, matching: list[int], total: int) -> str:
-        in_use = sum(n for kind, n in self.view.held if self.matcher.matches(kind, request.specs))
-        suffix = f" ({in_use} in use)" if in_use else ""
-        if not matching:
-            specs = " or ".join(_describe_spec(s) for s in request.specs)
-            return f"no free device matches {specs}{suffix}"
-        free = _free(total, [self.view.pools[i].kind for i in matching])
-        text = f"{free} {'matches' if total == 1 else 'match'}, {request.count} needed"
         pools = self.view.pools
         blocked = sum(self.blocked[i] for i in matching)
-        taken = sum(pools[i].count - self.remaining[i] for i in matching) - blocked
-        notes = []
-        if taken:
-            notes.append(f"{taken} more taken by this server's other requests")
-        if blocked:
-            notes.append(
-                f"{blocked} unusable: a PF and its own VFs cannot both be given, and the "
-                "other side went to another request of this server"
-            )
-        if notes:
-            text += " (" + "; ".join(notes) + ")"
-        return text + suffix
-
-    def _stage_failure(
-        self,
-        stage: str,
-        because: str,
-        request: PciRequest,
-        before: list[Candidate],
-        kept: list[Candidate],
-    ) -> str:
-        kinds = [c.kind for c in before]
-        after = sum(c.remaining for c in kept)
-        if stage == "numa":
-            cells = sorted(self.guest.numa_cells or ())
-            where = ",".join(str(c) for c in cells)
-            policy = request.numa_policy or "legacy"
-            others = _numa_breakdown(before, set(cells))
-            text = f"{_free(after, kinds)} on NUMA {where} (numa_policy={policy})"
-            return f"{text}; {others}" if others else text
-        removed = sum(c.remaining for c in before) - after
-        return f"{_free(after, kinds)} left, {request.count} needed ({removed} are {because})"
+        held = self.view.held
+        return spec_failure(
+            request,
+            [pools[i].kind for i in matching],
+            total=total,
+            in_use=sum(n for kind, n in held if self.matcher.matches(kind, request.specs)),
+            taken=sum(pools[i].count - self.remaining[i] for i in matching) - blocked,
+            blocked=blocked,
+        )
 
     def _sort_key(self, later: list[PciRequest], c: Candidate) -> tuple[object, ...]:
         view = self.view
@@ -444,21 +387,3 @@ class _Evaluation:
 
 def _wants_pf(request: PciRequest) -> bool:
     return any(s.get("dev_type") == str(DevType.PF) for s in request.specs)
-
-
-def _describe_spec(spec: RequestSpec) -> str:
-    """``{10de:20b5 type-PCI}``, ``{physical_network=physnet1}``: the spec in brief."""
-    items = dict(spec.items)
-    shown = []
-    vendor, product = items.pop("vendor_id", None), items.pop("product_id", None)
-    if vendor or product:
-        shown.append(f"{vendor or '*'}:{product or '*'}")
-    if items.get("dev_type"):
-        shown.append(str(items.pop("dev_type")))
-    if items.pop("remote_managed", None) == "true":
-        shown.append("remote_managed")
-    if "physical_network" in items and items["physical_network"] is None:
-        items.pop("physical_network")
-        shown.append("no physical_network")
-    shown += [f"{k}={v}" for k, v in items.items() if v is not None]
-    return "{" + " ".join(shown) + "}" if shown else "{any}"

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from pciplane.core.boolean import normalise_word
 from pciplane.core.device import DevType
 from pciplane.core.errors import RequestError
 
@@ -106,19 +107,6 @@ BOOLEAN_KEYS: frozenset[str] = frozenset(
 #: Keys that only concern Placement and never take part in matching (Nova §3.4 step 1).
 IGNORED_KEYS: frozenset[str] = frozenset({"resource_class", "traits", "rp_uuids", "rp_uuid"})
 
-_TRUE_WORDS = frozenset({"true", "t", "yes", "y", "on", "1"})
-_FALSE_WORDS = frozenset({"false", "f", "no", "n", "off", "0"})
-
-
-def normalise_bool_word(value: str) -> str:
-    """``"true"``/``"false"`` for a boolean spelling; any other word lower-cased as is."""
-    word = value.strip().lower()
-    if word in _TRUE_WORDS:
-        return "true"
-    if word in _FALSE_WORDS:
-        return "false"
-    return word
-
 
 def normalise_value(key: str, value: object) -> object:
     """The form a value is compared in: strings lower-cased, booleans as ``"true"/"false"``.
@@ -134,7 +122,7 @@ def normalise_value(key: str, value: object) -> object:
         return value
     text = value if isinstance(value, str) else str(value)
     if key in BOOLEAN_KEYS:
-        return normalise_bool_word(text)
+        return normalise_word(text)
     return text.lower()
 
 
@@ -159,7 +147,7 @@ def _untagged_matches(key: str, value: str | None) -> bool:
     """
     if value is None:
         return True
-    return key == "trusted" and normalise_bool_word(value) == "false"
+    return key == "trusted" and normalise_word(value) == "false"
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +209,7 @@ class RequestSpec:
         value = self.get(key)
         if value is None:
             return None
-        word = normalise_bool_word(value)
+        word = normalise_word(value)
         return True if word == "true" else False if word == "false" else None
 
 
@@ -235,7 +223,7 @@ def spec_matches(spec: RequestSpec, attrs: Mapping[str, object]) -> bool:
     for key, want, boolean, none_ok in spec._match:
         have = get(key)
         if type(have) is str:
-            have = normalise_bool_word(have) if boolean else have.lower()
+            have = normalise_word(have) if boolean else have.lower()
         elif have is not None:
             have = normalise_value(key, have)
         elif none_ok:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pciplane.core.address import AddressPattern, GlobPattern, PciAddress, parse_pattern
+from pciplane.core.boolean import accepted_list, strict_word
 from pciplane.core.device import Inventory, PciDevice
 from pciplane.core.errors import AddressError, DeviceSpecError, EntryRef
 
@@ -28,9 +29,6 @@ TagValue = str | int | float | bool | None | tuple[str, ...]
 
 #: Tags parsed with the strict boolean parser and stored as "true"/"false" (§1.6, Q5).
 BOOLEAN_TAGS = ("managed", "live_migratable", "one_time_use", "trusted", "remote_managed")
-#: The spellings the strict boolean parser accepts (oslo's strict bool_from_string).
-ACCEPTED_BOOLEANS = ("0", "1", "f", "false", "n", "no", "off", "on", "t", "true", "y", "yes")
-_TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 #: Tags that concern Placement only and stay out of the pool key (§3.1).
 PLACEMENT_TAGS = frozenset({"resource_class", "traits", "rp_uuid", "rp_uuids"})
 _HEX_ID = re.compile(r"(0[xX])?[0-9a-fA-F]+")
@@ -161,20 +159,15 @@ def _strict_bool(entry: EntryRef, key: str, value: object) -> str | None:
     """A boolean tag as "true"/"false" (§1.6); null stays null (the tag is unset)."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    word = value.strip().lower() if isinstance(value, str) else None
-    if isinstance(value, int):
-        word = str(value)
-    if word is None or word not in ACCEPTED_BOOLEANS:
-        accepted = ", ".join(f"'{w}'" for w in ACCEPTED_BOOLEANS)
+    word = strict_word(value)
+    if word is None:
         entry.fail(
             f"Cannot parse tag '{key}': Unrecognized value '{value}', "
-            f"acceptable values are: {accepted}",
+            f"acceptable values are: {accepted_list()}",
             key,
             value,
         )
-    return "true" if word in _TRUE else "false"
+    return word
 
 
 def _tag(entry: EntryRef, key: str, value: object) -> TagValue:

@@ -12,16 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from pciplane.core.boolean import truthy
 from pciplane.core.device import DevType
 from pciplane.core.pool import PoolKind
 from pciplane.core.request import NumaPolicy, PciRequest
-
-_TRUE = frozenset({"true", "1", "yes", "y", "on", "t"})
-
-
-def truthy(value: object) -> bool:
-    """Nova's non-strict boolean reading of a tag value."""
-    return value is True or (isinstance(value, str) and value.lower() in _TRUE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,8 @@ from pciplane.client.records import HostSummary, Mismatch, Server, WorkItem
 from pciplane.core.address import PciAddress
 from pciplane.core.device import Inventory, PciDevice
 from pciplane.core.errors import ConflictError, NotFoundError, PciplaneError
-from pciplane.core.fleet import Host, NumaNode, device_from_json
+from pciplane.core.fleet import Host, NumaNode
+from pciplane.core.snapshot import device_from_json
 from pciplane.core.spec import DeviceSpec, resolve_specs
 from pciplane.host import nodedev, sysfs
 from pciplane.host.agent_work import WorkRunner

@@ -21,8 +21,9 @@ from pciplane.core.alias import Alias, parse_aliases, requests_from_flavor
 from pciplane.core.claim import allocate, claim
 from pciplane.core.device import DevType, Inventory, PciDevice
 from pciplane.core.fit import GuestRequest, HostView
-from pciplane.core.fleet import Fleet, Host, NumaNode, dump_fleet
+from pciplane.core.fleet import Fleet, Host, NumaNode
 from pciplane.core.request import PciRequest, VnicType, request_from_port
+from pciplane.core.snapshot import dump_fleet
 from pciplane.core.spec import DeviceSpec, parse_device_specs
 
 E810_PF, E810_VF, INTEL = "1592", "1889", "8086"

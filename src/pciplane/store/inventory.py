@@ -18,7 +18,8 @@ from sqlalchemy.engine import Connection
 
 from pciplane.core.device import Inventory, PciDevice, Status
 from pciplane.core.errors import ConflictError, NotFoundError
-from pciplane.core.fleet import Host, NumaNode, device_from_json, device_to_json
+from pciplane.core.fleet import Host, NumaNode
+from pciplane.core.snapshot import device_from_json, device_to_json
 from pciplane.core.spec import parse_device_specs
 from pciplane.store.tables import claims, devices, hosts, numa_nodes
 

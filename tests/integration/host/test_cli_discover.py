@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pciplane.cli.main import main
-from pciplane.core.fleet import load_fleet
+from pciplane.core.snapshot import load_fleet
 from pciplane.host import sysfs
 
 pytestmark = pytest.mark.integration

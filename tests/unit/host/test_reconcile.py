@@ -6,7 +6,7 @@ import pytest
 
 from pciplane.core.address import PciAddress
 from pciplane.core.device import PciDevice
-from pciplane.core.fleet import device_from_json
+from pciplane.core.snapshot import device_from_json
 from pciplane.host.domain_xml import HeldDevice, HeldKind
 from pciplane.host.libvirt_driver import DomainRecord, PowerState
 from pciplane.host.reconcile import claims_of, reconcile

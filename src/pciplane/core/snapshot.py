@@ -1,0 +1,292 @@
+"""The fleet snapshot (``pciplane-fleet/1``, shared/fleet-format.md): parse and dump.
+
+The snapshot is parsed once, here at the edge, into the frozen records of
+:mod:`pciplane.core.fleet`; a malformed entry raises :class:`SnapshotError` naming the
+host, the device address and the key. Unknown top-level, host and device keys are
+ignored for forward compatibility.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pciplane.core.address import PciAddress
+from pciplane.core.alias import parse_aliases
+from pciplane.core.device import DevType, PciDevice, Status
+from pciplane.core.errors import AddressError, ConfigError, SnapshotError
+from pciplane.core.fleet import Fleet, Host, NumaNode
+from pciplane.core.spec import parse_device_specs
+
+FORMAT = "pciplane-fleet/1"
+_HEX4 = frozenset("0123456789abcdef")
+
+
+class _Parser:
+    """Field readers sharing one address cache (addresses recur across hosts)."""
+
+    def __init__(self) -> None:
+        self.addresses: dict[str, PciAddress] = {}
+        self.strings: dict[str, str] = {}
+        #: Devices recur verbatim across hosts of one hardware model; records are immutable.
+        self.devices: dict[tuple[tuple[str, object], ...], PciDevice] = {}
+
+    def address(self, value: object, where: Callable[[str], str], key: str) -> PciAddress:
+        if not isinstance(value, str):
+            raise SnapshotError(f"{where(key)}: expected an address string, got {value!r}")
+        cached = self.addresses.get(value)
+        if cached is None:
+            try:
+                cached = PciAddress.parse(value)
+            except AddressError as exc:
+                raise SnapshotError(f"{where(key)}: {exc}") from None
+            self.addresses[value] = cached
+        return cached
+
+    def hex4(self, value: object, where: Callable[[str], str], key: str) -> str:
+        if isinstance(value, str):
+            low = value.lower()
+            if len(low) == 4 and set(low) <= _HEX4:
+                return self.strings.setdefault(low, low)
+        raise SnapshotError(f"{where(key)}: expected 4 hex digits, got {value!r}")
+
+    def device(self, obj: object, where_prefix: str) -> PciDevice:
+        if not isinstance(obj, dict):
+            raise SnapshotError(f"{where_prefix}: a device must be an object, got {obj!r}")
+        key: tuple[tuple[str, object], ...] | None = tuple(obj.items())
+        try:
+            cached = self.devices.get(key)  # type: ignore[arg-type]
+        except TypeError:  # a list value (capabilities): parse it every time
+            key, cached = None, None
+        if cached is not None:
+            return cached
+        dev = self._device(obj, where_prefix)
+        if key is not None:
+            self.devices[key] = dev
+        return dev
+
+    def _device(self, obj: dict[str, object], where_prefix: str) -> PciDevice:
+        addr_text = obj.get("address")
+        label = addr_text if isinstance(addr_text, str) else "?"
+
+        def where(key: str) -> str:
+            return f"{where_prefix} device {label} key {key!r}"
+
+        if "address" not in obj:
+            raise SnapshotError(f"{where_prefix}: a device has no 'address'")
+        address = self.address(obj["address"], where, "address")
+        extra: dict[str, Any] = {}
+        for key, reader in _OPTIONAL.items():
+            if key in obj and obj[key] is not None:
+                extra[key] = reader(self, obj[key], where, key)
+        try:
+            return PciDevice(
+                address=address,
+                vendor_id=self.hex4(obj.get("vendor_id"), where, "vendor_id"),
+                product_id=self.hex4(obj.get("product_id"), where, "product_id"),
+                dev_type=_enum(DevType, obj.get("dev_type", "type-PCI"), where, "dev_type"),
+                status=_enum(Status, obj.get("status", "available"), where, "status"),
+                numa_node=_opt_int(obj.get("numa_node"), where, "numa_node"),
+                **extra,
+            )
+        except TypeError as exc:  # pragma: no cover - guarded by the readers
+            raise SnapshotError(f"{where_prefix} device {label}: {exc}") from None
+
+
+def _enum(kind: Any, value: object, where: Callable[[str], str], key: str) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise SnapshotError(f"{where(key)}: {value!r} is not one of {allowed}") from None
+
+
+def _opt_int(value: object, where: Callable[[str], str], key: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SnapshotError(f"{where(key)}: expected an integer or null, got {value!r}")
+    return value
+
+
+def _str(_p: _Parser, value: object, where: Callable[[str], str], key: str) -> str:
+    if not isinstance(value, str):
+        raise SnapshotError(f"{where(key)}: expected a string, got {value!r}")
+    return value
+
+
+def _int(_p: _Parser, value: object, where: Callable[[str], str], key: str) -> int | None:
+    return _opt_int(value, where, key)
+
+
+def _parent(p: _Parser, value: object, where: Callable[[str], str], key: str) -> PciAddress:
+    return p.address(value, where, key)
+
+
+def _caps(_p: _Parser, value: object, where: Callable[[str], str], key: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SnapshotError(f"{where(key)}: expected a list of strings, got {value!r}")
+    return tuple(value)
+
+
+_OPTIONAL: Mapping[str, Callable[[_Parser, object, Callable[[str], str], str], object]] = {
+    "parent_addr": _parent,
+    "devname": _str,
+    "parent_ifname": _str,
+    "label": _str,
+    "class_id": _str,
+    "driver": _str,
+    "iommu_group": _int,
+    "capabilities": _caps,
+    "card_serial_number": _str,
+    "owner": _str,
+    "request_id": _str,
+}
+
+
+def _entries(value: object, what: str) -> tuple[object, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise SnapshotError(f"{what}: expected a list of entries, got {type(value).__name__}")
+    return tuple(value)
+
+
+def _numa_nodes(value: object, where: str) -> tuple[NumaNode, ...]:
+    nodes = []
+    for i, item in enumerate(_entries(value, f"{where} numa_nodes")):
+        if not isinstance(item, dict):
+            raise SnapshotError(f"{where} numa_nodes[{i}]: expected an object, got {item!r}")
+        prefix = f"{where} numa_nodes[{i}]"
+
+        def at(key: str, prefix: str = prefix) -> str:
+            return f"{prefix} key {key!r}"
+
+        node_id = _opt_int(item.get("id"), at, "id")
+        if node_id is None:
+            raise SnapshotError(f"{prefix}: 'id' is required")
+        socket = _opt_int(item.get("socket"), at, "socket")
+        nodes.append(NumaNode(id=node_id, socket=socket))
+    return tuple(nodes)
+
+
+def _host(obj: object, index: int, source: str, parser: _Parser) -> Host:
+    if not isinstance(obj, dict):
+        raise SnapshotError(f"{source}: hosts[{index}] must be an object")
+    name = obj.get("name")
+    if not isinstance(name, str) or not name:
+        raise SnapshotError(f"{source}: hosts[{index}] has no 'name' string")
+    where = f"{source}: host {name!r}"
+    spec_raw = obj.get("device_spec")
+    specs = None
+    if spec_raw is not None:
+        try:
+            specs = parse_device_specs(_entries(spec_raw, f"{where} device_spec"))
+        except ConfigError as exc:
+            raise SnapshotError(f"{where}: {exc}") from None
+    devices = tuple(parser.device(d, where) for d in _entries(obj.get("devices"), where))
+    seen: set[PciAddress] = set()
+    for dev in devices:
+        if dev.address in seen:
+            raise SnapshotError(f"{where} device {dev.address}: listed twice")
+        seen.add(dev.address)
+    return Host(
+        name=name,
+        numa_nodes=_numa_nodes(obj.get("numa_nodes"), where),
+        devices=devices,
+        device_spec=specs,
+        device_spec_raw=tuple(spec_raw) if isinstance(spec_raw, list) else None,
+    )
+
+
+def host_from_json(obj: object, *, source: str = "<host>") -> Host:
+    return _host(obj, 0, source, _Parser())
+
+
+def device_from_json(obj: object, *, where: str = "<device>") -> PciDevice:
+    return _Parser().device(obj, where)
+
+
+def load_fleet(
+    doc: object, *, source: str = "<fleet>", progress: Callable[[int, int], None] | None = None
+) -> Fleet:
+    """Parse a ``pciplane-fleet/1`` document (already JSON-decoded)."""
+    if not isinstance(doc, dict):
+        raise SnapshotError(f"{source}: a fleet snapshot must be a JSON object")
+    fmt = doc.get("format", FORMAT)
+    if fmt != FORMAT:
+        raise SnapshotError(f"{source}: format {fmt!r} is not {FORMAT!r}")
+    spec_raw = _entries(doc.get("device_spec"), f"{source}: device_spec")
+    alias_raw = _entries(doc.get("alias"), f"{source}: alias")
+    try:
+        specs = parse_device_specs(spec_raw)
+        aliases = parse_aliases(alias_raw)
+    except ConfigError as exc:
+        raise SnapshotError(f"{source}: {exc}") from None
+    parser = _Parser()
+    raw_hosts = _entries(doc.get("hosts"), f"{source}: hosts")
+    hosts = []
+    names: set[str] = set()
+    for i, raw in enumerate(raw_hosts):
+        host = _host(raw, i, source, parser)
+        if host.name in names:
+            raise SnapshotError(f"{source}: host {host.name!r} is listed twice")
+        names.add(host.name)
+        hosts.append(host)
+        if progress is not None and (i + 1) % 1000 == 0:
+            progress(i + 1, len(raw_hosts))
+    return Fleet(
+        device_spec=specs,
+        aliases=aliases,
+        hosts=tuple(hosts),
+        device_spec_raw=spec_raw,
+        alias_raw=alias_raw,
+    )
+
+
+def device_to_json(dev: PciDevice) -> dict[str, object]:
+    out: dict[str, object] = {
+        "address": str(dev.address),
+        "vendor_id": dev.vendor_id,
+        "product_id": dev.product_id,
+        "dev_type": str(dev.dev_type),
+        "numa_node": dev.numa_node,
+    }
+    if dev.parent_addr is not None:
+        out["parent_addr"] = str(dev.parent_addr)
+    for key in ("devname", "parent_ifname", "label", "class_id", "driver", "iommu_group"):
+        value = getattr(dev, key)
+        if value is not None:
+            out[key] = value
+    if dev.capabilities:
+        out["capabilities"] = list(dev.capabilities)
+    if dev.card_serial_number is not None:
+        out["card_serial_number"] = dev.card_serial_number
+    out["status"] = str(dev.status)
+    if dev.owner is not None:
+        out["owner"] = dev.owner
+    if dev.request_id is not None:
+        out["request_id"] = dev.request_id
+    return out
+
+
+def host_to_json(host: Host) -> dict[str, object]:
+    out: dict[str, object] = {"name": host.name}
+    if host.numa_nodes:
+        out["numa_nodes"] = [
+            {"id": n.id, **({"socket": n.socket} if n.socket is not None else {})}
+            for n in host.numa_nodes
+        ]
+    if host.device_spec_raw is not None:
+        out["device_spec"] = list(host.device_spec_raw)
+    out["devices"] = [device_to_json(d) for d in host.devices]
+    return out
+
+
+def dump_fleet(fleet: Fleet) -> dict[str, object]:
+    return {
+        "format": FORMAT,
+        "device_spec": list(fleet.device_spec_raw),
+        "alias": list(fleet.alias_raw),
+        "hosts": [host_to_json(h) for h in fleet.hosts],
+    }
