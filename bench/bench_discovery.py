@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pciplane.host import nodedev, sysfs
-from pciplane.host.inventory import Scan
+from pciplane.host.discovery import Scan
 from pciplane.sim.host import build_host
 from pciplane.sim.host_write import node_xml, write_sysfs
 

@@ -21,10 +21,10 @@ from pciplane.core.device import DevType, PciDevice
 from pciplane.core.request import VnicType
 from pciplane.host.domain_xml import (
     Domain,
-    GuestDevice,
+    DomainDevice,
     NumaCell,
+    domain_device_for_binding,
     flavor_hostdev,
-    guest_device_for_binding,
     render_domain,
 )
 
@@ -54,10 +54,10 @@ VNICS = (VnicType.DIRECT, VnicType.DIRECT, VnicType.DIRECT, VnicType.MACVTAP)
 
 
 def render_server() -> str:
-    devices: list[GuestDevice] = [flavor_hostdev(gpu, managed=True) for gpu in GPUS]
+    devices: list[DomainDevice] = [flavor_hostdev(gpu, managed=True) for gpu in GPUS]
     for i, (vnic, vf) in enumerate(zip(VNICS, VFS, strict=True)):
         port = Port(id=f"p{i}", mac=f"fa:16:3e:00:00:0{i}", vnic_type=vnic, network=NETWORK)
-        device = guest_device_for_binding(bind(port, vf, "physnet1"))
+        device = domain_device_for_binding(bind(port, vf, "physnet1"))
         assert device is not None
         devices.append(device)
     domain = Domain(

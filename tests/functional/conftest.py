@@ -22,7 +22,7 @@ with warnings.catch_warnings():
 from svc_helpers import PG_ADMIN, make_settings
 
 from pciplane.api.app import create_app
-from pciplane.api.settings import Settings
+from pciplane.service.settings import Settings
 
 
 def _pg_database() -> Iterator[str]:
@@ -61,4 +61,4 @@ def app_client(settings: Settings) -> Iterator[TestClient]:
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=True) as client:
         yield client
-    app.state.ctx.db.dispose()
+    app.state.services.db.dispose()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pciplane.api.settings import Settings
+from pciplane.service.settings import Settings
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -23,18 +23,16 @@ GPU_ALIAS = {
 
 
 def make_settings(db_url: str, **overrides: object) -> Settings:
-    return Settings().with_overrides(
-        {
-            "db_url": db_url,
-            "admin_token": ADMIN,
-            "project_tokens": PROJECTS,
-            "agent_tokens": AGENTS,
-            "device_spec": GPU_SPEC,
-            "virt_type": "test",
-            "max_body_bytes": 256 * 1024,
-            **overrides,
-        }
-    )
+    values: dict[str, object] = {
+        "db_url": db_url,
+        "admin_token": ADMIN,
+        "project_tokens": PROJECTS,
+        "agent_tokens": AGENTS,
+        "device_spec": GPU_SPEC,
+        "max_body_bytes": 256 * 1024,
+        **overrides,
+    }
+    return Settings.model_validate(values)
 
 
 def auth(token: str) -> dict[str, str]:

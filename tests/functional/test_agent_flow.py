@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from svc_helpers import ADMIN, GPU_ALIAS, auth, host_body
 
 ADMIN_H = auth(ADMIN)
@@ -100,18 +101,46 @@ def test_delete_before_the_agent_took_the_start_frees_at_once(app_client: TestCl
     assert client.get("/v1/hosts/cmp1/work", headers=auth("tok-cmp1")).json()["work"] == []
 
 
+BRIDGE = {
+    "address": "0000:00:01.0",
+    "vendor_id": "8086",
+    "product_id": "0d57",
+    "dev_type": "type-PCI",
+    "numa_node": 0,
+}
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """``(name, sorted labels) -> value`` of every sample in an exposition text."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 def test_metrics_report_fleet_and_scheduling(app_client: TestClient) -> None:
     client = app_client
     _seed(client, 2)
+    # A root port no device_spec allows: never counted as a pool device.
+    body = host_body("cmp1", gpus=1)
+    body["devices"] = [*body["devices"], BRIDGE]  # type: ignore[list-item]
+    client.put("/v1/hosts/cmp1", json=body, headers=auth("tok-cmp1"))
     for name in ("a", "b", "c"):
         client.post("/v1/servers", json={"name": name, "flavor": "m1.gpu"}, headers=ADMIN_H)
     text = client.get("/metrics").text
-    assert "pciplane_hosts 2" in text
-    assert 'pciplane_devices{dev_type="type-PCI",pool="10de:1db4",status="claimed"} 2' in text
-    assert 'pciplane_schedule_total{outcome="placed"} 2' in text
-    assert 'pciplane_schedule_total{outcome="no_valid_host"} 1' in text
-    assert "pciplane_schedule_seconds_count 3" in text
-    assert 'pciplane_agent_last_seen_seconds{host="cmp1"}' in text
+    got = _samples(text)
+    pool = (("dev_type", "type-PCI"), ("pool", "10de:1db4 type-PCI NUMA 0"),
+            ("vendor_product", "10de:1db4"))  # fmt: skip
+    assert got[("pciplane_hosts", ())] == 2
+    assert got[("pciplane_hosts_alive", ())] == 2
+    assert got[("pciplane_pool_devices", tuple(sorted((*pool, ("free", "false")))))] == 2
+    assert got[("pciplane_pool_devices", tuple(sorted((*pool, ("free", "true")))))] == 0
+    assert "8086:0d57" not in text
+    assert got[("pciplane_schedule_total", (("outcome", "placed"),))] == 2
+    assert got[("pciplane_schedule_total", (("outcome", "no_valid_host"),))] == 1
+    assert got[("pciplane_schedule_seconds_count", ())] == 3
+    assert ("pciplane_agent_last_seen_seconds", (("host", "cmp1"),)) in got
 
 
 def test_fit_and_export_reflect_live_state(app_client: TestClient) -> None:

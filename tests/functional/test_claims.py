@@ -14,12 +14,12 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from svc_helpers import ADMIN, GPU_ALIAS, auth, host_body, make_settings
 
-from pciplane.api.app import build_context, create_app
-from pciplane.api.context import AppContext
-from pciplane.api.settings import Settings
+from pciplane.api.app import create_app
 from pciplane.core.device import Action, Inventory
 from pciplane.core.errors import ConflictError
-from pciplane.store.inventory import load_host, write_devices
+from pciplane.service.context import Services, build_services
+from pciplane.service.settings import Settings
+from pciplane.store.hosts import load_host, write_devices
 from pciplane.store.servers import ServerRecord, ServerState
 from pciplane.store.tables import claims, devices
 
@@ -44,11 +44,11 @@ def _seed(client: TestClient, *, hosts: int = 1, gpus: int = 2) -> None:
     )
 
 
-def _second_process(settings: Settings) -> AppContext:
-    return build_context(settings)
+def _second_process(settings: Settings) -> Services:
+    return build_services(settings)
 
 
-def _holders(context: AppContext) -> dict[str, str]:
+def _holders(context: Services) -> dict[str, str]:
     """``"host#address" -> owner`` for every held device."""
     with context.db.read() as conn:
         rows = conn.execute(sa.select(devices.c.host_id, devices.c.address, devices.c.owner))
@@ -67,7 +67,7 @@ def test_stale_generation_is_a_conflict_and_writes_nothing(
         ]
         for n in ("a", "b")
     )
-    context: AppContext = app_client.app.state.ctx  # type: ignore[attr-defined]
+    context: Services = app_client.app.state.services  # type: ignore[attr-defined]
     with context.db.read() as conn:
         record = load_host(conn, "cmp1")
     before = Inventory.of(record.host.devices)
@@ -88,7 +88,7 @@ def test_claims_table_refuses_a_second_holder(app_client: TestClient) -> None:
     server = client.post(
         "/v1/servers", json={"name": "a", "flavor": "m1.gpu"}, headers=ADMIN_H
     ).json()
-    context: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
+    context: Services = client.app.state.services  # type: ignore[attr-defined]
     with context.db.read() as conn:
         device_id = conn.execute(sa.select(claims.c.device_id)).scalar_one()
     with pytest.raises(sa.exc.IntegrityError), context.db.write() as conn:
@@ -100,7 +100,7 @@ def test_two_processes_racing_on_one_host_never_share_a_device(
 ) -> None:
     """Process B reads, then A claims, then B writes: B loses, retries on fresh data."""
     _seed(app_client, gpus=2)
-    a: AppContext = app_client.app.state.ctx  # type: ignore[attr-defined]
+    a: Services = app_client.app.state.services  # type: ignore[attr-defined]
     b = _second_process(settings)
     made: list[ServerRecord] = []
     b_refresh = b.scheduler.refresh
@@ -121,8 +121,8 @@ def test_two_processes_racing_on_one_host_never_share_a_device(
         ServerState.ERROR,
     ]
     assert set(first.devices).isdisjoint(second.devices)
-    assert b.metrics.counter("pciplane_claim_conflicts_total") == 1
-    assert b.metrics.counter("pciplane_claim_retries_total") == 1
+    assert b.metrics.registry.get_sample_value("pciplane_claim_conflicts_total") == 1
+    assert b.metrics.registry.get_sample_value("pciplane_claim_retries_total") == 1
     assert sorted(_holders(a).values()) == sorted([first.id, second.id])
     b.db.dispose()
 
@@ -136,7 +136,7 @@ def test_concurrent_creates_take_each_device_once(
     app = create_app(settings)
     with TestClient(app) as client:
         _seed(client, hosts=2, gpus=3)
-    contexts = [app.state.ctx] + [build_context(settings) for _ in range(processes - 1)]
+    contexts = [app.state.services] + [build_services(settings) for _ in range(processes - 1)]
     results: list[ServerState] = []
     lock = threading.Lock()
 

@@ -42,7 +42,7 @@ def live_api(db_url: str) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
-    app.state.ctx.db.dispose()
+    app.state.services.db.dispose()
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -123,7 +123,7 @@ def test_db_upgrade_builds_the_schema_of_the_tables(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'new.db'}"
     status, out, _ = _run(capsys, "db", "upgrade", "--db", url)
-    assert (status, out.strip()) == (0, "database at revision 0001")
+    assert (status, out.strip()) == (0, "database at revision 0002")
     engine = create_engine(url)
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import time
 
-from pciplane.api.app import build_context
-from pciplane.api.settings import Settings
 from pciplane.core.fleet import replace_devices
 from pciplane.core.snapshot import host_from_json
+from pciplane.service.context import build_services
+from pciplane.service.settings import Settings
 from pciplane.sim.fleet import generate
 from pciplane.store.db import Database
-from pciplane.store.inventory import register_host
+from pciplane.store.hosts import register_host
 
 
 def test_refresh_skips_when_unchanged_and_sees_other_writers(settings: Settings) -> None:
@@ -22,7 +22,7 @@ def test_refresh_skips_when_unchanged_and_sees_other_writers(settings: Settings)
         with db.write() as conn:
             for host in hosts:
                 register_host(conn, host, now=time.time())
-        scheduler = build_context(settings, db).scheduler
+        scheduler = build_services(settings, db).scheduler
         assert scheduler.refresh() == 5
         assert scheduler.refresh() == 0
 

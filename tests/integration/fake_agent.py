@@ -19,14 +19,14 @@ from pathlib import Path
 from load_helpers import host_body
 
 from pciplane.client import Client
-from pciplane.client.records import WorkItem
 from pciplane.core.snapshot import host_from_json
+from pciplane.wire.hosts import WorkOut
 
 POLL_S = 0.1
 GIVE_UP_S = 30.0
 
 
-def answer(client: Client, item: WorkItem, mode: str) -> None:
+def answer(client: Client, item: WorkOut, mode: str) -> None:
     if item.kind == "start" and mode == "fail":
         client.report_work(item.id, ok=False, reason="guest did not come back after agent crash")
     else:

@@ -30,17 +30,18 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from pciplane.api.app import create_app
-from pciplane.api.settings import Settings
 from pciplane.client import Client
-from pciplane.client.records import Mismatch, Server
 from pciplane.core.address import PciAddress
 from pciplane.core.errors import ConflictError, NotFoundError
 from pciplane.core.spec import parse_device_specs
 from pciplane.host.agent import Agent, AgentConfig, Scanner, libvirt_scanner, sysfs_scanner
 from pciplane.host.domain_xml import Domain, HostdevDevice, held_addresses
 from pciplane.host.libvirt_driver import LibvirtDriver, PowerState
+from pciplane.service.settings import Settings
 from pciplane.sim.host import build_host
 from pciplane.sim.host_write import node_xml, write_sysfs
+from pciplane.wire.hosts import MismatchIn
+from pciplane.wire.servers import ServerOut as Server
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +70,6 @@ class World:
             name=HOST,
             device_spec_raw=tuple(SPEC),
             device_spec=parse_device_specs(SPEC),
-            virt_type="test",
         )
         return Agent(
             config=config,
@@ -86,8 +86,8 @@ class World:
         return name
 
     def owners(self) -> dict[str, str | None]:
-        doc = self.admin.get_host_document(HOST)
-        return {d["address"]: d.get("owner") for d in doc["device_list"]}
+        doc = self.admin.get_host(HOST)
+        return {str(d["address"]): d.get("owner") for d in doc.device_list}  # type: ignore[misc]
 
     def gpu_pool(self) -> tuple[int, int]:
         """``(total, free)`` over the host's pools."""
@@ -101,13 +101,12 @@ def world(tmp_path: Path) -> Iterator[World]:
     node = tmp_path / "node.xml"
     node.write_text(node_xml(sim), encoding="utf-8")
     write_sysfs(sim, tmp_path / "root")
-    settings = Settings().with_overrides(
+    settings = Settings.model_validate(
         {
             "db_url": f"sqlite:///{tmp_path / 'svc.db'}",
             "admin_token": ADMIN,
             "project_tokens": {PROJECT_TOKEN: "p1"},
             "agent_tokens": {AGENT_TOKEN: HOST},
-            "virt_type": "test",
         }
     )
     app = create_app(settings)
@@ -123,7 +122,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         )
     for client in clients:
         client.close()
-    app.state.ctx.db.dispose()
+    app.state.services.db.dispose()
 
 
 def boot(world: World, agent: Agent, name: str, gpus: int) -> Server:
@@ -154,7 +153,7 @@ def test_boot_runs_the_domain_and_delete_frees_the_devices(world: World, gpus: i
     assert world.gpu_pool() == (4, 4 - gpus)
 
     gone = delete(world, agent, server)
-    assert gone.state == "DELETED" and gone.devices == ()
+    assert gone.state == "DELETED" and gone.devices == []
     assert world.driver.list_domains() == ()
     assert world.gpu_pool() == (4, 4)
     assert set(world.owners().values()) == {None}
@@ -222,6 +221,11 @@ def test_restart_reports_what_libvirt_and_the_claims_disagree_on(
     assert after.state == state
     if state == "ERROR":
         assert after.reason is not None and mismatch is not None and mismatch in after.reason
+        # Another restart reports the same mismatch: the server records it once.
+        world.agent().start()
+        again = world.user.get_server(server.id)
+        assert (again.state, again.faults) == ("ERROR", after.faults)
+        assert len(after.faults) == 1
     # Nothing is freed on the agent's say-so: the claim stands until the server is deleted.
     assert after.devices == server.devices
     assert delete(world, world.agent(), after).state == "DELETED"
@@ -243,7 +247,7 @@ def test_a_mismatch_must_name_a_server_of_the_reporting_host(
     assert refused.state == "ERROR"
     server_id = refused.id if server == "refused" else str(uuid.uuid4())
     with pytest.raises(error):
-        world.agent_api.report_mismatches(HOST, [Mismatch(server_id=server_id, detail="x")])
+        world.agent_api.report_mismatches(HOST, [MismatchIn(server_id=server_id, detail="x")])
     assert world.user.get_server(refused.id).reason == refused.reason
 
 
@@ -270,7 +274,7 @@ def test_a_device_that_vanishes_while_allocated_stays_owned_until_freed(world: W
     assert spare not in owners  # a free device that vanished leaves at once
     assert agent.kept == frozenset({PciAddress.parse(held)})
     assert world.gpu_pool() == (3, 2)
-    assert world.user.get_server(server.id).devices == (held,)
+    assert world.user.get_server(server.id).devices == [held]
 
     assert delete(world, agent, server).state == "DELETED"
     assert held not in world.owners()  # freed, then dropped by the agent's new report

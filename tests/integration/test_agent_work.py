@@ -12,16 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from memory_hypervisor import MemoryHypervisor
 
-from pciplane.client.records import WorkItem
 from pciplane.core.address import PciAddress
+from pciplane.core.guest import GuestDevice, GuestPlan
 from pciplane.host import libvirt_schema
 from pciplane.host.agent_work import WorkRunner
-from pciplane.host.domain_xml import Domain, HostdevDevice, held_addresses, render_domain
+from pciplane.host.domain_xml import Domain, held_addresses
 from pciplane.host.libvirt_driver import LibvirtDriver
-from pciplane.host.memory_hypervisor import MemoryHypervisor
 from pciplane.sim.host import build_host
 from pciplane.sim.host_write import node_xml
+from pciplane.wire.hosts import WorkOut
 
 pytestmark = [
     pytest.mark.integration,
@@ -34,28 +35,27 @@ SERVER = "5d0c1a52-7a63-4a43-9a61-0d3f1f3e2a10"
 GPU, GPU2, OTHER = "0000:11:00.0", "0000:12:00.0", "0000:90:00.0"
 
 
-def item(
-    kind: str, *devices: str, xml: bool = True, holds: tuple[str, ...] | None = None
-) -> WorkItem:
-    """A work item for the server; ``holds`` makes its XML hold other devices than named."""
-    in_xml = devices if holds is None else holds
-    domain = Domain(
+def item(kind: str, *devices: str, managed: bool = True) -> WorkOut:
+    """A work item for the server, its guest plan holding ``devices``."""
+    plan = GuestPlan(
         name="vm1-5d0c1a52",
         uuid=SERVER,
-        memory_mib=256,
         vcpus=1,
-        devices=tuple(HostdevDevice(address=PciAddress.parse(a)) for a in in_xml),
-        virt_type="test",
+        memory_mib=256,
+        devices=tuple(
+            GuestDevice(address=PciAddress.parse(a), managed=managed, request="gpu")
+            for a in devices
+        ),
     )
-    return WorkItem(
-        id=1,
-        kind=kind,
-        server_id=SERVER,
-        server_name="vm1",
-        domain_name=domain.name,
-        domain_xml=render_domain(domain) if xml else None,
-        devices=devices,
+    return WorkOut.model_validate(
+        {"id": 1, "kind": kind, "server_id": SERVER, "server_name": "vm1", "plan": plan.to_json()}
     )
+
+
+def malformed(kind: str) -> WorkOut:
+    plan = item(kind, GPU).plan
+    bad = {**plan, "devices": [{"address": "0000:zz:00.0", "attach": "hostdev"}]}
+    return WorkOut.model_validate({**item(kind).model_dump(), "plan": bad})
 
 
 START, STOP = item("start", GPU), item("stop", GPU)
@@ -69,14 +69,12 @@ CASES = [
         id="start-stop-each-twice",
     ),
     pytest.param(
-        [(item("start", GPU, GPU2, xml=False), True, "holding 0000:11:00.0, 0000:12:00.0")],
+        [(item("start", GPU, GPU2, managed=False), True, "holding 0000:11:00.0, 0000:12:00.0")],
         (GPU, GPU2),
-        id="start-without-xml-renders-it",
+        id="start-renders-the-plan",
     ),
     pytest.param(
-        [(item("start", GPU, holds=(GPU, OTHER)), False, "not the claimed 0000:11:00.0")],
-        (),
-        id="start-holding-other-devices-fails-and-is-undone",
+        [(malformed("start"), False, "0000:zz:00.0")], (), id="malformed-plan-fails-cleanly"
     ),
     pytest.param(
         [(START, True, "defined"),
@@ -98,19 +96,27 @@ def memory() -> Iterator[LibvirtDriver]:
         yield driver
 
 
-def _run(driver: LibvirtDriver, virt_type: str, steps: list[tuple[WorkItem, bool, str]]) -> None:
-    runner = WorkRunner(driver, virt_type=virt_type, managed=lambda _a: True)
+def _run(driver: LibvirtDriver, steps: list[tuple[WorkOut, bool, str]]) -> None:
+    runner = WorkRunner(driver)
     for work, ok, words in steps:
-        got_ok, reason, label = runner.run(work)
-        assert (got_ok, words in label) == (ok, True), label
-        assert (reason == "") is ok
+        outcome = runner.run(work)
+        assert (outcome.ok, words in outcome.label) == (ok, True), outcome.label
+        assert (outcome.reason == "") is ok
+        if ok and "defined and started" in outcome.label:
+            # The XML reported back is the plan rendered for this hypervisor.
+            assert outcome.domain_xml is not None
+            assert f"<uuid>{SERVER}</uuid>" in outcome.domain_xml
+            assert f'type="{driver.virt_type}"' in outcome.domain_xml
+            plan = GuestPlan.from_json(work.plan)
+            want = "no" if not all(d.managed for d in plan.devices) else "yes"
+            assert outcome.domain_xml.count(f'managed="{want}"') == len(plan.devices)
 
 
 @pytest.mark.parametrize(("steps", "held"), CASES)
 def test_work_on_the_memory_hypervisor(
-    memory: LibvirtDriver, steps: list[tuple[WorkItem, bool, str]], held: tuple[str, ...]
+    memory: LibvirtDriver, steps: list[tuple[WorkOut, bool, str]], held: tuple[str, ...]
 ) -> None:
-    _run(memory, "kvm", steps)
+    _run(memory, steps)
     after = [sorted(str(a) for a in held_addresses(d.devices)) for d in memory.list_domains()]
     assert after == ([list(held)] if held else [])
 
@@ -121,13 +127,12 @@ def test_test_driver_refuses_hot_plug_and_a_foreign_domain_is_untouched(tmp_path
     with LibvirtDriver.connect(f"test://{node}") as driver:
         _run(
             driver,
-            "test",
             [(START, True, "defined and started"),
              (item("attach", GPU2), False, "does not support it")],
         )  # fmt: skip
         foreign = Domain(name="vm1-5d0c1a52", uuid=str(uuid.uuid4()), memory_mib=64, vcpus=1,
                          virt_type="test")  # fmt: skip
-        _run(driver, "test", [(STOP, True, "destroyed")])
+        _run(driver, [(STOP, True, "destroyed")])
         driver.define(foreign)
-        _run(driver, "test", [(START, False, "left untouched"), (STOP, True, "another UUID")])
+        _run(driver, [(START, False, "left untouched"), (STOP, True, "another UUID")])
         assert [d.uuid for d in driver.list_domains()] == [foreign.uuid]

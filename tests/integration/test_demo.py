@@ -63,7 +63,7 @@ def test_demo_tells_the_story_and_leaves_nothing_running(hosts: int) -> None:
         "vm-3   g1.small-vf  ACTIVE on compute-",
         "vm-big is ERROR; the service says why:",
         f"No valid host for server 'vm-big' (0 of {hosts} hosts fit):",
-        "host(s) ruled out by large_GPU",
+        "host(s): large_GPU: ",
         "vm-1 is DELETED;",
         "-> server DELETED",
         "[8] The pools at the end",

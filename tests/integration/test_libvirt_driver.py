@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from memory_hypervisor import MemoryHypervisor
 
 from pciplane.core.address import PciAddress
 from pciplane.core.binding import Network, NetworkType, Port, bind
@@ -22,18 +23,17 @@ from pciplane.core.request import VnicType
 from pciplane.host import libvirt_schema, nodedev
 from pciplane.host.domain_xml import (
     Domain,
-    GuestDevice,
+    DomainDevice,
     HeldDevice,
     HeldKind,
     HostdevDevice,
     HostdevInterface,
     NumaCell,
+    domain_device_for_binding,
     flavor_hostdev,
-    guest_device_for_binding,
     held_addresses,
 )
 from pciplane.host.libvirt_driver import LibvirtDriver, PowerState
-from pciplane.host.memory_hypervisor import MemoryHypervisor
 from pciplane.sim.host import build_host
 from pciplane.sim.host_write import node_xml
 
@@ -68,23 +68,23 @@ def driver(node_file: Path) -> Iterator[LibvirtDriver]:
         yield drv
 
 
-def guest_devices(devices: tuple[PciDevice, ...]) -> tuple[GuestDevice, ...]:
+def guest_devices(devices: tuple[PciDevice, ...]) -> tuple[DomainDevice, ...]:
     """Two GPUs (flavor), two direct VFs and one macvtap VF, as the service binds them."""
     gpus = [d for d in devices if (d.class_id or "").startswith("03")]
     vfs = [d for d in devices if d.dev_type is DevType.VF and d.devname]
     assert len(gpus) >= 2 and len(vfs) >= 3
-    out: list[GuestDevice] = [flavor_hostdev(g, managed=i == 0) for i, g in enumerate(gpus[:2])]
+    out: list[DomainDevice] = [flavor_hostdev(g, managed=i == 0) for i, g in enumerate(gpus[:2])]
     for i, (vnic, vf) in enumerate(
         [(VnicType.DIRECT, vfs[0]), (VnicType.DIRECT, vfs[1]), (VnicType.MACVTAP, vfs[2])]
     ):
         port = Port(id=f"port-{i}", mac=f"fa:16:3e:00:01:0{i}", vnic_type=vnic, network=VLAN)
-        device = guest_device_for_binding(bind(port, vf, "physnet1"))
+        device = domain_device_for_binding(bind(port, vf, "physnet1"))
         assert device is not None
         out.append(device)
     return tuple(out)
 
 
-def guest(devices: tuple[GuestDevice, ...], name: str = "guest-1", uuid: str = UUID) -> Domain:
+def guest(devices: tuple[DomainDevice, ...], name: str = "guest-1", uuid: str = UUID) -> Domain:
     return Domain(
         name=name,
         uuid=uuid,
@@ -99,7 +99,7 @@ def guest(devices: tuple[GuestDevice, ...], name: str = "guest-1", uuid: str = U
     )
 
 
-def expected_held(devices: tuple[GuestDevice, ...]) -> set[HeldDevice]:
+def expected_held(devices: tuple[DomainDevice, ...]) -> set[HeldDevice]:
     out = set()
     for d in devices:
         if isinstance(d, HostdevDevice):

@@ -16,6 +16,7 @@ from pciplane.core.alias import (
     parse_aliases,
     requests_from_flavor,
 )
+from pciplane.core.boolean import strict_word
 from pciplane.core.device import DevType
 from pciplane.core.errors import AliasError, RequestError, UnknownAliasError
 from pciplane.core.request import NumaPolicy, RequestSource, RequestSpec, spec_matches
@@ -163,12 +164,30 @@ def test_same_name_entries_are_alternatives() -> None:
 @pytest.mark.parametrize(
     ("first", "second", "message"),
     [
-        pytest.param(gpu(), gpu(numa_policy="legacy"), None, id="s1.8-explicit-legacy-agrees"),
-        pytest.param(gpu(), gpu(), None, id="Q8-two-without-device-type-agree"),
+        pytest.param(
+            gpu(),
+            gpu(product_id="1eb8", numa_policy="legacy"),
+            None,
+            id="s1.8-explicit-legacy-agrees",
+        ),
+        pytest.param(gpu(), gpu(product_id="1eb8"), None, id="Q8-two-without-device-type-agree"),
+        pytest.param(
+            gpu(),
+            gpu(),
+            "already has an entry matching exactly these devices",
+            id="exact-duplicate-refused",
+        ),
+        pytest.param(
+            gpu(),
+            gpu(numa_policy="legacy"),
+            "already has an entry matching exactly",
+            id="duplicate-up-to-the-default-policy",
+        ),
         pytest.param(
             gpu(numa_policy="required"),
             gpu(numa_policy="preferred"),
-            "NUMA policy mismatch for alias 'gpu'",
+            "NUMA policy mismatch for alias 'gpu': earlier entries say 'required', "
+            "this one 'preferred'",
             id="s1.8-policy-mismatch",
         ),
         pytest.param(
@@ -373,7 +392,19 @@ _good = st.fixed_dictionaries(
 )
 
 
-@given(st.lists(_good, max_size=5))
+def _spec_key(entry: dict[str, str]) -> tuple[object, ...]:
+    """What makes two entries the same alternative (refused as a duplicate)."""
+    live = entry.get("live_migratable")
+    return (
+        entry["name"].strip(),
+        entry["vendor_id"],
+        entry["product_id"],
+        None if live is None else strict_word(live),
+        entry.get("traits"),
+    )
+
+
+@given(st.lists(_good, max_size=5, unique_by=_spec_key))
 def test_parse_is_idempotent_on_reserialised_aliases(entries: list[dict[str, str]]) -> None:
     first = parse_aliases(entries)
     again = parse_aliases([json.dumps(e) for alias in first.values() for e in alias.as_entries()])

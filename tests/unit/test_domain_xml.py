@@ -22,15 +22,15 @@ from pciplane.host import libvirt_schema
 from pciplane.host.domain_xml import (
     DirectInterface,
     Domain,
-    GuestDevice,
+    DomainDevice,
     HeldDevice,
     HeldKind,
     HostdevDevice,
     HostdevInterface,
     NumaCell,
     devices_in_domain,
+    domain_device_for_binding,
     flavor_hostdev,
-    guest_device_for_binding,
     held_addresses,
     render_device,
     render_domain,
@@ -69,7 +69,7 @@ DEVICE_CASES = [
 ]
 
 
-def eight_devices() -> tuple[GuestDevice, ...]:
+def eight_devices() -> tuple[DomainDevice, ...]:
     """Four GPUs (two unmanaged), two direct VFs, one macvtap VF, one PF."""
     gpus = tuple(
         HostdevDevice(address=PciAddress(domain=0, bus=0x3B + i, slot=0, function=0), managed=i < 2)
@@ -112,7 +112,7 @@ def check_golden(name: str, text: str) -> None:
 
 
 @pytest.mark.parametrize(("name", "device"), DEVICE_CASES)
-def test_device_xml_matches_golden_file(name: str, device: GuestDevice) -> None:
+def test_device_xml_matches_golden_file(name: str, device: DomainDevice) -> None:
     check_golden(name, render_device(device))
 
 
@@ -162,7 +162,7 @@ def port(vnic: VnicType, vlan: int | None, profileid: str | None = None) -> Port
 def test_bound_ports_render_as_the_golden_files(
     name: str, the_port: Port, device: PciDevice
 ) -> None:
-    guest_device = guest_device_for_binding(bind(the_port, device, "physnet1"))
+    guest_device = domain_device_for_binding(bind(the_port, device, "physnet1"))
     assert guest_device is not None
     check_golden(name, render_device(guest_device))
 
@@ -179,14 +179,14 @@ def test_flavor_devices_render_as_the_golden_files(managed: bool, name: str) -> 
 
 
 def test_normal_port_has_no_guest_pci_device() -> None:
-    assert guest_device_for_binding(bind(port(VnicType.NORMAL, 5), None, None)) is None
+    assert domain_device_for_binding(bind(port(VnicType.NORMAL, 5), None, None)) is None
 
 
 def test_macvtap_needs_the_vf_netdev() -> None:
     no_netdev = PciDevice(address=VF, vendor_id="8086", product_id="154c", dev_type=DevType.VF)
     binding = bind(port(VnicType.MACVTAP, 5), no_netdev, "physnet1")
     with pytest.raises(RequestError, match="netdev name"):
-        guest_device_for_binding(binding)
+        domain_device_for_binding(binding)
 
 
 needs_validator = pytest.mark.skipif(
@@ -196,7 +196,7 @@ needs_validator = pytest.mark.skipif(
 
 @needs_validator
 @pytest.mark.parametrize(("name", "device"), DEVICE_CASES)
-def test_device_xml_is_valid_for_libvirt(name: str, device: GuestDevice) -> None:
+def test_device_xml_is_valid_for_libvirt(name: str, device: DomainDevice) -> None:
     libvirt_schema.validate_device(render_device(device))
 
 
@@ -237,7 +237,7 @@ def test_validator_rejects_a_broken_device() -> None:
         pytest.param(DirectInterface(source_dev="eth1", mac=MAC, vlan=9), "9", id="macvtap"),
     ],
 )
-def test_vlan_element(device: GuestDevice, vlan_tag: str | None) -> None:
+def test_vlan_element(device: DomainDevice, vlan_tag: str | None) -> None:
     text = render_device(device)
     if vlan_tag is None:
         assert "<vlan>" not in text
@@ -393,7 +393,7 @@ macs = st.lists(st.integers(0, 255), min_size=6, max_size=6).map(
 )
 vlans = st.none() | st.integers(0, 4094)
 profiles = st.none() | st.text("abcXYZ019-_", min_size=1, max_size=12)
-guest_devices: st.SearchStrategy[GuestDevice] = st.one_of(
+guest_devices: st.SearchStrategy[DomainDevice] = st.one_of(
     st.builds(HostdevDevice, address=addresses, managed=st.booleans()),
     st.builds(HostdevInterface, address=addresses, mac=macs, vlan=vlans, profileid=profiles),
     st.builds(
@@ -406,7 +406,7 @@ guest_devices: st.SearchStrategy[GuestDevice] = st.one_of(
 )
 
 
-def expected_held(device: GuestDevice) -> HeldDevice:
+def expected_held(device: DomainDevice) -> HeldDevice:
     if isinstance(device, HostdevDevice):
         return HeldDevice(kind=HeldKind.HOSTDEV, address=device.address)
     if isinstance(device, HostdevInterface):
@@ -416,7 +416,7 @@ def expected_held(device: GuestDevice) -> HeldDevice:
 
 @settings(max_examples=200)
 @given(st.lists(guest_devices, max_size=10))
-def test_reading_back_gives_every_rendered_device(devices: list[GuestDevice]) -> None:
+def test_reading_back_gives_every_rendered_device(devices: list[DomainDevice]) -> None:
     domain = Domain(
         name="prop",
         uuid="0b6d5a4e-4a39-4d9b-9f43-0d8d5e5a1c01",

@@ -1,8 +1,11 @@
 """The FastAPI application factory: settings in, a ready app out.
 
-Migrations run when the app starts (unless the settings say not to); the alias file,
-when configured, is loaded then too. Bodies above ``max_body_bytes`` are refused with
-413 before any handler runs, whether or not the client sent a Content-Length.
+Migrations run and the alias file loads when the app is built (unless the settings say
+not to); the service's housekeeping runs while the app serves. Before any handler, the
+body guard refuses a body over ``max_body_bytes`` (413, whether or not the client sent
+a Content-Length), one that is not JSON (415), and one that does not parse (400, saying
+where). ``/docs`` serves Swagger UI from pciplane's own assets, so it works on a
+management network without internet access.
 """
 
 from __future__ import annotations
@@ -10,28 +13,44 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import fastapi_offline
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pciplane import __version__
 from pciplane.api import errors
-from pciplane.api.context import AppContext
-from pciplane.api.handlers_catalog import load_alias_file
-from pciplane.api.metrics import Metrics
 from pciplane.api.routes import ROUTES
-from pciplane.api.scheduling import Scheduler
-from pciplane.api.service import ServerService
-from pciplane.api.settings import Settings
-from pciplane.core.errors import PciplaneError
-from pciplane.store import catalog
-from pciplane.store.db import Database, upgrade
+from pciplane.core.errors import (
+    BodyTooLargeError,
+    InvalidJsonError,
+    PciplaneError,
+    UnsupportedMediaError,
+)
+from pciplane.service.context import Services, build_services
+from pciplane.service.settings import Settings
+from pciplane.store.db import Database
+from pciplane.wire.common import ErrorBody
+
+DOCS_ASSETS = Path(fastapi_offline.__file__).resolve().parent / "static"
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 
-class BodyLimit:
-    """Reads the whole body first and refuses it once it passes the limit (413)."""
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+class BodyGuard:
+    """Reads the whole body first; refuses it when too large, not JSON, or malformed."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -51,11 +70,18 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
-                await self._refuse(send, size)
+                detail = f"the request body is over {self.limit} bytes (read {size} so far)"
+                response = errors.render(BodyTooLargeError(detail))
+                response.headers["connection"] = "close"
+                await response(scope, receive, send)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
+        refusal = self._refusal(scope, body)
+        if refusal is not None:
+            await errors.render(refusal)(scope, receive, send)
+            return
         sent = False
 
         async def replay() -> Message:
@@ -67,69 +93,75 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send, size: int) -> None:
-        row = errors.ERROR_TABLE[errors.BodyTooLargeError]
-        detail = f"the request body is over {self.limit} bytes (read {size} so far)"
-        payload = json.dumps(
-            {
-                "errors": [
-                    {
-                        "status": str(row.status),
-                        "code": row.code,
-                        "title": row.title,
-                        "detail": detail,
-                    }
-                ]
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": row.status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
+    @staticmethod
+    def _refusal(scope: Scope, body: bytes) -> PciplaneError | None:
+        if scope.get("method") not in _WITH_BODY or not body:
+            return None
+        headers = dict(scope.get("headers") or [])
+        content_type = headers.get(b"content-type", b"").decode("latin-1")
+        if not _is_json(content_type):
+            shown = content_type or "none"
+            return UnsupportedMediaError(
+                f"the body must be JSON (Content-Type: application/json), not {shown}"
+            )
+        try:
+            json.loads(body)
+        except json.JSONDecodeError as exc:
+            return InvalidJsonError(
+                f"the body is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                f"column {exc.colno} (character {exc.pos})"
+            )
+        except UnicodeDecodeError as exc:
+            return InvalidJsonError(f"the body is not UTF-8: byte {exc.start} cannot be decoded")
+        except RecursionError:
+            return InvalidJsonError("the body is not valid JSON: it is nested too deeply")
+        return None
+
+
+#: Every error answer, as the OpenAPI document shows it.
+_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    "4XX": {"model": ErrorBody, "description": "The request was refused; `detail` says why."},
+    "5XX": {"model": ErrorBody, "description": "The service or a hypervisor failed."},
+}
+
+
+def _add_docs(app: FastAPI) -> None:
+    """Swagger UI from local assets (the package ``fastapi-offline`` ships them)."""
+    app.mount("/docs/assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="pciplane API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="data:,",
         )
-        await send({"type": "http.response.body", "body": payload})
 
-
-def build_context(settings: Settings, db: Database | None = None) -> AppContext:
-    db = db or Database.open(settings.db_url, migrate=False)
-    metrics = Metrics()
-    scheduler = Scheduler(db, settings, metrics)
-    return AppContext(
-        settings=settings,
-        db=db,
-        metrics=metrics,
-        scheduler=scheduler,
-        servers=ServerService(db, settings, scheduler),
-    )
-
-
-def _startup(context: AppContext) -> None:
-    if context.settings.migrate_on_start:
-        upgrade(context.db.engine)
-    if context.settings.alias_file is not None:
-        entries = load_alias_file(context.settings.alias_file)
-        with context.db.write() as conn:
-            catalog.replace_aliases(conn, entries)
+    app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False)
 
 
 def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
-    """The application: one route table, one error table, the body limit."""
-    context = build_context(settings, db)
+    """The application: one route table, one error table, the body guard, the docs."""
+    services: Services = build_services(settings, db)
+    services.start()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        services.housekeeper.start()
+        try:
+            yield
+        finally:
+            services.housekeeper.stop()
 
-    _startup(context)
-    app = FastAPI(title="pciplane", version=__version__, lifespan=lifespan)
-    app.state.settings = settings
-    app.state.ctx = context
+    app = FastAPI(
+        title="pciplane",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.services = services
     for route in ROUTES:
         app.add_api_route(
             route.path,
@@ -137,9 +169,11 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
             methods=[route.method],
             status_code=route.status,
             summary=route.summary or None,
+            responses=_ERROR_RESPONSES,
         )
+    _add_docs(app)
     app.add_exception_handler(PciplaneError, errors.domain_error)
     app.add_exception_handler(RequestValidationError, errors.validation_error)
     app.add_exception_handler(StarletteHTTPException, errors.http_error)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BodyGuard, limit=settings.max_body_bytes)
     return app

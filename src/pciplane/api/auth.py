@@ -1,8 +1,9 @@
-"""Bearer tokens and the three roles: admin, project, host agent (issue 4, "Access").
+"""Bearer tokens and the three roles: admin, project, host agent.
 
-Tokens come from the settings. A project sees and changes only its own servers (another
-project's server answers 404, as if it did not exist); an agent speaks only for its own
-host. The check runs before a handler touches anything, so a refused call changes nothing.
+Tokens come from the settings (``admin_token``, ``project_tokens``, ``agent_tokens``). A
+project sees and changes only its own servers (another project's server answers 404, as
+if it did not exist); an agent speaks only for its own host. The check runs before a
+handler touches anything, so a refused call changes nothing.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from pciplane.api.errors import AuthError, ForbiddenError
-from pciplane.api.settings import Settings
+from pciplane.core.errors import AuthError, ForbiddenError
+from pciplane.service.settings import Settings
+
+#: Declares the scheme in the OpenAPI document; the check itself is :func:`identify`.
+BEARER = HTTPBearer(auto_error=False, description="pciplane token: admin, project or agent")
 
 
 class Role(enum.StrEnum):
@@ -58,9 +63,12 @@ def identify(settings: Settings, header: str | None) -> Principal:
     raise AuthError("the bearer token is not valid")
 
 
-def principal(request: Request) -> Principal:
+def principal(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+) -> Principal:
     """FastAPI dependency: who is calling."""
-    settings: Settings = request.app.state.settings
+    settings: Settings = request.app.state.services.settings
     return identify(settings, request.headers.get("authorization"))
 
 

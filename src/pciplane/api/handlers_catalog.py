@@ -1,169 +1,106 @@
-"""Handlers for aliases, flavors and what-if fits: parse with the core, then write."""
+"""Aliases, flavors and what-if questions: body -> service call -> view."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-
 from fastapi import Request
+from pydantic import JsonValue
 
-from pciplane.api import schemas
+from pciplane.api import views
 from pciplane.api.auth import Who, require_admin, require_user
-from pciplane.api.context import ctx
-from pciplane.core.alias import parse_aliases, requests_from_flavor
-from pciplane.core.errors import ConfigError, SnapshotError
-from pciplane.core.fit import GuestRequest
-from pciplane.store import catalog
+from pciplane.api.paths import NameParam, services
+from pciplane.store.catalog import FlavorRecord
+from pciplane.wire import catalog as wc
+from pciplane.wire import whatif as ww
 
 
-def _alias_out(entry: Mapping[str, object]) -> schemas.AliasOut:
-    return schemas.AliasOut(name=str(entry.get("name", "")), entry=dict(entry))  # type: ignore[arg-type]
-
-
-def list_aliases(request: Request, who: Who) -> schemas.AliasList:
+def list_aliases(request: Request, who: Who) -> wc.AliasList:
     require_user(who)
-    with ctx(request).db.read() as conn:
-        entries = catalog.alias_entries(conn)
-    return schemas.AliasList(aliases=[_alias_out(e) for e in entries])
-
-
-def create_alias(
-    request: Request, body: dict[str, schemas.JsonValue], who: Who
-) -> schemas.AliasOut:
-    """Add one ``[pci] alias`` entry; the whole set must still parse (Nova §1.8)."""
-    require_admin(who)
-    with ctx(request).db.write() as conn:
-        entries = catalog.alias_entries(conn)
-        parsed = parse_aliases([*entries, body])
-        name = next(n for n in parsed if n == body.get("name"))
-        catalog.add_alias(conn, name, body)
-    return _alias_out(body)
-
-
-def delete_alias(request: Request, name: str, who: Who) -> None:
-    require_admin(who)
-    with ctx(request).db.write() as conn:
-        catalog.delete_alias(conn, name)
-
-
-def reload_aliases(request: Request, who: Who) -> schemas.AliasList:
-    """Replace every alias with the entries of the configured alias file."""
-    require_admin(who)
-    context = ctx(request)
-    entries = load_alias_file(context.settings.alias_file)
-    with context.db.write() as conn:
-        catalog.replace_aliases(conn, entries)
-    return schemas.AliasList(aliases=[_alias_out(e) for e in entries])
-
-
-def load_alias_file(path: object) -> list[dict[str, object]]:
-    """A JSON list of alias entries (objects or JSON strings, as nova.conf holds them)."""
-    from pathlib import Path
-
-    if path is None:
-        raise ConfigError("no alias file is configured (setting alias_file)")
-    assert isinstance(path, Path)
-    try:
-        doc = json.loads(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the alias file: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not JSON: {exc}") from None
-    if not isinstance(doc, list):
-        raise SnapshotError(f"{path}: expected a JSON list of [pci] alias entries")
-    parse_aliases(doc)
-    return [e if isinstance(e, dict) else json.loads(e) for e in doc]
-
-
-def _flavor_out(flavor: catalog.FlavorRecord) -> schemas.FlavorOut:
-    return schemas.FlavorOut(
-        name=flavor.name, vcpus=flavor.vcpus, ram=flavor.ram, extra_specs=dict(flavor.extra_specs)
+    catalog = services(request).catalog
+    return wc.AliasList(
+        aliases=[views.alias_out(e) for e in catalog.aliases()], source=catalog.alias_source
     )
 
 
-def _check_specs(conn: object, specs: Mapping[str, str]) -> None:
-    """Extra specs must build requests against today's aliases (Nova §1.9)."""
-    aliases = parse_aliases(catalog.alias_entries(conn))  # type: ignore[arg-type]
-    requests_from_flavor(specs, aliases)
-
-
-def list_flavors(request: Request, who: Who) -> schemas.FlavorList:
-    require_user(who)
-    with ctx(request).db.read() as conn:
-        return schemas.FlavorList(flavors=[_flavor_out(f) for f in catalog.list_flavors(conn)])
-
-
-def show_flavor(request: Request, name: str, who: Who) -> schemas.FlavorOut:
-    require_user(who)
-    with ctx(request).db.read() as conn:
-        return _flavor_out(catalog.get_flavor(conn, name))
-
-
-def create_flavor(request: Request, body: schemas.FlavorIn, who: Who) -> schemas.FlavorOut:
+def create_alias(request: Request, body: dict[str, JsonValue], who: Who) -> wc.AliasOut:
+    """Add one ``[pci] alias`` entry, exactly as nova.conf takes it."""
     require_admin(who)
-    with ctx(request).db.write() as conn:
-        _check_specs(conn, body.extra_specs)
-        record = catalog.FlavorRecord(
-            name=body.name,
-            vcpus=body.vcpus,
-            ram=body.ram,
-            extra_specs=tuple(sorted(body.extra_specs.items())),
-        )
-        catalog.create_flavor(conn, record)
-        return _flavor_out(catalog.get_flavor(conn, body.name))
+    return views.alias_out(services(request).catalog.create_alias(body))
+
+
+def delete_alias(request: Request, name: NameParam, who: Who) -> None:
+    require_admin(who)
+    services(request).catalog.delete_alias(name)
+
+
+def reload_aliases(request: Request, who: Who) -> wc.AliasList:
+    """Replace every alias with the entries of the configured alias file."""
+    require_admin(who)
+    catalog = services(request).catalog
+    entries = catalog.load_alias_file()
+    return wc.AliasList(aliases=[views.alias_out(e) for e in entries], source=catalog.alias_source)
+
+
+def list_flavors(request: Request, who: Who) -> wc.FlavorList:
+    require_user(who)
+    return wc.FlavorList(flavors=[views.flavor_out(f) for f in services(request).catalog.flavors()])
+
+
+def show_flavor(request: Request, name: NameParam, who: Who) -> wc.FlavorOut:
+    require_user(who)
+    return views.flavor_out(services(request).catalog.flavor(name))
+
+
+def create_flavor(request: Request, body: wc.FlavorIn, who: Who) -> wc.FlavorOut:
+    require_admin(who)
+    record = FlavorRecord(
+        name=body.name,
+        vcpus=body.vcpus,
+        ram=body.ram,
+        extra_specs=tuple(sorted(body.extra_specs.items())),
+    )
+    return views.flavor_out(services(request).catalog.create_flavor(record))
 
 
 def update_flavor(
-    request: Request, name: str, body: schemas.FlavorSpecsIn, who: Who
-) -> schemas.FlavorOut:
-    """``flavor set --property k=v`` / ``unset``: the result must still make sense."""
+    request: Request, name: NameParam, body: wc.FlavorSpecsIn, who: Who
+) -> wc.FlavorOut:
+    """``flavor set --property k=v`` / ``--unset-property k``."""
     require_admin(who)
-    with ctx(request).db.write() as conn:
-        current = catalog.get_flavor(conn, name).extra_specs_map
-        merged = {**current, **body.set}
-        for key in body.unset:
-            merged.pop(key, None)
-        _check_specs(conn, merged)
-        catalog.update_flavor_specs(conn, name, set_=body.set, unset=body.unset)
-        return _flavor_out(catalog.get_flavor(conn, name))
+    flavor = services(request).catalog.update_flavor(name, set_=body.set, unset=body.unset)
+    return views.flavor_out(flavor)
 
 
-def delete_flavor(request: Request, name: str, who: Who) -> None:
+def delete_flavor(request: Request, name: NameParam, who: Who) -> None:
     require_admin(who)
-    with ctx(request).db.write() as conn:
-        catalog.delete_flavor(conn, name)
+    services(request).catalog.delete_flavor(name)
 
 
-def _what_if(request: Request, body: schemas.FitIn) -> GuestRequest:
-    """The guest a what-if question describes: a flavor and/or extra specs, NUMA cells."""
-    with ctx(request).db.read() as conn:
-        specs = dict(body.extra_specs)
-        if body.flavor is not None:
-            specs = {**catalog.get_flavor(conn, body.flavor).extra_specs_map, **specs}
-        aliases = parse_aliases(catalog.alias_entries(conn))
-    cells = frozenset(body.numa_cells) if body.numa_cells is not None else None
-    return GuestRequest(pci=requests_from_flavor(specs, aliases), numa_cells=cells)
+def fit(request: Request, body: ww.FitIn, who: Who) -> ww.FitOut:
+    """What-if: which hosts could take this request now, and why not the others."""
+    require_admin(who)
+    svc = services(request)
+    guest = svc.catalog.what_if(
+        flavor=body.flavor, extra_specs=body.extra_specs, numa_cells=body.numa_cells
+    )
+    verdicts = svc.scheduler.fit(guest)
+    return ww.FitOut(
+        hosts=[views.verdict_out(v) for v in verdicts], fit_count=sum(v.fits for v in verdicts)
+    )
 
 
-def capacity(request: Request, body: schemas.FitIn, who: Who) -> schemas.CapacityOut:
+def capacity(request: Request, body: ww.FitIn, who: Who) -> ww.CapacityOut:
     """What-if: how many more such servers each host could take now, and what limits it."""
     require_admin(who)
-    result = ctx(request).scheduler.capacity(_what_if(request, body))
-    return schemas.CapacityOut(
+    svc = services(request)
+    guest = svc.catalog.what_if(
+        flavor=body.flavor, extra_specs=body.extra_specs, numa_cells=body.numa_cells
+    )
+    result = svc.scheduler.capacity(guest)
+    return ww.CapacityOut(
         total=result.total,
         hosts=[
-            schemas.HostCapacityOut(name=h.host, servers=h.servers, limited_by=h.limited_by)
+            ww.HostCapacityOut(name=h.host, servers=h.servers, limited_by=h.limited_by)
             for h in result.hosts
         ],
         limited_by=dict(result.limited_by()),
     )
-
-
-def fit(request: Request, body: schemas.FitIn, who: Who) -> schemas.FitOut:
-    """What-if: which hosts could take this request now, and why not the others."""
-    require_admin(who)
-    result = ctx(request).scheduler.fit(_what_if(request, body))
-    verdicts = [
-        schemas.VerdictOut(name=v.host, fits=v.fits, reason=v.reason) for v in result.verdicts()
-    ]
-    return schemas.FitOut(hosts=verdicts, fit_count=result.fit_count)

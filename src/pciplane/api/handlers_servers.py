@@ -1,34 +1,41 @@
-"""Handlers for servers: a project's own, or every project's for the admin."""
+"""Servers of the caller's project (every project's for the admin): body -> service -> view."""
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
 
-from pciplane.api import schemas, views
+from fastapi import Query, Request
+
+from pciplane.api import views
 from pciplane.api.auth import Who, require_user
-from pciplane.api.context import ctx
-from pciplane.store import servers
+from pciplane.api.paths import ServerIdParam, services
+from pciplane.wire import servers as ws
+from pciplane.wire.common import Text255
 
 
-def create_server(request: Request, body: schemas.ServerIn, who: Who) -> schemas.ServerOut:
+def create_server(request: Request, body: ws.ServerIn, who: Who) -> ws.ServerOut:
     """Create and schedule; the answer is BUILD (placed) or ERROR (with the reason)."""
     project = require_user(who) or "admin"
-    server = ctx(request).servers.create(name=body.name, flavor=body.flavor, project=project)
+    server = services(request).servers.create(name=body.name, flavor=body.flavor, project=project)
     return views.server_out(server)
 
 
-def list_servers(request: Request, who: Who, all: bool = False) -> schemas.ServerList:
+def list_servers(
+    request: Request,
+    who: Who,
+    all: bool = False,
+    name: Annotated[Text255 | None, Query()] = None,
+) -> ws.ServerList:
     project = require_user(who)
-    with ctx(request).db.read() as conn:
-        records = servers.list_servers(conn, project=project, include_deleted=all)
-    return schemas.ServerList(servers=[views.server_out(s) for s in records])
+    found = services(request).servers.find(project, include_deleted=all, name=name)
+    return ws.ServerList(servers=[views.server_out(s) for s in found])
 
 
-def show_server(request: Request, server_id: str, who: Who) -> schemas.ServerOut:
+def show_server(request: Request, server_id: ServerIdParam, who: Who) -> ws.ServerOut:
     project = require_user(who)
-    return views.server_out(ctx(request).servers.get(server_id, project))
+    return views.server_out(services(request).servers.get(server_id, project))
 
 
-def delete_server(request: Request, server_id: str, who: Who) -> schemas.ServerOut:
+def delete_server(request: Request, server_id: ServerIdParam, who: Who) -> ws.ServerOut:
     project = require_user(who)
-    return views.server_out(ctx(request).servers.delete(server_id, project))
+    return views.server_out(services(request).servers.delete(server_id, project))

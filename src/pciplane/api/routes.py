@@ -1,25 +1,14 @@
-"""The one route table: every endpoint, its method, handler, response and status."""
+"""The one route table: every endpoint, its method, handler and status."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pciplane.api import (
-    handlers_catalog as cat,
-)
-from pciplane.api import (
-    handlers_hosts as hosts,
-)
-from pciplane.api import (
-    handlers_ops as ops,
-)
-from pciplane.api import (
-    handlers_reconcile as rec,
-)
-from pciplane.api import (
-    handlers_servers as srv,
-)
+from pciplane.api import handlers_catalog as cat
+from pciplane.api import handlers_hosts as hosts
+from pciplane.api import handlers_ops as ops
+from pciplane.api import handlers_servers as srv
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -44,26 +33,21 @@ ROUTES: tuple[Route, ...] = (
     Route(method="PATCH", path="/v1/flavors/{name}", handler=cat.update_flavor),
     Route(method="DELETE", path="/v1/flavors/{name}", handler=cat.delete_flavor, status=204),
     Route(method="POST", path="/v1/fit", handler=cat.fit, summary="what-if against live hosts"),
-    Route(
-        method="POST",
-        path="/v1/capacity",
-        handler=cat.capacity,
-        summary="how many more such servers the live hosts can take",
-    ),
+    Route(method="POST", path="/v1/capacity", handler=cat.capacity,
+          summary="how many more such servers the live hosts can take"),
     Route(method="GET", path="/v1/hosts", handler=hosts.list_hosts),
     Route(method="GET", path="/v1/hosts/{name}", handler=hosts.show_host),
     Route(method="PUT", path="/v1/hosts/{name}", handler=hosts.register, summary="agent report"),
-    Route(method="GET", path="/v1/hosts/{name}/work", handler=hosts.take_work),
-    Route(method="POST", path="/v1/work/{work_id}", handler=hosts.report_work),
-    Route(
-        method="POST",
-        path="/v1/hosts/{name}/mismatches",
-        handler=rec.report_mismatches,
-        summary="agent reconciliation report",
-    ),
+    Route(method="GET", path="/v1/hosts/{name}/work", handler=hosts.take_work,
+          summary="agent: take pending work (also its heartbeat)"),
+    Route(method="POST", path="/v1/work/{work_id}", handler=hosts.report_work,
+          summary="agent: the outcome of one work item"),
+    Route(method="POST", path="/v1/hosts/{name}/mismatches", handler=hosts.report_mismatches,
+          summary="agent reconciliation report"),
     Route(method="GET", path="/v1/export", handler=hosts.export, summary="fleet snapshot"),
     Route(method="GET", path="/v1/servers", handler=srv.list_servers),
     Route(method="POST", path="/v1/servers", handler=srv.create_server, status=201),
     Route(method="GET", path="/v1/servers/{server_id}", handler=srv.show_server),
-    Route(method="DELETE", path="/v1/servers/{server_id}", handler=srv.delete_server, status=202),
-)
+    Route(method="DELETE", path="/v1/servers/{server_id}", handler=srv.delete_server,
+          status=202),
+)  # fmt: skip

@@ -1,73 +1,33 @@
-"""Turning stored records into response bodies: pools with use, servers, work items."""
+"""Service records into wire models: what each answer body holds."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 
-from pciplane.api import schemas
-from pciplane.core.device import TAKEN, Inventory
-from pciplane.core.fleet import Host
-from pciplane.core.pool import KindTable, is_free, pool_attrs
+from pciplane.core.pool import PoolUsage
 from pciplane.core.snapshot import device_to_json
-from pciplane.core.spec import DeviceSpec, resolve_specs
-from pciplane.store.inventory import HostRecord
-from pciplane.store.servers import ServerRecord, WorkRecord
+from pciplane.service.hosts import HostInfo, WorkOrder
+from pciplane.service.scheduler import HostVerdict
+from pciplane.store.catalog import FlavorRecord
+from pciplane.store.servers import ServerRecord
+from pciplane.wire import catalog as wc
+from pciplane.wire import hosts as wh
+from pciplane.wire import servers as ws
+from pciplane.wire import whatif as ww
 
 
-def pools(host: Host, default_specs: Sequence[DeviceSpec]) -> list[schemas.PoolOut]:
-    """The host's allow-listed devices grouped by pool key (Nova §3.1), used and free."""
-    inventory = Inventory.of(host.devices)
-    specs = resolve_specs(
-        host.device_spec if host.device_spec is not None else tuple(default_specs), inventory
-    )
-    kinds = KindTable()
-    rows: dict[int, dict[str, object]] = {}
-    for dev in inventory:
-        spec = specs.match(dev)
-        if spec is None:
-            continue
-        kind = kinds.intern(pool_attrs(dev, spec))
-        row = rows.setdefault(
-            kind.id,
-            {
-                "pool": kind.describe(),
-                "vendor_id": dev.vendor_id,
-                "product_id": dev.product_id,
-                "dev_type": str(dev.dev_type),
-                "numa_node": dev.numa_node,
-                "physical_network": spec.physical_network,
-                "total": 0,
-                "used": 0,
-                "free": 0,
-            },
-        )
-        row["total"] = int(str(row["total"])) + 1
-        row["used"] = int(str(row["used"])) + (dev.status in TAKEN)
-        row["free"] = int(str(row["free"])) + is_free(inventory, dev)
-    return [schemas.PoolOut.model_validate(r) for r in rows.values()]
+def alias_out(entry: Mapping[str, object]) -> wc.AliasOut:
+    return wc.AliasOut.model_validate({"name": str(entry.get("name", "")), "entry": dict(entry)})
 
 
-def host_out(record: HostRecord, default_specs: Sequence[DeviceSpec]) -> schemas.HostOut:
-    return schemas.HostOut(
-        name=record.host.name,
-        generation=record.generation,
-        last_seen=record.last_seen,
-        devices=len(record.host.devices),
-        pools=pools(record.host, default_specs),
+def flavor_out(flavor: FlavorRecord) -> wc.FlavorOut:
+    return wc.FlavorOut(
+        name=flavor.name, vcpus=flavor.vcpus, ram=flavor.ram, extra_specs=dict(flavor.extra_specs)
     )
 
 
-def host_detail(record: HostRecord, default_specs: Sequence[DeviceSpec]) -> schemas.HostDetail:
-    summary = host_out(record, default_specs)
-    return schemas.HostDetail(
-        **summary.model_dump(),
-        numa_nodes=[{"id": n.id, "socket": n.socket} for n in record.host.numa_nodes],
-        device_list=[device_to_json(d) for d in record.host.devices],  # type: ignore[misc]
-    )
-
-
-def server_out(server: ServerRecord) -> schemas.ServerOut:
-    return schemas.ServerOut(
+def server_out(server: ServerRecord) -> ws.ServerOut:
+    return ws.ServerOut(
         id=server.id,
         name=server.name,
         project=server.project,
@@ -76,25 +36,67 @@ def server_out(server: ServerRecord) -> schemas.ServerOut:
         ram=server.ram,
         extra_specs=dict(server.extra_specs),
         state=str(server.state),
-        task=server.task,
+        task=None if server.task is None else str(server.task),
         reason=server.reason,
         host=server.host,
         attempts=server.attempts,
-        faults=[schemas.FaultOut(host=f.host, reason=f.reason) for f in server.faults],
+        faults=[ws.FaultOut(host=f.host, reason=f.reason) for f in server.faults],
         devices=list(server.devices),
+        guest_plan=None if server.guest_plan is None else server.guest_plan.to_json(),  # type: ignore[arg-type]
         domain_xml=server.domain_xml,
         created_at=server.created_at,
         updated_at=server.updated_at,
     )
 
 
-def work_out(work: WorkRecord, server: ServerRecord) -> schemas.WorkOut:
-    return schemas.WorkOut(
-        id=work.id,
-        kind=str(work.kind),
-        server_id=server.id,
-        server_name=server.name,
-        domain_name=f"{server.name}-{server.id[:8]}",
-        domain_xml=server.domain_xml,
-        devices=list(server.devices),
+def pool_out(pool: PoolUsage) -> wh.PoolOut:
+    return wh.PoolOut(
+        pool=pool.pool,
+        vendor_id=pool.vendor_id,
+        product_id=pool.product_id,
+        dev_type=pool.dev_type,
+        numa_node=pool.numa_node,
+        physical_network=pool.physical_network,
+        total=pool.total,
+        used=pool.used,
+        free=pool.free,
     )
+
+
+def host_out(info: HostInfo) -> wh.HostOut:
+    record = info.record
+    return wh.HostOut(
+        name=record.host.name,
+        generation=record.generation,
+        last_seen=record.last_seen,
+        alive=info.alive,
+        devices=len(record.host.devices),
+        pools=[pool_out(p) for p in info.pools],
+    )
+
+
+def host_detail(info: HostInfo) -> wh.HostDetail:
+    host = info.record.host
+    return wh.HostDetail.model_validate(
+        {
+            **host_out(info).model_dump(),
+            "numa_nodes": [{"id": n.id, "socket": n.socket} for n in host.numa_nodes],
+            "device_list": [device_to_json(d) for d in host.devices],
+        }
+    )
+
+
+def work_out(order: WorkOrder) -> wh.WorkOut:
+    return wh.WorkOut.model_validate(
+        {
+            "id": order.work.id,
+            "kind": str(order.work.kind),
+            "server_id": order.server.id,
+            "server_name": order.server.name,
+            "plan": order.plan.to_json(),
+        }
+    )
+
+
+def verdict_out(verdict: HostVerdict) -> ww.VerdictOut:
+    return ww.VerdictOut(name=verdict.host, fits=verdict.fits, reason=verdict.reason)

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import BaseModel
+
 from pciplane.client import DEFAULT_API, Client
 from pciplane.core.errors import ConfigError
 
@@ -37,6 +39,9 @@ def client_from(args: argparse.Namespace) -> Client:
 
 
 def as_json(value: Any) -> Any:
+    """JSON for records: wire models exactly as the API renders them, dataclasses by field."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: as_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, list | tuple):

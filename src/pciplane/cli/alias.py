@@ -41,6 +41,11 @@ def _entry(args: argparse.Namespace) -> dict[str, object]:
         if not isinstance(entry, dict):
             raise ConfigError("--entry must be a JSON object")
         if args.name:
+            if "name" in entry and entry["name"] != args.name:
+                raise ConfigError(
+                    f"--entry names alias {entry['name']!r}, not {args.name!r}: "
+                    "give one name, or the same one twice"
+                )
             entry.setdefault("name", args.name)
         return entry
     if not args.name:
@@ -61,17 +66,19 @@ def _create(args: argparse.Namespace) -> int:
     if args.json:
         print_json(alias)
     else:
-        print(f"alias {alias.name}: {alias.entry_json}")
+        print(f"alias {alias.name}: {json.dumps(alias.entry, sort_keys=True)}")
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
     with client_from(args) as client:
-        aliases = client.list_aliases()
+        listing = client.list_aliases()
     if args.json:
-        print_json([{"name": a.name, "entry": json.loads(a.entry_json)} for a in aliases])
+        print_json(listing)
     else:
-        print_table(["NAME", "ENTRY"], [(a.name, a.entry_json) for a in aliases])
+        print(f"source: {listing.source}")
+        rows = [(a.name, json.dumps(a.entry, sort_keys=True)) for a in listing.aliases]
+        print_table(["NAME", "ENTRY"], rows)
     return 0
 
 
@@ -85,9 +92,9 @@ def _delete(args: argparse.Namespace) -> int:
 
 def _reload(args: argparse.Namespace) -> int:
     with client_from(args) as client:
-        count = client.reload_aliases()
+        listing = client.reload_aliases()
     if args.json:
-        print_json({"aliases": count})
+        print_json(listing)
     else:
-        print(f"{count} alias entries loaded")
+        print(f"{len(listing.aliases)} alias entries loaded from {listing.source}")
     return 0

@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import io
 import json
+import re
 import signal
 import tempfile
 import time
@@ -23,8 +24,9 @@ from typing import Any, NoReturn
 
 from pciplane.cli import demo_stack as st
 from pciplane.client import Client
-from pciplane.client.records import HostSummary, Server
 from pciplane.core.errors import ConfigError, PciplaneError
+from pciplane.wire.hosts import HostOut
+from pciplane.wire.servers import ServerOut as Server
 
 #: (host name, sim profile); the first ``--hosts`` are used.
 PLAN = [
@@ -181,7 +183,7 @@ def refuse(user: Client) -> None:
     say(f"    {name} is {server.state}; the service says why:")
     head, _, reasons = (server.reason or "").partition(": ")
     say(f"    {head}:")
-    for reason in reasons.split("; "):
+    for reason in re.split(r"; (?=\d+ host\(s\))", reasons):
         say(f"      - {reason}")
     user.delete_server(server.id)
 
@@ -202,7 +204,7 @@ def free_again(stack: st.Stack, admin: Client, user: Client, server: Server) -> 
     agent_lines(stack, host, f"{server.name} ")
 
 
-def pool_table(hosts: list[HostSummary]) -> None:
+def pool_table(hosts: list[HostOut]) -> None:
     rows = [("HOST", "TOTAL", "USED", "FREE", "POOL")]
     for host in hosts:
         for p in host.pools:

@@ -23,7 +23,7 @@ from pciplane.core.pool import build_pools
 from pciplane.core.snapshot import host_from_json, host_to_json
 from pciplane.core.spec import DeviceSpec, HostSpecs, parse_device_specs, resolve_specs
 from pciplane.host import nodedev, sysfs
-from pciplane.host.inventory import HostDevice, Scan, diff
+from pciplane.host.discovery import HostDevice, Scan, diff
 
 
 def register(sub: Any) -> None:

@@ -12,7 +12,7 @@ from pciplane.cli._api import (
     print_json,
     print_table,
 )
-from pciplane.client.records import Flavor
+from pciplane.wire.catalog import FlavorOut as Flavor
 
 
 def register(sub: Any) -> None:
@@ -42,7 +42,7 @@ def register(sub: Any) -> None:
 
 
 def _specs(flavor: Flavor) -> str:
-    return ", ".join(f"{k}='{v}'" for k, v in flavor.extra_specs)
+    return ", ".join(f"{k}='{v}'" for k, v in sorted(flavor.extra_specs.items()))
 
 
 def _print(args: argparse.Namespace, flavor: Flavor) -> None:

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from pciplane.cli._api import add_client_args, client_from, print_json, print_table
-from pciplane.client.records import HostSummary
+from pciplane.wire.hosts import HostOut
 
 
 def register(sub: Any) -> None:
@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
         add_client_args(p)
 
 
-def _age(host: HostSummary) -> str:
+def _age(host: HostOut) -> str:
     if host.last_seen is None:
         return "never"
     return f"{max(0.0, time.time() - host.last_seen):.0f}s ago"

@@ -1,8 +1,8 @@
 """``pciplane serve``: the API service on uvicorn (an entry point of the service ring).
 
 Settings come from ``--config FILE`` (TOML), the environment (``PCIPLANE_*``) and these
-flags, built once here and passed down. Without any admin token one is generated and
-printed, so the service never runs open.
+flags, built once here and passed down; ``--help`` lists every setting. Without any
+admin token one is generated and printed, so the service never runs open.
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from pciplane.api.app import create_app
-from pciplane.api.settings import Settings, build_settings
+from pciplane.service.settings import Settings, build_settings, describe_settings
+
+#: Flags of ``serve``, each a setting of the same name (``--db`` is ``db_url``).
+SERVE_FLAGS = ("db_url", "bind_host", "port", "admin_token", "weigher", "alias_file", "log_level")
 
 
 def add_settings_args(parser: argparse.ArgumentParser) -> None:
@@ -24,40 +27,43 @@ def add_settings_args(parser: argparse.ArgumentParser) -> None:
 
 
 def register(sub: Any) -> None:
-    parser: argparse.ArgumentParser = sub.add_parser("serve", help="run the API service")
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "serve",
+        help="run the API service",
+        epilog=describe_settings(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_settings_args(parser)
     parser.add_argument("--host", dest="bind_host", help="address to listen on (127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port to listen on (8774)")
+    parser.add_argument("--port", help="port to listen on (8774)")
     parser.add_argument("--admin-token", help="the admin bearer token (env PCIPLANE_ADMIN_TOKEN)")
-    parser.add_argument("--weigher", choices=["pack", "spread"])
-    parser.add_argument("--alias-file", type=Path, help="JSON list of [pci] alias entries")
-    parser.add_argument("--virt-type", help="libvirt domain type in the XML (kvm, qemu, test)")
-    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--weigher", help="pack or spread")
+    parser.add_argument("--alias-file", help="[pci] alias entries: a JSON list")
+    parser.add_argument("--log-level", help="critical, error, warning, info or debug")
     parser.set_defaults(func=_serve)
 
 
-def settings_from(args: argparse.Namespace, extra: tuple[str, ...] = ()) -> Settings:
-    names = ("db_url", *extra)
-    flags = {name: getattr(args, name, None) for name in names}
-    return build_settings(config=args.config, flags=flags)
+def settings_from(args: argparse.Namespace, names: tuple[str, ...] = ("db_url",)) -> Settings:
+    """The settings: defaults, ``--config``, the environment, then the flags given."""
+    return build_settings(
+        config=args.config, flags={name: getattr(args, name, None) for name in names}
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    settings = settings_from(
-        args, ("bind_host", "port", "admin_token", "weigher", "alias_file", "virt_type")
-    )
+    settings = settings_from(args, SERVE_FLAGS)
     if not settings.admin_token:
         token = secrets.token_urlsafe(24)
-        settings = settings.with_overrides({"admin_token": token})
+        settings = settings.with_overrides(admin_token=token)
         print(f"pciplane serve: no admin token configured; generated: {token}", file=sys.stderr)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     app = create_app(settings)
+    url = app.state.services.db.engine.url.render_as_string(hide_password=True)
     print(
-        f"pciplane serve: http://{settings.bind_host}:{settings.port} "
-        f"database {app.state.ctx.db.engine.url.render_as_string(hide_password=True)}",
+        f"pciplane serve: http://{settings.bind_host}:{settings.port} database {url}",
         file=sys.stderr,
     )
-    uvicorn.run(app, host=settings.bind_host, port=settings.port, log_level=args.log_level)
+    uvicorn.run(app, host=settings.bind_host, port=settings.port, log_level=settings.log_level)
     return 0

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from pciplane.cli._api import add_client_args, client_from, print_json, print_table
-from pciplane.client.records import Server
+from pciplane.wire.servers import ServerOut as Server
 
 
 def register(sub: Any) -> None:

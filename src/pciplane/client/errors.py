@@ -1,56 +1,24 @@
-"""Error bodies back to domain errors: the inverse of the API's error table, by code.
+"""Error answers back to domain errors, by the code each error class declares.
 
-The API renders ``{"errors": [{"status", "code", "title", "detail"}]}``; the client raises
-the domain class the code names with the server's ``detail`` as message, so callers
-(the CLI, the agent) catch the same classes whether they run in-process or over HTTP.
-Classes whose constructors take structured arguments map to their parent class.
+The API renders ``{"errors": [{"status", "code", "title", "detail"}]}``; the client
+raises the class that declares the code (:func:`pciplane.core.errors.error_for_code`)
+with the server's ``detail`` as message, so callers (the CLI, the agent) catch the same
+classes whether they run in-process or over HTTP. A code this version does not know
+becomes :class:`ApiError`, which keeps the status and code.
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 from pciplane.core import errors as e
 
 
 class ApiError(e.PciplaneError):
-    """An error answer from the service that no domain class describes."""
+    """An error answer from the service that no domain class of this version declares."""
 
     def __init__(self, message: str, *, status: int, code: str) -> None:
         super().__init__(message)
         self.status = status
-        self.code = code
-
-
-class AuthError(ApiError):
-    """401: no token or an unknown one."""
-
-
-class ForbiddenError(ApiError):
-    """403: the token's role may not do this."""
-
-
-class UnreachableError(e.PciplaneError):
-    """The service did not answer (connection refused, timeout, not HTTP)."""
-
-
-#: Stable codes of the API's error table and the classes they come back as.
-CODES: Mapping[str, type[e.PciplaneError]] = {
-    "pciplane.device_spec.invalid": e.ConfigError,
-    "pciplane.alias.invalid": e.ConfigError,
-    "pciplane.config.invalid": e.ConfigError,
-    "pciplane.address.invalid": e.AddressError,
-    "pciplane.alias.unknown": e.RequestError,
-    "pciplane.request.invalid": e.RequestError,
-    "pciplane.snapshot.invalid": e.SnapshotError,
-    "pciplane.not_found": e.NotFoundError,
-    "pciplane.device.in_use": e.DeviceOwnerError,
-    "pciplane.device.state": e.DeviceStateError,
-    "pciplane.no_valid_host": e.NoFitError,
-    "pciplane.conflict": e.ConflictError,
-    "pciplane.hypervisor.unsupported": e.UnsupportedOperationError,
-    "pciplane.hypervisor.failed": e.HypervisorError,
-}
+        self.api_code = code
 
 
 def from_body(status: int, body: object) -> e.PciplaneError:
@@ -61,11 +29,7 @@ def from_body(status: int, body: object) -> e.PciplaneError:
         if isinstance(first, dict):
             code = str(first.get("code", code))
             detail = str(first.get("detail") or first.get("title") or detail)
-    if status == 401:
-        return AuthError(detail, status=status, code=code)
-    if status == 403:
-        return ForbiddenError(detail, status=status, code=code)
-    cls = CODES.get(code)
+    cls = e.error_for_code(code)
     if cls is None:
         return ApiError(f"{detail} ({code})", status=status, code=code)
-    return cls(detail)
+    return cls.from_detail(detail)

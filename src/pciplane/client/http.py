@@ -1,8 +1,10 @@
 """The typed HTTP client of the pciplane API, used by the CLI and the host agent.
 
-Every method returns records from :mod:`pciplane.client.records` or raises the domain
-error the service's answer names (:mod:`pciplane.client.errors`). The transport is an
-``httpx.Client``; tests pass one bound to the app in-process.
+Every method returns the wire models of :mod:`pciplane.wire` (the ones the API renders
+with) or raises the domain error the service's answer names (:mod:`pciplane.client.errors`).
+Names go into URLs as escaped path segments, an empty one is refused before any request,
+and any answer that is not 2xx is an error. The transport is an ``httpx.Client``; tests
+pass one bound to the app in-process.
 """
 
 from __future__ import annotations
@@ -10,27 +12,33 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
+from pydantic import BaseModel
 
-from pciplane.client.errors import UnreachableError, from_body
-from pciplane.client.records import (
-    AliasInfo,
-    FitResult,
-    Flavor,
-    HostSummary,
-    HostVerdict,
-    Mismatch,
-    Server,
-    WorkItem,
-)
-from pciplane.core.errors import PciplaneError
+from pciplane.client.errors import from_body
+from pciplane.core.errors import PciplaneError, RequestError, UnreachableError
 from pciplane.core.fleet import Host
 from pciplane.core.snapshot import host_to_json
+from pciplane.wire import catalog as wc
+from pciplane.wire import hosts as wh
+from pciplane.wire import servers as ws
+from pciplane.wire import whatif as ww
+from pciplane.wire.common import Health
 
 DEFAULT_API = "http://127.0.0.1:8774"
 FINAL_STATES = frozenset({"ACTIVE", "ERROR", "DELETED"})
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def segment(value: str, what: str) -> str:
+    """``value`` as one URL path segment (``../x`` stays a name, not a path)."""
+    if not isinstance(value, str) or not value.strip():
+        raise RequestError(f"{what} must not be empty")
+    return quote(value, safe="")
 
 
 class Client:
@@ -44,7 +52,10 @@ class Client:
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         if http is None:
-            http = httpx.Client(base_url=api, timeout=timeout)
+            try:
+                http = httpx.Client(base_url=api, timeout=timeout)
+            except (httpx.InvalidURL, ValueError) as exc:
+                raise UnreachableError(f"the API URL {api!r} is not valid: {exc}") from None
         http.headers.update(headers)
         self.http = http
         self.api = api
@@ -65,82 +76,89 @@ class Client:
             response = self.http.request(
                 method, path, json=body, params={k: v for k, v in params.items() if v is not None}
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             raise UnreachableError(f"cannot reach the pciplane API at {self.api}: {exc}") from exc
-        if response.status_code == 204:
-            return None
         try:
-            payload = response.json()
-        except json.JSONDecodeError:
+            payload = response.json() if response.content else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
             payload = None
-        if response.status_code >= 400:
+        if not 200 <= response.status_code < 300:
             raise from_body(response.status_code, payload)
         return payload
 
+    def _model(
+        self, model: type[M], method: str, path: str, body: object = None, **params: Any
+    ) -> M:
+        return model.model_validate(self._call(method, path, body, **params))
+
     # --- operations -----------------------------------------------------------------
 
-    def health(self) -> Mapping[str, str]:
-        result: Mapping[str, str] = self._call("GET", "/healthz")
-        return result
+    def health(self) -> Health:
+        return self._model(Health, "GET", "/healthz")
 
-    def list_aliases(self) -> list[AliasInfo]:
-        return [
-            AliasInfo(name=a["name"], entry_json=json.dumps(a["entry"], sort_keys=True))
-            for a in self._call("GET", "/v1/aliases")["aliases"]
-        ]
+    def list_aliases(self) -> wc.AliasList:
+        return self._model(wc.AliasList, "GET", "/v1/aliases")
 
-    def create_alias(self, entry: Mapping[str, object]) -> AliasInfo:
-        out = self._call("POST", "/v1/aliases", dict(entry))
-        return AliasInfo(name=out["name"], entry_json=json.dumps(out["entry"], sort_keys=True))
+    def create_alias(self, entry: Mapping[str, object]) -> wc.AliasOut:
+        return self._model(wc.AliasOut, "POST", "/v1/aliases", dict(entry))
 
     def delete_alias(self, name: str) -> None:
-        self._call("DELETE", f"/v1/aliases/{name}")
+        self._call("DELETE", f"/v1/aliases/{segment(name, 'the alias name')}")
 
-    def reload_aliases(self) -> int:
-        return len(self._call("POST", "/v1/aliases/reload")["aliases"])
+    def reload_aliases(self) -> wc.AliasList:
+        return self._model(wc.AliasList, "POST", "/v1/aliases/reload")
 
-    def list_flavors(self) -> list[Flavor]:
-        return [Flavor.of(f) for f in self._call("GET", "/v1/flavors")["flavors"]]
+    def list_flavors(self) -> list[wc.FlavorOut]:
+        return self._model(wc.FlavorList, "GET", "/v1/flavors").flavors
 
-    def get_flavor(self, name: str) -> Flavor:
-        return Flavor.of(self._call("GET", f"/v1/flavors/{name}"))
+    def get_flavor(self, name: str) -> wc.FlavorOut:
+        return self._model(wc.FlavorOut, "GET", f"/v1/flavors/{segment(name, 'the flavor name')}")
 
     def create_flavor(
         self, name: str, *, vcpus: int, ram: int, extra_specs: Mapping[str, str] | None = None
-    ) -> Flavor:
+    ) -> wc.FlavorOut:
         body = {"name": name, "vcpus": vcpus, "ram": ram, "extra_specs": dict(extra_specs or {})}
-        return Flavor.of(self._call("POST", "/v1/flavors", body))
+        return self._model(wc.FlavorOut, "POST", "/v1/flavors", body)
 
     def set_flavor(
         self, name: str, *, set_: Mapping[str, str], unset: Collection[str] = ()
-    ) -> Flavor:
+    ) -> wc.FlavorOut:
         body = {"set": dict(set_), "unset": list(unset)}
-        return Flavor.of(self._call("PATCH", f"/v1/flavors/{name}", body))
+        path = f"/v1/flavors/{segment(name, 'the flavor name')}"
+        return self._model(wc.FlavorOut, "PATCH", path, body)
 
     def delete_flavor(self, name: str) -> None:
-        self._call("DELETE", f"/v1/flavors/{name}")
+        self._call("DELETE", f"/v1/flavors/{segment(name, 'the flavor name')}")
 
-    def create_server(self, name: str, *, flavor: str) -> Server:
-        return Server.of(self._call("POST", "/v1/servers", {"name": name, "flavor": flavor}))
+    def create_server(self, name: str, *, flavor: str) -> ws.ServerOut:
+        body = {"name": name, "flavor": flavor}
+        return self._model(ws.ServerOut, "POST", "/v1/servers", body)
 
-    def list_servers(self, *, include_deleted: bool = False) -> list[Server]:
-        out = self._call("GET", "/v1/servers", all=include_deleted or None)
-        return [Server.of(s) for s in out["servers"]]
+    def list_servers(
+        self, *, include_deleted: bool = False, name: str | None = None
+    ) -> list[ws.ServerOut]:
+        out = self._model(
+            ws.ServerList, "GET", "/v1/servers", all=include_deleted or None, name=name
+        )
+        return out.servers
 
-    def get_server(self, server_id: str) -> Server:
-        return Server.of(self._call("GET", f"/v1/servers/{server_id}"))
+    def get_server(self, server_id: str) -> ws.ServerOut:
+        path = f"/v1/servers/{segment(server_id, 'the server id')}"
+        return self._model(ws.ServerOut, "GET", path)
 
-    def find_server(self, name_or_id: str) -> Server:
+    def find_server(self, name_or_id: str) -> ws.ServerOut:
         """By id, or by a name that exactly one of the caller's servers has."""
-        matches = [s for s in self.list_servers() if name_or_id in (s.id, s.name)]
+        segment(name_or_id, "the server name or id")
+        matches = self.list_servers(name=name_or_id)
         if len(matches) == 1:
             return matches[0]
         if matches:
             raise PciplaneError(f"{len(matches)} servers are named {name_or_id!r}; use the id")
         return self.get_server(name_or_id)
 
-    def delete_server(self, server_id: str) -> Server:
-        return Server.of(self._call("DELETE", f"/v1/servers/{server_id}"))
+    def delete_server(self, server_id: str) -> ws.ServerOut:
+        path = f"/v1/servers/{segment(server_id, 'the server id')}"
+        return self._model(ws.ServerOut, "DELETE", path)
 
     def wait_server(
         self,
@@ -149,7 +167,7 @@ class Client:
         until: Collection[str] = FINAL_STATES,
         timeout: float = 300.0,
         interval: float = 0.5,
-    ) -> Server:
+    ) -> ws.ServerOut:
         """Poll until the server reaches one of ``until`` with no task pending."""
         deadline = time.monotonic() + timeout
         while True:
@@ -162,34 +180,36 @@ class Client:
                 )
             time.sleep(interval)
 
-    def list_hosts(self) -> list[HostSummary]:
-        return [HostSummary.of(h) for h in self._call("GET", "/v1/hosts")["hosts"]]
+    def list_hosts(self) -> list[wh.HostOut]:
+        return self._model(wh.HostList, "GET", "/v1/hosts").hosts
 
-    def get_host(self, name: str) -> HostSummary:
-        return HostSummary.of(self._call("GET", f"/v1/hosts/{name}"))
-
-    def get_host_document(self, name: str) -> dict[str, Any]:
-        """The host as stored, with ``device_list`` in the fleet snapshot's device shape."""
-        doc: dict[str, Any] = self._call("GET", f"/v1/hosts/{name}")
-        return doc
+    def get_host(self, name: str) -> wh.HostDetail:
+        return self._model(wh.HostDetail, "GET", f"/v1/hosts/{segment(name, 'the host name')}")
 
     # --- the agent's side -----------------------------------------------------------
 
-    def register_host(self, host: Host) -> HostSummary:
+    def register_host(self, host: Host) -> wh.Registration:
         """Report the host (NUMA nodes, devices, own device_spec) as its agent sees it."""
-        return HostSummary.of(self._call("PUT", f"/v1/hosts/{host.name}", host_to_json(host)))
+        path = f"/v1/hosts/{segment(host.name, 'the host name')}"
+        return self._model(wh.Registration, "PUT", path, host_to_json(host))
 
-    def take_work(self, host: str) -> list[WorkItem]:
-        return [WorkItem.of(w) for w in self._call("GET", f"/v1/hosts/{host}/work")["work"]]
+    def take_work(self, host: str) -> list[wh.WorkOut]:
+        path = f"/v1/hosts/{segment(host, 'the host name')}/work"
+        return self._model(wh.WorkList, "GET", path).work
 
-    def report_work(self, work_id: int, *, ok: bool, reason: str = "") -> Server:
-        return Server.of(self._call("POST", f"/v1/work/{work_id}", {"ok": ok, "reason": reason}))
+    def report_work(
+        self, work_id: int, *, ok: bool, reason: str = "", domain_xml: str | None = None
+    ) -> ws.ServerOut:
+        body = {"ok": ok, "reason": reason, "domain_xml": domain_xml}
+        return self._model(ws.ServerOut, "POST", f"/v1/work/{int(work_id)}", body)
 
-    def report_mismatches(self, host: str, mismatches: Sequence[Mismatch]) -> list[Server]:
+    def report_mismatches(
+        self, host: str, mismatches: Sequence[wh.MismatchIn]
+    ) -> list[ws.ServerOut]:
         """What the agent's reconciliation found; the servers the service put in ERROR."""
-        body = {"mismatches": [m.to_json() for m in mismatches]}
-        out = self._call("POST", f"/v1/hosts/{host}/mismatches", body)
-        return [Server.of(s) for s in out["servers"]]
+        body = {"mismatches": [m.model_dump() for m in mismatches]}
+        path = f"/v1/hosts/{segment(host, 'the host name')}/mismatches"
+        return self._model(wh.MismatchesOut, "POST", path, body).servers
 
     # --- fleet-wide views -----------------------------------------------------------
 
@@ -204,17 +224,10 @@ class Client:
         flavor: str | None = None,
         extra_specs: Mapping[str, str] | None = None,
         numa_cells: Collection[int] | None = None,
-    ) -> FitResult:
+    ) -> ww.FitOut:
         body = {
             "flavor": flavor,
             "extra_specs": dict(extra_specs or {}),
             "numa_cells": None if numa_cells is None else sorted(numa_cells),
         }
-        out = self._call("POST", "/v1/fit", body)
-        return FitResult(
-            hosts=tuple(
-                HostVerdict(name=h["name"], fits=h["fits"], reason=h["reason"])
-                for h in out["hosts"]
-            ),
-            fit_count=int(out["fit_count"]),
-        )
+        return self._model(ww.FitOut, "POST", "/v1/fit", body)

@@ -30,6 +30,9 @@ ALIAS_KEY = "pci_passthrough:alias"
 NUMA_POLICY_KEY = "hw:pci_numa_affinity_policy"
 
 _ID = re.compile(r"[0-9a-fA-F]{4}")
+#: The longest alias name (Nova §1.8; the aliases table holds it).
+MAX_NAME_LENGTH = 256
+_NAME_SEPARATORS = frozenset(",:")
 _DEVICE_TYPES = (DevType.PCI.value, DevType.PF.value, DevType.VF.value)
 _KEYS = frozenset(
     {
@@ -100,10 +103,20 @@ def _name(entry: EntryRef, obj: Mapping[str, object]) -> str:
     if "name" not in obj:
         entry.fail("'name' is required")
     name = _string(entry, obj, "name")
-    if name is None or not 1 <= len(name) <= 256:
-        entry.fail("must be a string of 1 to 256 characters", "name", name)
+    if name is None or not 1 <= len(name) <= MAX_NAME_LENGTH:
+        entry.fail(f"must be a string of 1 to {MAX_NAME_LENGTH} characters", "name", name)
     if not name.strip():
         entry.fail("must not be blank", "name", name)
+    if any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in name):
+        entry.fail("must not contain control characters or lone surrogates", "name", name)
+    bad = sorted(set(name) & _NAME_SEPARATORS)
+    if bad:
+        entry.fail(
+            f"must not contain {' or '.join(repr(c) for c in bad)}: {ALIAS_KEY} separates "
+            "items with ',' and a name from its count with ':', so no flavor could use it",
+            "name",
+            name,
+        )
     return name.strip()
 
 
@@ -168,6 +181,10 @@ def _parse_entry(entry: EntryRef) -> _Parsed:
     )
 
 
+def _shown(dev_type: DevType | None) -> str:
+    return "none" if dev_type is None else repr(dev_type.value)
+
+
 def _merge(entry: EntryRef, alias: Alias | None, parsed: _Parsed) -> Alias:
     """Add one entry to the alias of its name; entries must agree (§1.8, Q8)."""
     if alias is None:
@@ -178,9 +195,17 @@ def _merge(entry: EntryRef, alias: Alias | None, parsed: _Parsed) -> Alias:
             specs=(parsed.spec,),
         )
     if alias.numa_policy is not parsed.numa_policy:
-        entry.fail(f"NUMA policy mismatch for alias {parsed.name!r}")
+        entry.fail(
+            f"NUMA policy mismatch for alias {parsed.name!r}: earlier entries say "
+            f"{alias.numa_policy.value!r}, this one {parsed.numa_policy.value!r}"
+        )
     if alias.dev_type != parsed.dev_type:
-        entry.fail(f"device_type mismatch for alias {parsed.name!r}")
+        entry.fail(
+            f"device_type mismatch for alias {parsed.name!r}: earlier entries say "
+            f"{_shown(alias.dev_type)}, this one {_shown(parsed.dev_type)}"
+        )
+    if parsed.spec in alias.specs:
+        entry.fail(f"alias {parsed.name!r} already has an entry matching exactly these devices")
     return Alias(
         name=alias.name,
         numa_policy=alias.numa_policy,
@@ -224,6 +249,11 @@ def _request_item(item: str, value: str) -> tuple[str, int]:
     if int(count) == 0:
         fail("has count 0: count must be at least 1")
     return name, int(count)
+
+
+def parse_alias_names(value: str) -> tuple[str, ...]:
+    """The alias names a ``pci_passthrough:alias`` value uses, whether defined or not."""
+    return tuple(_request_item(item, value)[0] for item in value.split(","))
 
 
 def parse_alias_request(value: str, aliases: Mapping[str, Alias]) -> tuple[tuple[Alias, int], ...]:

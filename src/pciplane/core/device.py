@@ -262,3 +262,56 @@ def _vf_relatives(
         )
     if pf.status in _RELATIVE_OK:
         changed[pf.address] = replace(pf, status=_derived_pf_status(view, pf, changed))
+
+
+def _settled(inventory: Inventory) -> dict[PciAddress, PciDevice]:
+    """Relatives' statuses as the table's PF/VF rules derive them from the taken devices.
+
+    A PF whose VFs are taken is unclaimable or unavailable (:func:`_derived_pf_status`);
+    the VFs of a taken PF take :data:`RELATIVE_STATUS` of it. Devices taken themselves,
+    and removed ones, keep their status.
+    """
+    changed: dict[PciAddress, PciDevice] = {}
+    for dev in inventory:
+        if dev.status in TAKEN or dev.status is Status.REMOVED:
+            continue
+        if dev.dev_type == DevType.PF and inventory.children.get(dev.address):
+            status = _derived_pf_status(inventory, dev, {})
+        else:
+            parent = inventory.parent_of(dev)
+            if parent is not None and parent.status in TAKEN:
+                status = RELATIVE_STATUS[parent.status]
+            else:
+                status = Status.AVAILABLE
+        if status is not dev.status:
+            changed[dev.address] = replace(dev, status=status)
+    return changed
+
+
+def merge_report(stored: Inventory, reported: Iterable[PciDevice]) -> Inventory:
+    """The host's devices after its agent's report: the hardware found, our bookkeeping.
+
+    A reported device keeps the status and owner the service has for it (the database
+    is the source of truth); a new one enters available. One that vanished leaves
+    through :data:`TRANSITIONS` (``remove``) unless a server holds it: then it stays until
+    that server frees it (Nova §2.6, "removed while allocated"). Relatives' statuses are
+    then derived by the PF/VF rules, so a VF that appears under a taken PF is not free.
+    """
+    merged: dict[PciAddress, PciDevice] = {}
+    for dev in reported:
+        old = stored.devices.get(dev.address)
+        if old is None:
+            merged[dev.address] = replace(dev, status=Status.AVAILABLE, owner=None, request_id=None)
+        else:
+            merged[dev.address] = replace(
+                dev, status=old.status, owner=old.owner, request_id=old.request_id
+            )
+    for dev in stored:
+        if dev.address in merged:
+            continue
+        if dev.owner is not None:
+            merged[dev.address] = dev
+        elif dev.status is not Status.REMOVED:
+            transition(stored, dev.address, Action.REMOVE, owner=None)  # checks the table
+    inventory = Inventory.of(merged.values())
+    return Inventory({**inventory.devices, **_settled(inventory)}, inventory.children)

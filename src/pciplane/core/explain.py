@@ -7,7 +7,7 @@ host" (shared/fleet-format.md: "a human sentence naming the stage that ruled it 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from pciplane.core.device import DevType
 from pciplane.core.pool import PoolKind
@@ -119,3 +119,15 @@ def describe_spec(spec: RequestSpec) -> str:
         shown.append("no physical_network")
     shown += [f"{k}={v}" for k, v in items.items() if v is not None]
     return "{" + " ".join(shown) + "}" if shown else "{any}"
+
+
+def group_by_reason(ruled_out: Iterable[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    """``(host, reason)`` pairs grouped by the exact reason, most hosts first.
+
+    The same grouping serves offline ``fit`` and the service's "No valid host", so a
+    reason is never quoted for a host it does not describe.
+    """
+    groups: dict[str, list[str]] = {}
+    for host, reason in ruled_out:
+        groups.setdefault(reason, []).append(host)
+    return sorted(groups.items(), key=lambda kv: -len(kv[1]))

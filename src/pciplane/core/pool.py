@@ -217,3 +217,52 @@ def build_pools(
         Pool(kind=kind, address=family, devices=tuple(addrs), spec_index=index)
         for (_, family), (kind, addrs, index) in grouped.items()
     )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PoolUsage:
+    """One pool of a host with how much of it is used: what operators are shown."""
+
+    pool: str
+    vendor_id: str
+    product_id: str
+    dev_type: str
+    numa_node: int | None
+    physical_network: str | None
+    total: int
+    used: int
+    free: int
+
+
+def pool_usage(inventory: Inventory, specs: HostSpecs) -> tuple[PoolUsage, ...]:
+    """The host's allow-listed devices grouped by pool key (Nova §3.1), used and free.
+
+    Devices no spec allows (bridges, root ports, the boot disk) are in no pool.
+    """
+    kinds = KindTable()
+    physnet: dict[PoolKind, str | None] = {}
+    counts: dict[PoolKind, list[int]] = {}  # kind -> [total, used, free]
+    for dev in inventory:
+        spec = specs.match(dev)
+        if spec is None or dev.status is Status.REMOVED:
+            continue
+        kind = kinds.intern(pool_attrs(dev, spec))
+        physnet.setdefault(kind, spec.physical_network)
+        row = counts.setdefault(kind, [0, 0, 0])
+        row[0] += 1
+        row[1] += dev.status in TAKEN
+        row[2] += is_free(inventory, dev)
+    return tuple(
+        PoolUsage(
+            pool=kind.describe(),
+            vendor_id=str(kind.mapping["vendor_id"]),
+            product_id=str(kind.mapping["product_id"]),
+            dev_type=str(kind.mapping["dev_type"]),
+            numa_node=kind.numa_node,
+            physical_network=physnet[kind],
+            total=total,
+            used=used,
+            free=free,
+        )
+        for kind, (total, used, free) in counts.items()
+    )

@@ -86,7 +86,7 @@ class _Parser:
                 product_id=self.hex4(obj.get("product_id"), where, "product_id"),
                 dev_type=_enum(DevType, obj.get("dev_type", "type-PCI"), where, "dev_type"),
                 status=_enum(Status, obj.get("status", "available"), where, "status"),
-                numa_node=_opt_int(obj.get("numa_node"), where, "numa_node"),
+                numa_node=_opt_int(obj.get("numa_node"), where, "numa_node", maximum=MAX_NUMA_NODE),
                 **extra,
             )
         except TypeError as exc:  # pragma: no cover - guarded by the readers
@@ -101,11 +101,21 @@ def _enum(kind: Any, value: object, where: Callable[[str], str], key: str) -> An
         raise SnapshotError(f"{where(key)}: {value!r} is not one of {allowed}") from None
 
 
-def _opt_int(value: object, where: Callable[[str], str], key: str) -> int | None:
+#: NUMA node ids the kernel can have (Linux caps MAX_NUMNODES at 1 << 10).
+MAX_NUMA_NODE = 1023
+#: Other ids (sockets, IOMMU groups): what an INTEGER column holds.
+MAX_ID = 2**31 - 1
+
+
+def _opt_int(
+    value: object, where: Callable[[str], str], key: str, *, maximum: int = MAX_ID
+) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise SnapshotError(f"{where(key)}: expected an integer or null, got {value!r}")
+    if not 0 <= value <= maximum:
+        raise SnapshotError(f"{where(key)}: {value} is not between 0 and {maximum}")
     return value
 
 
@@ -162,7 +172,7 @@ def _numa_nodes(value: object, where: str) -> tuple[NumaNode, ...]:
         def at(key: str, prefix: str = prefix) -> str:
             return f"{prefix} key {key!r}"
 
-        node_id = _opt_int(item.get("id"), at, "id")
+        node_id = _opt_int(item.get("id"), at, "id", maximum=MAX_NUMA_NODE)
         if node_id is None:
             raise SnapshotError(f"{prefix}: 'id' is required")
         socket = _opt_int(item.get("socket"), at, "socket")

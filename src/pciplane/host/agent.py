@@ -1,16 +1,17 @@
 """The host agent: reports its host to the service and carries out the host's work.
 
-One loop per compute host (issue 4, "The host agent"): register the host (NUMA nodes and
-devices in the fleet snapshot's shape, with its own ``[pci] device_spec``), reconcile
-what libvirt holds against what the service claimed, then poll for work — start, stop,
-attach, detach — drive libvirt, and report each outcome. A rescan that changes the
-inventory (:func:`pciplane.host.inventory.diff`) is reported again. Everything it needs
-is injected — the API client, the hypervisor adapter, the scanner and the clock — so
-tests run it against a real service and libvirt's test driver, one step at a time.
+One loop per compute host: register the host (NUMA nodes and devices in the fleet
+snapshot's shape, with its own ``[pci] device_spec`` when it has one), reconcile what
+libvirt holds against what the service claimed, then poll for work — start, stop,
+attach, detach — render each guest plan for libvirt, and report each outcome. Each poll
+is also the agent's heartbeat. A rescan that changes the inventory
+(:func:`pciplane.host.discovery.diff`) is reported again. Everything it needs is
+injected — the API client, the hypervisor, the scanner and the clock — so tests run it
+against a real service and libvirt's test driver, one step at a time.
 
 A device that vanished from the host while a server holds it stays in the service's
-books (store.inventory ``merge_report``) until that server is deleted; the agent then
-reports again, so the freed device leaves the pool instead of being handed out.
+books (:func:`pciplane.core.device.merge_report`) until that server is deleted; the
+agent then reports again, so the freed device leaves the pool instead of being handed out.
 """
 
 from __future__ import annotations
@@ -21,21 +22,27 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from pciplane.client.errors import UnreachableError
-from pciplane.client.records import HostSummary, Mismatch, Server, WorkItem
 from pciplane.core.address import PciAddress
-from pciplane.core.device import Inventory, PciDevice
-from pciplane.core.errors import ConflictError, NotFoundError, PciplaneError
+from pciplane.core.device import PciDevice
+from pciplane.core.errors import (
+    ConflictError,
+    NotFoundError,
+    PciplaneError,
+    StateError,
+    UnreachableError,
+)
 from pciplane.core.fleet import Host, NumaNode
 from pciplane.core.snapshot import device_from_json
-from pciplane.core.spec import DeviceSpec, resolve_specs
+from pciplane.core.spec import DeviceSpec
 from pciplane.host import nodedev, sysfs
-from pciplane.host.agent_work import WorkRunner
-from pciplane.host.inventory import diff
-from pciplane.host.libvirt_driver import DomainRecord
-from pciplane.host.reconcile import claims_of, reconcile
+from pciplane.host.agent_work import Outcome, WorkRunner
+from pciplane.host.discovery import diff
+from pciplane.host.libvirt_driver import Hypervisor
+from pciplane.host.reconcile import Mismatch, claims_of, reconcile
+from pciplane.wire.hosts import MismatchIn, Registration, WorkOut
+from pciplane.wire.servers import ServerOut
 
 log = logging.getLogger("pciplane.agent")
 
@@ -43,24 +50,12 @@ log = logging.getLogger("pciplane.agent")
 class AgentApi(Protocol):
     """The :class:`pciplane.client.Client` methods the agent calls."""
 
-    def register_host(self, host: Host) -> HostSummary: ...
-    def get_host_document(self, name: str) -> dict[str, Any]: ...
-    def take_work(self, host: str) -> list[WorkItem]: ...
-    def report_work(self, work_id: int, *, ok: bool, reason: str = "") -> Server: ...
-    def report_mismatches(self, host: str, mismatches: Sequence[Mismatch]) -> list[Server]: ...
-
-
-class Hypervisor(Protocol):
-    """The :class:`pciplane.host.libvirt_driver.LibvirtDriver` methods the agent calls."""
-
-    def define(self, domain: Any) -> DomainRecord: ...
-    def start(self, name: str) -> DomainRecord: ...
-    def destroy(self, name: str) -> DomainRecord | None: ...
-    def undefine(self, name: str) -> None: ...
-    def attach(self, name: str, device: Any, *, persistent: bool = True) -> DomainRecord: ...
-    def detach(self, name: str, device: Any, *, persistent: bool = True) -> DomainRecord: ...
-    def domain(self, name: str) -> DomainRecord: ...
-    def list_domains(self) -> tuple[DomainRecord, ...]: ...
+    def register_host(self, host: Host) -> Registration: ...
+    def take_work(self, host: str) -> list[WorkOut]: ...
+    def report_work(
+        self, work_id: int, *, ok: bool, reason: str = "", domain_xml: str | None = None
+    ) -> ServerOut: ...
+    def report_mismatches(self, host: str, mismatches: Sequence[MismatchIn]) -> list[ServerOut]: ...
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -78,23 +73,20 @@ Scanner = Callable[[], HostScan]
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AgentConfig:
     name: str
-    #: The host's ``[pci] device_spec`` entries as written, and parsed.
-    device_spec_raw: tuple[object, ...]
-    device_spec: tuple[DeviceSpec, ...]
+    #: The host's own ``[pci] device_spec`` entries as written, and parsed; None: the
+    #: service's fleet-wide ``device_spec`` applies to this host.
+    device_spec_raw: tuple[object, ...] | None
+    device_spec: tuple[DeviceSpec, ...] | None
     #: Seconds between polls for work (also the heartbeat).
     interval: float = 2.0
     #: Seconds between rescans of the host's devices.
     rescan_interval: float = 30.0
-    #: libvirt domain type for XML the agent renders itself (``test`` on test:///).
-    virt_type: str = "kvm"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class _Outcome:
+class _Sent:
     work_id: int
-    ok: bool
-    reason: str
-    label: str
+    outcome: Outcome
 
 
 class Agent:
@@ -115,24 +107,16 @@ class Agent:
         self.scanner = scanner
         self.clock = clock
         self.reported: tuple[PciDevice, ...] | None = None
+        #: The host's devices as the service has them, from the last registration.
+        self.stored: tuple[PciDevice, ...] = ()
         #: Addresses the service keeps for this host though the host no longer has them.
         self.kept: frozenset[PciAddress] = frozenset()
         self._next_scan = 0.0
-        self._unsent: list[_Outcome] = []
-        self._queue: list[WorkItem] = []
-        self.work = WorkRunner(hypervisor, virt_type=config.virt_type, managed=self._managed)
+        self._unsent: list[_Sent] = []
+        self._queue: list[WorkOut] = []
+        self.work = WorkRunner(hypervisor)
 
     # --- inventory --------------------------------------------------------------------
-
-    def _managed(self, address: PciAddress) -> bool:
-        """``managed`` for a hot-plugged device, from the matching device_spec (Nova §6.7)."""
-        devices = self.reported or ()
-        specs = resolve_specs(self.config.device_spec, Inventory.of(devices))
-        for dev in devices:
-            if dev.address == address:
-                spec = specs.match(dev)
-                return spec.managed if spec is not None else True
-        return True
 
     def _host(self, scan: HostScan) -> Host:
         return Host(
@@ -143,30 +127,31 @@ class Agent:
             device_spec_raw=self.config.device_spec_raw,
         )
 
-    def register(self, scan: HostScan | None = None) -> HostSummary:
+    def register(self, scan: HostScan | None = None) -> Registration:
         """Report the host as found now; learn what the service keeps that is gone."""
         scan = scan if scan is not None else self.scanner()
         for warning in scan.warnings:
             log.warning("scan warning: %s", warning)
-        summary = self.api.register_host(self._host(scan))
+        answer = self.api.register_host(self._host(scan))
         self.reported = scan.devices
         self._next_scan = self.clock() + self.config.rescan_interval
-        pools = sum(p.total for p in summary.pools)
+        stored = answer.host
+        pools = sum(p.total for p in stored.pools)
         log.info(
-            "registered %s: %d PCI functions (%d in pools), %d NUMA node(s), generation %d",
+            "registered %s: %d PCI functions (%d in pools), %d NUMA node(s), generation %d%s",
             self.config.name,
             len(scan.devices),
             pools,
             len(scan.numa_nodes),
-            summary.generation,
+            stored.generation,
+            f", {answer.redelivered} unanswered item(s) handed out again"
+            if answer.redelivered
+            else "",
         )
-        self._note_kept(self._service_devices(), scan.devices)
-        return summary
-
-    def _service_devices(self) -> tuple[PciDevice, ...]:
-        doc = self.api.get_host_document(self.config.name)
         where = f"host {self.config.name} as the service has it"
-        return tuple(device_from_json(d, where=where) for d in doc.get("device_list", []))
+        self.stored = tuple(device_from_json(d, where=where) for d in stored.device_list)
+        self._note_kept(self.stored, scan.devices)
+        return answer
 
     def _note_kept(self, stored: Sequence[PciDevice], found: Sequence[PciDevice]) -> None:
         here = {d.address for d in found}
@@ -194,8 +179,7 @@ class Agent:
 
     def reconcile(self) -> tuple[Mismatch, ...]:
         """Compare libvirt's domains with the service's claims; report what disagrees."""
-        stored = self._service_devices()
-        claims = claims_of(stored)
+        claims = claims_of(self.stored)
         domains = self.hypervisor.list_domains()
         names = {d.devname: d.address for d in self.reported or () if d.devname}
         found = reconcile(claims, domains, by_devname=names)
@@ -208,7 +192,7 @@ class Agent:
             return found
         for mismatch in found:
             log.warning("mismatch: %s", mismatch.detail)
-        servers = self.api.report_mismatches(self.config.name, found)
+        servers = self.api.report_mismatches(self.config.name, [_wire(m) for m in found])
         log.info(
             "reported %d mismatch(es); the service put %d server(s) in ERROR",
             len(found),
@@ -236,8 +220,7 @@ class Agent:
         done = 0
         while self._queue:
             item = self._queue.pop(0)
-            ok, reason, label = self.work.run(item)
-            self._unsent.append(_Outcome(work_id=item.id, ok=ok, reason=reason, label=label))
+            self._unsent.append(_Sent(work_id=item.id, outcome=self.work.run(item)))
             done += 1
             if self._flush() and self.kept:
                 self.register()
@@ -247,13 +230,19 @@ class Agent:
         """Report outcomes not yet sent (the API may have been away); True if a stop went."""
         stopped = False
         while self._unsent:
-            outcome = self._unsent[0]
+            sent = self._unsent[0]
+            outcome = sent.outcome
             try:
-                server = self.api.report_work(outcome.work_id, ok=outcome.ok, reason=outcome.reason)
+                server = self.api.report_work(
+                    sent.work_id,
+                    ok=outcome.ok,
+                    reason=outcome.reason,
+                    domain_xml=outcome.domain_xml,
+                )
                 state = server.state if server.task is None else f"{server.state} ({server.task})"
                 log.info("%s -> server %s", outcome.label, state)
                 stopped = stopped or outcome.label.startswith("stop")
-            except (ConflictError, NotFoundError) as exc:
+            except (ConflictError, NotFoundError, StateError) as exc:
                 log.warning("%s: the service refused the outcome: %s", outcome.label, exc)
             self._unsent.pop(0)
         return stopped
@@ -287,6 +276,10 @@ class Agent:
                 log.warning("service unreachable, retrying in %.1fs: %s", self.config.interval, exc)
                 stop.wait(self.config.interval)
         return False
+
+
+def _wire(mismatch: Mismatch) -> MismatchIn:
+    return MismatchIn(detail=mismatch.detail, server_id=mismatch.server_id, domain=mismatch.domain)
 
 
 # --- scanners -------------------------------------------------------------------------

@@ -1,32 +1,27 @@
 """What the agent does for one work item: start, stop, attach or detach a server's domain.
 
-Each item ends in an outcome for the service — ok, or failed with a reason the server's
-fault will show — and a one-line label for the agent's log. Starts and stops are safe to
-do twice, because the service hands out again what an agent took and never answered
-(store.servers ``redeliver``): a start whose domain already runs with the right UUID is
-done; a stop whose domain is gone is done. A domain whose UUID is not the server's is
-never touched (the service writes the server id as ``<uuid>``).
+Each item carries the server's guest plan (:class:`pciplane.core.guest.GuestPlan`); the
+agent renders it as domain XML for this hypervisor and never re-decides what the
+scheduler decided. Each item ends in an outcome for the service — ok, or failed with a
+reason the server's fault will show, and for a start the XML it defined — and a one-line
+label for the agent's log. Starts and stops are safe to do twice, because the service
+hands out again what an agent took and never answered: a start whose domain already
+runs with the right UUID is done; a stop whose domain is gone is done. A domain whose
+UUID is not the server's is never touched (the plan's ``uuid`` is the server id).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
-from pciplane.client.records import WorkItem
 from pciplane.core.address import PciAddress
-from pciplane.core.errors import AddressError, HypervisorError, NotFoundError, PciplaneError
-from pciplane.host.domain_xml import Domain, HostdevDevice, held_addresses
-from pciplane.host.libvirt_driver import DomainRecord, PowerState
-
-if TYPE_CHECKING:
-    from pciplane.host.agent import Hypervisor
-
-#: Guest size for a start item that carries devices but no domain XML (the work item
-#: names no flavor); the service as built always sends the XML.
-FALLBACK_MEMORY_MIB = 512
-FALLBACK_VCPUS = 1
+from pciplane.core.errors import HypervisorError, NotFoundError, PciplaneError
+from pciplane.core.guest import GuestPlan
+from pciplane.host.domain_xml import domain_device, domain_for_plan, held_addresses, render_domain
+from pciplane.host.libvirt_driver import DomainRecord, Hypervisor, PowerState
+from pciplane.wire.hosts import WorkOut
 
 
 def _show(addresses: Iterable[PciAddress]) -> str:
@@ -34,24 +29,27 @@ def _show(addresses: Iterable[PciAddress]) -> str:
     return ", ".join(str(a) for a in listed) if listed else "no PCI device"
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Outcome:
+    """How one work item ended, for the service and for the agent's log."""
+
+    ok: bool
+    reason: str
+    label: str
+    #: The domain XML a start defined, reported for the record.
+    domain_xml: str | None = None
+
+
 class WorkRunner:
-    """Runs work items against one hypervisor; ``managed`` answers per device address."""
+    """Runs work items against one hypervisor."""
 
-    def __init__(
-        self,
-        hypervisor: Hypervisor,
-        *,
-        virt_type: str,
-        managed: Callable[[PciAddress], bool],
-    ) -> None:
+    def __init__(self, hypervisor: Hypervisor) -> None:
         self.hypervisor = hypervisor
-        self.virt_type = virt_type
-        self.managed = managed
 
-    def run(self, item: WorkItem) -> tuple[bool, str, str]:
-        """``(ok, reason, log label)`` for the item; hypervisor errors become a failure."""
-        what = f"{item.kind} {item.server_name} (domain {item.domain_name})"
-        actions: dict[str, Callable[[WorkItem], str]] = {
+    def run(self, item: WorkOut) -> Outcome:
+        """The item's outcome; hypervisor errors and a malformed plan become a failure."""
+        what = f"{item.kind} {item.server_name}"
+        actions: dict[str, Callable[[GuestPlan], tuple[str, str | None]]] = {
             "start": self._start,
             "stop": self._stop,
             "attach": self._attach,
@@ -60,51 +58,33 @@ class WorkRunner:
         action = actions.get(item.kind)
         if action is None:
             reason = f"this agent does not know work of kind {item.kind!r}"
-            return False, reason, f"{what}: failed: {reason}"
+            return Outcome(ok=False, reason=reason, label=f"{what}: failed: {reason}")
         try:
-            done = action(item)
+            plan = GuestPlan.from_json(item.plan)
+            what = f"{item.kind} {item.server_name} (domain {plan.name})"
+            done, xml = action(plan)
         except PciplaneError as exc:
-            return False, str(exc), f"{what}: failed: {exc}"
-        return True, "", f"{what}: {done}"
+            return Outcome(ok=False, reason=str(exc), label=f"{what}: failed: {exc}")
+        return Outcome(ok=True, reason="", label=f"{what}: {done}", domain_xml=xml)
 
     # --- helpers ------------------------------------------------------------------------
 
-    def _existing(self, item: WorkItem) -> DomainRecord | None:
+    def _existing(self, plan: GuestPlan) -> DomainRecord | None:
         """The server's domain if libvirt has one of that name and the server's UUID."""
         try:
-            record = self.hypervisor.domain(item.domain_name)
+            record = self.hypervisor.domain(plan.name)
         except NotFoundError:
             return None
-        if record.uuid != item.server_id:
+        if record.uuid != plan.uuid:
             raise HypervisorError(
-                f"a domain named {item.domain_name!r} exists with UUID {record.uuid}, "
-                f"not server {item.server_id}'s; left untouched"
+                f"a domain named {plan.name!r} exists with UUID {record.uuid}, "
+                f"not server {plan.uuid}'s; left untouched"
             )
         return record
 
-    def _addresses(self, item: WorkItem) -> tuple[PciAddress, ...]:
-        try:
-            return tuple(PciAddress.parse(a) for a in item.devices)
-        except AddressError as exc:
-            raise HypervisorError(f"work item {item.id}: {exc}") from exc
-
-    def _xml(self, item: WorkItem) -> str | Domain:
-        if item.domain_xml is not None:
-            return item.domain_xml
-        return Domain(
-            name=item.domain_name,
-            uuid=item.server_id,
-            memory_mib=FALLBACK_MEMORY_MIB,
-            vcpus=FALLBACK_VCPUS,
-            devices=tuple(
-                HostdevDevice(address=a, managed=self.managed(a)) for a in self._addresses(item)
-            ),
-            virt_type=self.virt_type,
-        )
-
-    def _check_held(self, record: DomainRecord, item: WorkItem) -> None:
+    def _check_held(self, record: DomainRecord, plan: GuestPlan) -> None:
         held = frozenset(held_addresses(record.devices))
-        wanted = frozenset(self._addresses(item))
+        wanted = frozenset(plan.addresses())
         if held != wanted:
             raise HypervisorError(
                 f"domain {record.name} holds {_show(held)}, not the claimed {_show(wanted)}"
@@ -122,45 +102,44 @@ class WorkRunner:
 
     # --- the kinds of work --------------------------------------------------------------
 
-    def _start(self, item: WorkItem) -> str:
-        existing = self._existing(item)
+    def _start(self, plan: GuestPlan) -> tuple[str, str | None]:
+        existing = self._existing(plan)
         if existing is not None and existing.state is PowerState.RUNNING:
-            self._check_held(existing, item)
-            return f"already running with {_show(held_addresses(existing.devices))}"
-        record = self.hypervisor.define(self._xml(item))
+            self._check_held(existing, plan)
+            return f"already running with {_show(held_addresses(existing.devices))}", None
+        xml = render_domain(domain_for_plan(plan, virt_type=self.hypervisor.virt_type))
+        record = self.hypervisor.define(xml)
         try:
             record = self.hypervisor.start(record.name)
-            self._check_held(record, item)
+            self._check_held(record, plan)
         except PciplaneError:
             self._discard(record.name)
             raise
-        return f"defined and started, holding {_show(held_addresses(record.devices))}"
+        return f"defined and started, holding {_show(held_addresses(record.devices))}", xml
 
-    def _stop(self, item: WorkItem) -> str:
+    def _stop(self, plan: GuestPlan) -> tuple[str, str | None]:
         try:
-            existing = self._existing(item)
+            existing = self._existing(plan)
         except HypervisorError:
-            return "no domain of this server (a domain of that name belongs to another UUID)"
+            return "no domain of this server (a domain of that name belongs to another UUID)", None
         if existing is None:
-            return "domain was already gone"
+            return "domain was already gone", None
         if existing.state is PowerState.RUNNING:
             self.hypervisor.destroy(existing.name)
         with contextlib.suppress(NotFoundError):  # transient: destroying it removed it
             self.hypervisor.undefine(existing.name)
-        return f"destroyed and undefined, released {_show(held_addresses(existing.devices))}"
+        return f"destroyed and undefined, released {_show(held_addresses(existing.devices))}", None
 
-    def _attach(self, item: WorkItem) -> str:
-        if self._existing(item) is None:
-            raise NotFoundError(f"domain {item.domain_name} does not exist on this host")
-        for address in self._addresses(item):
-            device = HostdevDevice(address=address, managed=self.managed(address))
-            self.hypervisor.attach(item.domain_name, device)
-        return f"attached {_show(self._addresses(item))}"
+    def _attach(self, plan: GuestPlan) -> tuple[str, str | None]:
+        if self._existing(plan) is None:
+            raise NotFoundError(f"domain {plan.name} does not exist on this host")
+        for device in plan.devices:
+            self.hypervisor.attach(plan.name, domain_device(device))
+        return f"attached {_show(plan.addresses())}", None
 
-    def _detach(self, item: WorkItem) -> str:
-        if self._existing(item) is None:
-            raise NotFoundError(f"domain {item.domain_name} does not exist on this host")
-        for address in self._addresses(item):
-            device = HostdevDevice(address=address, managed=self.managed(address))
-            self.hypervisor.detach(item.domain_name, device)
-        return f"detached {_show(self._addresses(item))}"
+    def _detach(self, plan: GuestPlan) -> tuple[str, str | None]:
+        if self._existing(plan) is None:
+            raise NotFoundError(f"domain {plan.name} does not exist on this host")
+        for device in plan.devices:
+            self.hypervisor.detach(plan.name, domain_device(device))
+        return f"detached {_show(plan.addresses())}", None

@@ -22,6 +22,7 @@ from pciplane.core.address import PciAddress
 from pciplane.core.binding import Binding, VifType
 from pciplane.core.device import PciDevice
 from pciplane.core.errors import HypervisorError, RequestError
+from pciplane.core.guest import AttachMode, GuestDevice, GuestPlan
 from pciplane.core.request import VnicType
 
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -95,7 +96,7 @@ class DirectInterface:
             raise RequestError(f"VF interface name {self.source_dev!r} is not a netdev name")
 
 
-GuestDevice = HostdevDevice | HostdevInterface | DirectInterface
+DomainDevice = HostdevDevice | HostdevInterface | DirectInterface
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -115,7 +116,7 @@ class Domain:
     uuid: str
     memory_mib: int
     vcpus: int
-    devices: tuple[GuestDevice, ...] = ()
+    devices: tuple[DomainDevice, ...] = ()
     numa_cells: tuple[NumaCell, ...] = ()
     virt_type: str = "kvm"
 
@@ -156,7 +157,27 @@ def _check_cells(domain: Domain) -> None:
         raise RequestError(f"domain {domain.name!r}: NUMA cell ids must be 0..n-1, got {ids}")
 
 
-# --- from claims and bindings ------------------------------------------------------
+# --- from the guest plan, claims and bindings -------------------------------------
+
+
+def domain_device(device: GuestDevice) -> DomainDevice:
+    """The libvirt device for one device of the guest plan, by its attach mode."""
+    if device.attach is AttachMode.HOSTDEV:
+        return HostdevDevice(address=device.address, managed=device.managed)
+    raise RequestError(f"device {device.address}: attach mode {device.attach} is not rendered")
+
+
+def domain_for_plan(plan: GuestPlan, *, virt_type: str) -> Domain:
+    """The domain the agent defines for a guest plan; ``virt_type`` is the hypervisor's
+    (``kvm``, or ``test`` on libvirt's test driver), which only the host knows."""
+    return Domain(
+        name=plan.name,
+        uuid=plan.uuid,
+        memory_mib=plan.memory_mib,
+        vcpus=plan.vcpus,
+        devices=tuple(domain_device(d) for d in plan.devices),
+        virt_type=virt_type,
+    )
 
 
 def flavor_hostdev(device: PciDevice, *, managed: bool = True) -> HostdevDevice:
@@ -164,7 +185,7 @@ def flavor_hostdev(device: PciDevice, *, managed: bool = True) -> HostdevDevice:
     return HostdevDevice(address=device.address, managed=managed)
 
 
-def guest_device_for_binding(binding: Binding) -> GuestDevice | None:
+def domain_device_for_binding(binding: Binding) -> DomainDevice | None:
     """The guest device for a bound port, or None for an ``ovs`` port (no PCI device).
 
     ``direct`` gives ``<interface type='hostdev'>``, ``macvtap`` gives
@@ -217,7 +238,7 @@ def _virtualport(parent: ET.Element, profileid: str | None) -> None:
         ET.SubElement(port, "parameters", {"profileid": profileid})
 
 
-def device_element(device: GuestDevice) -> ET.Element:
+def device_element(device: DomainDevice) -> ET.Element:
     """The ``<hostdev>`` or ``<interface>`` element for one guest device.
 
     With an 802.1Qbh port profile the switch assigns the VLAN, so no ``<vlan>`` is
@@ -286,7 +307,7 @@ def _serialise(element: ET.Element) -> str:
     return ET.tostring(element, encoding="unicode") + "\n"
 
 
-def render_device(device: GuestDevice) -> str:
+def render_device(device: DomainDevice) -> str:
     """One device's XML, as ``virDomainAttachDeviceFlags`` takes it."""
     return _serialise(device_element(device))
 
@@ -375,7 +396,7 @@ def held_addresses(held: Sequence[HeldDevice]) -> tuple[PciAddress, ...]:
 __all__ = [
     "DirectInterface",
     "Domain",
-    "GuestDevice",
+    "DomainDevice",
     "HeldDevice",
     "HeldKind",
     "HostdevDevice",
@@ -383,9 +404,11 @@ __all__ = [
     "NumaCell",
     "device_element",
     "devices_in_domain",
+    "domain_device",
+    "domain_device_for_binding",
     "domain_element",
+    "domain_for_plan",
     "flavor_hostdev",
-    "guest_device_for_binding",
     "held_addresses",
     "render_device",
     "render_domain",

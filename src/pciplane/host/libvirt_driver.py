@@ -8,7 +8,7 @@ pciplane error (DESIGN.md "translated at the adapter edge"): ``VIR_ERR_NO_SUPPOR
 :class:`UnsupportedOperationError` (libvirt's test driver implements no device attach),
 ``VIR_ERR_NO_DOMAIN`` a :class:`NotFoundError`, anything else a :class:`HypervisorError`.
 The connection is anything with the libvirt calls in :class:`Connection`, so the same
-code runs on ``qemu:///system``, ``test:///`` and :mod:`pciplane.host.memory_hypervisor`.
+code runs on ``qemu:///system``, ``test:///`` and the tests' in-memory hypervisor.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import libvirt
 from pciplane.core.errors import HypervisorError, NotFoundError, UnsupportedOperationError
 from pciplane.host.domain_xml import (
     Domain,
-    GuestDevice,
+    DomainDevice,
     HeldDevice,
     devices_in_domain,
     render_device,
@@ -74,6 +74,32 @@ class DomainRecord:
     devices: tuple[HeldDevice, ...]
 
 
+class Hypervisor(Protocol):
+    """What the agent needs of a hypervisor: :class:`LibvirtDriver` on a real connection,
+    or any fake with the same methods (the tests' in-memory one validates every XML)."""
+
+    #: The libvirt domain type its guests take (``kvm``; ``test`` on the test driver).
+    virt_type: str
+
+    def define(self, domain: Domain | str) -> DomainRecord: ...
+    def start(self, name: str) -> DomainRecord: ...
+    def destroy(self, name: str) -> DomainRecord | None: ...
+    def undefine(self, name: str) -> None: ...
+    def attach(
+        self, name: str, device: DomainDevice | str, *, persistent: bool = True
+    ) -> DomainRecord: ...
+    def detach(
+        self, name: str, device: DomainDevice | str, *, persistent: bool = True
+    ) -> DomainRecord: ...
+    def domain(self, name: str) -> DomainRecord: ...
+    def list_domains(self) -> tuple[DomainRecord, ...]: ...
+
+
+def virt_type_of(uri: str) -> str:
+    """The domain type a connection's driver takes: the test driver takes only ``test``."""
+    return "test" if uri.startswith("test:") else "kvm"
+
+
 def _quiet(_ctx: object, _err: object) -> None:
     """libvirt prints every error on stderr by default; they are raised as errors instead."""
 
@@ -100,6 +126,7 @@ class LibvirtDriver:
     def __init__(self, conn: Connection, *, uri: str | None = None) -> None:
         self._conn = conn
         self.uri = uri if uri is not None else conn.getURI()
+        self.virt_type = virt_type_of(self.uri)
 
     @classmethod
     def connect(cls, uri: str) -> LibvirtDriver:
@@ -172,7 +199,7 @@ class LibvirtDriver:
         return AFFECT_LIVE | AFFECT_CONFIG if persistent else AFFECT_LIVE
 
     def attach(
-        self, name: str, device: GuestDevice | str, *, persistent: bool = True
+        self, name: str, device: DomainDevice | str, *, persistent: bool = True
     ) -> DomainRecord:
         """Hot-plug a device into a running domain, and into its definition if persistent."""
         xml = device if isinstance(device, str) else render_device(device)
@@ -182,7 +209,7 @@ class LibvirtDriver:
         return self._record(handle, "attach device")
 
     def detach(
-        self, name: str, device: GuestDevice | str, *, persistent: bool = True
+        self, name: str, device: DomainDevice | str, *, persistent: bool = True
     ) -> DomainRecord:
         """Hot-unplug a device from a running domain (and its definition if persistent)."""
         xml = device if isinstance(device, str) else render_device(device)

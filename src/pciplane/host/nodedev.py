@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from pciplane.core.address import PciAddress
 from pciplane.core.device import DevType, PciDevice
 from pciplane.core.errors import AddressError, HypervisorError
-from pciplane.host.inventory import HostDevice, NetDev, Scan, ScanWarning
+from pciplane.host.discovery import HostDevice, NetDev, Scan, ScanWarning
 from pciplane.host.pciids import PciNames, names_at
 
 

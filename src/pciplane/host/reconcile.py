@@ -9,7 +9,7 @@ servers by UUID: the service writes the server's id as the domain's ``<uuid>``.
 Rules, for each server holding devices on this host:
 
 - devices only *claimed* (its start is still pending): no finding; the start is handed
-  out again when the host registers (store.servers ``redeliver``) and settles it;
+  out again when the host registers and settles it;
 - devices *allocated* (the server is ACTIVE) but no domain with its UUID: a mismatch;
 - a domain whose PCI devices differ from the allocation: a mismatch naming both sets;
 - a domain that holds the right devices but is shut off: a mismatch (the server is
@@ -24,11 +24,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pciplane.client.records import Mismatch
 from pciplane.core.address import PciAddress
 from pciplane.core.device import PciDevice, Status
 from pciplane.host.domain_xml import HeldDevice
 from pciplane.host.libvirt_driver import DomainRecord, PowerState
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Mismatch:
+    """One disagreement between libvirt and the service's claims on this host."""
+
+    detail: str
+    server_id: str | None = None
+    domain: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 from pciplane.core.address import PciAddress
 from pciplane.core.device import DevType, PciDevice
 from pciplane.core.errors import AddressError
-from pciplane.host.inventory import HostDevice, NetDev, Scan, ScanWarning
+from pciplane.host.discovery import HostDevice, NetDev, Scan, ScanWarning
 from pciplane.host.pciids import PciNames, names_at
 
 PCI_DEVICES = Path("sys/bus/pci/devices")

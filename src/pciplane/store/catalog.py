@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from pciplane.core.errors import ConflictError, NotFoundError
+from pciplane.core.errors import AlreadyExistsError, NotFoundError
 from pciplane.store.tables import aliases, flavor_extra_specs, flavors
 
 
@@ -79,10 +79,13 @@ def list_flavors(conn: Connection) -> list[FlavorRecord]:
 
 def create_flavor(conn: Connection, flavor: FlavorRecord) -> None:
     if conn.execute(sa.select(flavors.c.id).where(flavors.c.name == flavor.name)).first():
-        raise ConflictError(f"flavor {flavor.name!r} already exists")
-    flavor_id = conn.execute(
-        sa.insert(flavors).values(name=flavor.name, vcpus=flavor.vcpus, ram=flavor.ram)
-    ).inserted_primary_key[0]  # type: ignore[index]
+        raise AlreadyExistsError(f"flavor {flavor.name!r} already exists")
+    try:
+        flavor_id = conn.execute(
+            sa.insert(flavors).values(name=flavor.name, vcpus=flavor.vcpus, ram=flavor.ram)
+        ).inserted_primary_key[0]  # type: ignore[index]
+    except sa.exc.IntegrityError:  # another process created it since the check above
+        raise AlreadyExistsError(f"flavor {flavor.name!r} already exists") from None
     set_extra_specs(conn, flavor_id, dict(flavor.extra_specs))
 
 

@@ -1,43 +1,35 @@
 """Servers and the work items their hosts' agents take.
 
-A work item goes ``pending`` -> ``delivered`` (an agent polled it) -> ``done`` (the agent
-reported the outcome). When an agent registers again after a restart, what was delivered
-to it and never answered is pending again, so no server waits forever in BUILD.
+States change only through the tables of :mod:`pciplane.core.lifecycle`: each move is
+one ``UPDATE ... WHERE id = :id AND state IN (allowed)``, so when two processes race to
+move the same server or work item, exactly one wins and the other gets
+:class:`StateError` inside its transaction, which then writes nothing.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from pciplane.core.errors import NotFoundError
+from pciplane.core.errors import NotFoundError, StateError
+from pciplane.core.guest import GuestPlan
+from pciplane.core.lifecycle import (
+    WORK_MOVES,
+    Fault,
+    ServerEvent,
+    ServerState,
+    ServerTask,
+    WorkEvent,
+    WorkKind,
+    WorkState,
+    server_allowed_from,
+    server_move,
+    work_move,
+)
 from pciplane.store.tables import devices, hosts, servers, work_items
-
-
-class ServerState(enum.StrEnum):
-    BUILD = "BUILD"
-    ACTIVE = "ACTIVE"
-    ERROR = "ERROR"
-    DELETED = "DELETED"
-
-
-class WorkKind(enum.StrEnum):
-    START = "start"
-    STOP = "stop"
-    ATTACH = "attach"
-    DETACH = "detach"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Fault:
-    """Why one placement attempt failed, and where."""
-
-    host: str | None
-    reason: str
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -50,11 +42,12 @@ class ServerRecord:
     ram: int
     extra_specs: tuple[tuple[str, str], ...]
     state: ServerState
-    task: str | None = None
+    task: ServerTask | None = None
     reason: str | None = None
     host: str | None = None
     attempts: int = 0
     faults: tuple[Fault, ...] = ()
+    guest_plan: GuestPlan | None = None
     domain_xml: str | None = None
     devices: tuple[str, ...] = ()
     created_at: float = 0.0
@@ -67,10 +60,19 @@ class WorkRecord:
     host: str
     kind: WorkKind
     server_id: str
-    state: str
+    state: WorkState
+    created_at: float = 0.0
 
 
-def insert_server(conn: Connection, server: ServerRecord) -> None:
+def _faults_json(faults: tuple[Fault, ...]) -> str:
+    return json.dumps([{"host": f.host, "reason": f.reason} for f in faults])
+
+
+def _plan_json(plan: GuestPlan | None) -> str | None:
+    return None if plan is None else json.dumps(plan.to_json(), sort_keys=True)
+
+
+def insert_server(conn: Connection, server: ServerRecord, *, host_id: int | None = None) -> None:
     conn.execute(
         sa.insert(servers).values(
             id=server.id,
@@ -81,11 +83,12 @@ def insert_server(conn: Connection, server: ServerRecord) -> None:
             ram=server.ram,
             extra_specs=json.dumps(dict(server.extra_specs)),
             state=str(server.state),
-            task=server.task,
+            task=None if server.task is None else str(server.task),
             reason=server.reason,
-            host_id=None,
+            host_id=host_id,
             attempts=server.attempts,
-            faults="[]",
+            faults=_faults_json(server.faults),
+            guest_plan=_plan_json(server.guest_plan),
             domain_xml=None,
             created_at=server.created_at,
             updated_at=server.updated_at,
@@ -103,6 +106,7 @@ def _record(conn: Connection, row: sa.Row[tuple[object, ...]]) -> ServerRecord:
     held = conn.execute(
         sa.select(devices.c.address).where(devices.c.owner == row.id).order_by(devices.c.address)
     ).scalars()
+    plan = None if row.guest_plan is None else GuestPlan.from_json(json.loads(row.guest_plan))
     return ServerRecord(
         id=row.id,
         name=row.name,
@@ -112,11 +116,12 @@ def _record(conn: Connection, row: sa.Row[tuple[object, ...]]) -> ServerRecord:
         ram=row.ram,
         extra_specs=tuple(sorted(json.loads(row.extra_specs).items())),
         state=ServerState(row.state),
-        task=row.task,
+        task=None if row.task is None else ServerTask(row.task),
         reason=row.reason,
         host=row.host_name,
         attempts=row.attempts,
         faults=tuple(Fault(host=f["host"], reason=f["reason"]) for f in json.loads(row.faults)),
+        guest_plan=plan,
         domain_xml=row.domain_xml,
         devices=tuple(held),
         created_at=row.created_at,
@@ -136,30 +141,85 @@ def get_server(conn: Connection, server_id: str, *, project: str | None = None) 
 
 
 def list_servers(
-    conn: Connection, *, project: str | None = None, include_deleted: bool = False
+    conn: Connection,
+    *,
+    project: str | None = None,
+    include_deleted: bool = False,
+    name: str | None = None,
 ) -> list[ServerRecord]:
     query = _query().order_by(servers.c.created_at, servers.c.id)
     if project is not None:
         query = query.where(servers.c.project == project)
     if not include_deleted:
         query = query.where(servers.c.state != str(ServerState.DELETED))
+    if name is not None:
+        query = query.where(servers.c.name == name)
     return [_record(conn, row) for row in conn.execute(query)]
 
 
-def update_server(conn: Connection, server_id: str, **values: object) -> None:
-    if "faults" in values:
-        faults = values["faults"]
+def _values(values: dict[str, object]) -> dict[str, object]:
+    out = dict(values)
+    if "faults" in out:
+        faults = out["faults"]
         assert isinstance(faults, tuple)
-        values["faults"] = json.dumps([{"host": f.host, "reason": f.reason} for f in faults])
+        out["faults"] = _faults_json(faults)
+    if "guest_plan" in out:
+        plan = out["guest_plan"]
+        assert plan is None or isinstance(plan, GuestPlan)
+        out["guest_plan"] = _plan_json(plan)
+    if "task" in out and out["task"] is not None:
+        out["task"] = str(out["task"])
+    return out
+
+
+def move_server(
+    conn: Connection,
+    server_id: str,
+    event: ServerEvent,
+    *,
+    unplaced: bool = False,
+    **values: object,
+) -> ServerState:
+    """Apply ``event`` to the server and write ``values`` with it; the new state.
+
+    The write is conditional on the server being in a state the table allows (and, with
+    ``unplaced``, on it having no host yet), so a racing writer that moved it first makes
+    this raise :class:`StateError` and the caller's transaction write nothing.
+    """
+    allowed = server_allowed_from(event)
+    query = sa.update(servers).where(
+        servers.c.id == server_id, servers.c.state.in_(sorted(allowed))
+    )
+    if unplaced:
+        query = query.where(servers.c.host_id.is_(None))
+    row = conn.execute(sa.select(servers.c.state).where(servers.c.id == server_id)).first()
+    if row is None:
+        raise NotFoundError(f"server {server_id!r} does not exist")
+    to = server_move(ServerState(row.state), event)
+    result = conn.execute(query.values(state=str(to), **_values(values)))
+    if result.rowcount != 1:
+        raise StateError(f"server {server_id} changed meanwhile; it cannot be {event} now")
+    return to
+
+
+def update_server(conn: Connection, server_id: str, **values: object) -> None:
+    """Write fields that are not the state (the task, the domain XML the agent reported)."""
     if "state" in values:
-        values["state"] = str(values["state"])
-    conn.execute(sa.update(servers).where(servers.c.id == server_id).values(**values))
+        raise StateError("a server's state changes only through move_server")
+    conn.execute(sa.update(servers).where(servers.c.id == server_id).values(**_values(values)))
+
+
+# --- work items -------------------------------------------------------------------
 
 
 def add_work(conn: Connection, *, host_id: int, server_id: str, kind: WorkKind, now: float) -> int:
     result = conn.execute(
         sa.insert(work_items).values(
-            host_id=host_id, server_id=server_id, kind=str(kind), state="pending", created_at=now
+            host_id=host_id,
+            server_id=server_id,
+            kind=str(kind),
+            state=str(WorkState.PENDING),
+            created_at=now,
         )
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -171,7 +231,8 @@ def _work(row: sa.Row[tuple[object, ...]]) -> WorkRecord:
         host=row.host_name,
         kind=WorkKind(row.kind),
         server_id=row.server_id,
-        state=row.state,
+        state=WorkState(row.state),
+        created_at=row.created_at,
     )
 
 
@@ -181,23 +242,40 @@ def _work_query() -> sa.Select[tuple[object, ...]]:
     )
 
 
+def _move_work(conn: Connection, where: sa.ColumnElement[bool], event: WorkEvent) -> int:
+    """Move every item ``where`` selects that the table allows; how many moved."""
+    move = WORK_MOVES[event]
+    result = conn.execute(
+        sa.update(work_items)
+        .where(where, work_items.c.state.in_(sorted(move.allowed_from)))
+        .values(state=str(move.to))
+    )
+    return int(result.rowcount)
+
+
 def take_work(conn: Connection, host_id: int, *, limit: int = 100) -> list[WorkRecord]:
-    """The host's pending items, oldest first, now marked delivered."""
+    """The host's pending items, oldest first, now delivered."""
     rows = list(
         conn.execute(
             _work_query()
-            .where(work_items.c.host_id == host_id, work_items.c.state == "pending")
+            .where(work_items.c.host_id == host_id, work_items.c.state == str(WorkState.PENDING))
             .order_by(work_items.c.id)
             .limit(limit)
         )
     )
     if rows:
-        conn.execute(
-            sa.update(work_items)
-            .where(work_items.c.id.in_([r.id for r in rows]))
-            .values(state="delivered")
+        _move_work(conn, work_items.c.id.in_([r.id for r in rows]), WorkEvent.TAKE)
+    return [
+        WorkRecord(
+            id=w.id,
+            host=w.host,
+            kind=w.kind,
+            server_id=w.server_id,
+            state=work_move(w.state, WorkEvent.TAKE),
+            created_at=w.created_at,
         )
-    return [_work(r) for r in rows]
+        for w in map(_work, rows)
+    ]
 
 
 #: The largest value an INTEGER id column holds on every supported database
@@ -215,32 +293,44 @@ def get_work(conn: Connection, work_id: int) -> WorkRecord:
     return _work(row)
 
 
-def finish_work(conn: Connection, work_id: int) -> None:
-    conn.execute(sa.update(work_items).where(work_items.c.id == work_id).values(state="done"))
+def move_work(conn: Connection, work: WorkRecord, event: WorkEvent) -> WorkState:
+    """Apply ``event`` to one item; :class:`StateError` if it moved meanwhile."""
+    to = work_move(work.state, event)
+    if _move_work(conn, work_items.c.id == work.id, event) != 1:
+        raise StateError(f"work item {work.id} changed meanwhile; it cannot take {event} now")
+    return to
 
 
 def cancel_pending(conn: Connection, server_id: str, kind: WorkKind) -> bool:
-    """Drop a not yet delivered item; True when there was one (no agent acted on it)."""
-    result = conn.execute(
-        sa.update(work_items)
-        .where(
-            work_items.c.server_id == server_id,
-            work_items.c.kind == str(kind),
-            work_items.c.state == "pending",
-        )
-        .values(state="cancelled")
-    )
-    return result.rowcount > 0
+    """Withdraw a not yet delivered item; True when there was one (no agent acted on it)."""
+    where = sa.and_(work_items.c.server_id == server_id, work_items.c.kind == str(kind))
+    return _move_work(conn, where, WorkEvent.CANCEL) > 0
 
 
 def redeliver(conn: Connection, host_id: int) -> int:
     """Delivered but unanswered items become pending again (the agent restarted)."""
-    result = conn.execute(
-        sa.update(work_items)
-        .where(work_items.c.host_id == host_id, work_items.c.state == "delivered")
-        .values(state="pending")
+    return _move_work(conn, work_items.c.host_id == host_id, WorkEvent.REDELIVER)
+
+
+def overdue_starts(conn: Connection, *, before: float) -> list[WorkRecord]:
+    """Open start items queued before ``before``: no agent answered them in time."""
+    query = _work_query().where(
+        work_items.c.kind == str(WorkKind.START),
+        work_items.c.state.in_([str(WorkState.PENDING), str(WorkState.DELIVERED)]),
+        work_items.c.created_at < before,
     )
-    return int(result.rowcount)
+    return [_work(r) for r in conn.execute(query.order_by(work_items.c.id))]
+
+
+def unplaced_builds(conn: Connection, *, before: float) -> list[str]:
+    """Servers in BUILD with no host, last changed before ``before``: a process that was
+    rescheduling them died between freeing the old claim and placing them again."""
+    query = sa.select(servers.c.id).where(
+        servers.c.state == str(ServerState.BUILD),
+        servers.c.host_id.is_(None),
+        servers.c.updated_at < before,
+    )
+    return list(conn.execute(query.order_by(servers.c.created_at)).scalars())
 
 
 def server_counts(conn: Connection) -> dict[str, int]:

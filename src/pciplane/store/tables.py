@@ -61,7 +61,8 @@ aliases = sa.Table(
     "aliases",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("name", sa.String(255), nullable=False, index=True),
+    #: Nova allows 256 characters (nova-pci-semantics §1.8).
+    sa.Column("name", sa.String(256), nullable=False, index=True),
     #: The entry exactly as Nova's [pci] alias takes it (JSON text).
     sa.Column("entry", sa.Text, nullable=False),
 )
@@ -101,6 +102,9 @@ servers = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
     #: Reasons of every failed placement attempt (JSON list of {"host", "reason"}).
     sa.Column("faults", sa.Text, nullable=False),
+    #: The guest as decided at claim time (core.guest.GuestPlan as JSON text).
+    sa.Column("guest_plan", sa.Text, nullable=True),
+    #: The domain XML the host's agent defined from the plan, as it reported it.
     sa.Column("domain_xml", sa.Text, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),

@@ -14,7 +14,7 @@ import pytest
 
 from pciplane.core.errors import HypervisorError
 from pciplane.host import nodedev, sysfs
-from pciplane.host.inventory import HostDevice, Scan
+from pciplane.host.discovery import HostDevice, Scan
 from pciplane.host.pciids import names_at
 from pciplane.sim.host import PROFILES, build_host
 from pciplane.sim.host_write import node_xml, write_sysfs

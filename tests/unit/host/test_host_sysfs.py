@@ -12,7 +12,7 @@ import pytest
 from pciplane.core.address import PciAddress
 from pciplane.core.device import DevType
 from pciplane.host import sysfs
-from pciplane.host.inventory import HostDevice, Scan
+from pciplane.host.discovery import HostDevice, Scan
 from pciplane.host.pciids import PciNames
 from pciplane.sim.host import PROFILES, build_host
 from pciplane.sim.host_write import write_sysfs

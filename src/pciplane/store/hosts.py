@@ -10,13 +10,13 @@ also locks the host row until commit, so writers of one host queue behind each o
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from pciplane.core.device import Inventory, PciDevice, Status
+from pciplane.core.device import Inventory, PciDevice, merge_report
 from pciplane.core.errors import ConflictError, NotFoundError
 from pciplane.core.fleet import Host, NumaNode
 from pciplane.core.snapshot import device_from_json, device_to_json
@@ -179,28 +179,6 @@ def _insert_claim(conn: Connection, dev_id: int, dev: PciDevice) -> None:
         ) from None
 
 
-def merge_report(stored: Inventory, reported: Iterable[PciDevice]) -> list[PciDevice]:
-    """The host's devices after an agent's report: the hardware it found, our bookkeeping.
-
-    A reported device keeps the status and owner the database has for it (the database is
-    the source of truth); a new one starts available; one that vanished is dropped unless
-    a server holds it, which keeps it until that server frees it (issue 4, agent).
-    """
-    merged: dict[object, PciDevice] = {}
-    for dev in reported:
-        old = stored.devices.get(dev.address)
-        if old is None:
-            merged[dev.address] = replace(dev, status=Status.AVAILABLE, owner=None, request_id=None)
-        else:
-            merged[dev.address] = replace(
-                dev, status=old.status, owner=old.owner, request_id=old.request_id
-            )
-    for dev in stored:
-        if dev.address not in merged and dev.owner is not None:
-            merged[dev.address] = dev
-    return list(merged.values())
-
-
 def register_host(conn: Connection, host: Host, *, now: float) -> HostRecord:
     """Create or update a host from its agent's report, checked by generation."""
     row = conn.execute(sa.select(hosts).where(hosts.c.name == host.name)).first()
@@ -235,7 +213,7 @@ def _replace_rows(
     host_id: int,
     nodes: Sequence[NumaNode],
     stored: Inventory,
-    merged: Sequence[PciDevice],
+    merged: Inventory,
 ) -> None:
     conn.execute(sa.delete(numa_nodes).where(numa_nodes.c.host_id == host_id))
     if nodes:
@@ -273,13 +251,6 @@ def host_id_of(conn: Connection, name: str) -> int:
     return int(row.id)
 
 
-def device_counts(conn: Connection) -> Mapping[tuple[str, str, str, str], int]:
-    """``(status, vendor_id, product_id, dev_type) -> count`` over the fleet, for /metrics."""
-    query = sa.select(
-        devices.c.status,
-        devices.c.vendor_id,
-        devices.c.product_id,
-        devices.c.dev_type,
-        sa.func.count(),
-    ).group_by(devices.c.status, devices.c.vendor_id, devices.c.product_id, devices.c.dev_type)
-    return {(s, v, p, t): n for s, v, p, t, n in conn.execute(query)}
+def last_seen(conn: Connection) -> dict[str, float | None]:
+    """``name -> last_seen`` of every host: when each agent last called in."""
+    return {name: seen for name, seen in conn.execute(sa.select(hosts.c.name, hosts.c.last_seen))}

@@ -12,7 +12,7 @@ import pytest
 from pciplane.core.address import PciAddress
 from pciplane.core.device import DevType, PciDevice
 from pciplane.host import sysfs
-from pciplane.host.inventory import diff
+from pciplane.host.discovery import diff
 from pciplane.host.pciids import PciNames
 from pciplane.sim.host import build_host
 from pciplane.sim.host_write import write_sysfs

@@ -1,10 +1,16 @@
 """The scheduler: the core's fit over the live hosts, a weigher, and the checked claim.
 
 The index of host views lives in this process and is refreshed host by host: each
-decision first reads every host's generation (one small query) and rebuilds only the
-views whose generation moved. Decisions in one process are serialised by a lock, so
-lost races come only from other processes; those surface as :class:`ConflictError`
-from the generation check and are retried on fresh data, a bounded number of times.
+decision first checks one aggregate row and, when it moved, reads every host's
+generation and rebuilds only the views whose generation moved. Decisions in one process
+are serialised by a lock, so lost races come only from other processes; those surface
+as :class:`ConflictError` from the generation check and go through the one retry place
+(:mod:`pciplane.service.retry`). Hosts whose agent has not reported within
+``agent_down_time`` are ruled out, with that reason.
+
+A claim is one transaction: the devices (generation-checked), the server row with its
+guest plan, and the agent's start work item. So a process that dies mid-way leaves
+either all of it or none of it.
 """
 
 from __future__ import annotations
@@ -13,31 +19,35 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 
 from sqlalchemy.engine import Connection
 
-from pciplane.api.metrics import Metrics
-from pciplane.api.settings import Settings, Weigher
 from pciplane.core.capacity import FleetCapacity, fleet_capacity
 from pciplane.core.claim import claim
-from pciplane.core.device import Inventory, PciDevice
+from pciplane.core.device import Inventory
 from pciplane.core.errors import ConflictError, NoFitError
+from pciplane.core.explain import group_by_reason
 from pciplane.core.fit import GuestRequest, HostView
 from pciplane.core.fleet import replace_devices
+from pciplane.core.guest import GuestPlan, plan_for_claim
 from pciplane.core.index import FleetFit, FleetIndex
-from pciplane.core.spec import DeviceSpec, parse_device_specs, resolve_specs
-from pciplane.host.domain_xml import Domain, HostdevDevice, render_domain
+from pciplane.core.lifecycle import ServerEvent, WorkKind
+from pciplane.core.spec import DeviceSpec, parse_device_specs
+from pciplane.service.metrics import Metrics
+from pciplane.service.retry import on_conflict
+from pciplane.service.settings import Settings, Weigher
 from pciplane.store.db import Database
-from pciplane.store.inventory import (
+from pciplane.store.hosts import (
     HostRecord,
     fleet_version,
     generations,
+    last_seen,
     load_hosts,
     write_devices,
 )
-from pciplane.store.servers import ServerRecord, WorkKind, add_work, update_server
+from pciplane.store.servers import ServerRecord, add_work, insert_server, move_server
 
 log = logging.getLogger("pciplane.scheduler")
 
@@ -48,8 +58,17 @@ NAMED_PER_REASON = 3
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Placement:
     host: str
-    devices: tuple[str, ...]
+    plan: GuestPlan
     retries: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HostVerdict:
+    """One host's answer to a what-if question, liveness included."""
+
+    host: str
+    fits: bool
+    reason: str
 
 
 def free_devices(view: HostView) -> int:
@@ -83,7 +102,7 @@ def rank(
     index: FleetIndex,
     result: FleetFit,
     guest: GuestRequest,
-    exclude: frozenset[str],
+    exclude: Iterable[str],
     how: Weigher,
     free: Callable[[str, HostView], int] | None = None,
 ) -> list[str]:
@@ -94,32 +113,42 @@ def rank(
     with the fewest free devices whatever the setting, to leave PCI-rich hosts to those
     who need them (Nova's PCIWeigher idea, nova-pci-semantics §5.2).
     """
-    fitting = [name for name in result.hosts_that_fit() if name not in exclude]
+    skip = set(exclude)
+    fitting = [name for name in result.hosts_that_fit() if name not in skip]
     sign = -1 if bool(guest.pci) and how is Weigher.SPREAD else 1
     count = free or (lambda _name, view: free_devices(view))
     return sorted(fitting, key=lambda n: sign * count(n, index.view(n)))
 
 
-def explain_no_fit(server: str, result: FleetFit, exclude: Iterable[str], total: int) -> str:
-    """Per reason, how many hosts it ruled out and a few of their names."""
-    excluded = set(exclude)
-    groups: dict[str, list[tuple[str, str]]] = {}
-    for verdict in result.verdicts():
-        if verdict.host in excluded or verdict.fits:
-            continue
-        last = verdict.stages[-1] if verdict.stages else None
-        key = f"{last.request} at stage {last.stage}" if last else "no devices"
-        groups.setdefault(key, []).append((verdict.host, verdict.reason))
+def live_verdicts(result: FleetFit, down: Mapping[str, str]) -> list[HostVerdict]:
+    """Every host's verdict, a host whose agent is down ruled out with that reason."""
+    out = []
+    for v in result.verdicts():
+        if v.host in down:
+            out.append(HostVerdict(host=v.host, fits=False, reason=down[v.host]))
+        else:
+            out.append(HostVerdict(host=v.host, fits=v.fits, reason=v.reason))
+    return out
+
+
+def explain_no_fit(
+    server: str, verdicts: Iterable[HostVerdict], excluded: Iterable[str], total: int
+) -> str:
+    """Hosts grouped by their exact reason, each group with a few of its hosts' names."""
     if total == 0:
         return f"No valid host for server {server!r}: no hosts are registered"
+    skip = set(excluded)
+    groups = group_by_reason(
+        (v.host, v.reason) for v in verdicts if not v.fits and v.host not in skip
+    )
     parts = []
-    for key, hosts in sorted(groups.items(), key=lambda kv: -len(kv[1])):
-        names = ", ".join(h for h, _ in hosts[:NAMED_PER_REASON])
+    for reason, hosts in groups:
+        names = ", ".join(hosts[:NAMED_PER_REASON])
         more = f" and {len(hosts) - NAMED_PER_REASON} more" if len(hosts) > NAMED_PER_REASON else ""
-        parts.append(f"{len(hosts)} host(s) ruled out by {key} ({names}{more}), e.g. {hosts[0][1]}")
-    if excluded:
-        names = ", ".join(sorted(excluded)[:NAMED_PER_REASON])
-        parts.append(f"{len(excluded)} host(s) excluded after failed attempts ({names})")
+        parts.append(f"{len(hosts)} host(s): {reason} ({names}{more})")
+    if skip:
+        names = ", ".join(sorted(skip)[:NAMED_PER_REASON])
+        parts.append(f"{len(skip)} host(s) excluded after failed attempts ({names})")
     return f"No valid host for server {server!r} (0 of {total} hosts fit): " + "; ".join(parts)
 
 
@@ -166,10 +195,30 @@ class Scheduler:
         self.version = version
         return len(records)
 
-    def fit(self, guest: GuestRequest) -> FleetFit:
+    def down_hosts(self, conn: Connection | None = None) -> dict[str, str]:
+        """Hosts whose agent has not reported within ``agent_down_time``, and why."""
+        now = time.time()
+        limit = self.settings.agent_down_time
+        if conn is None:
+            with self.db.read() as fresh:
+                seen = last_seen(fresh)
+        else:
+            seen = last_seen(conn)
+        down = {}
+        for name, at in seen.items():
+            if at is None:
+                down[name] = "agent down: it never reported"
+            elif now - at > limit:
+                down[name] = (
+                    f"agent down: last report {now - at:.0f}s ago (agent_down_time {limit:.0f}s)"
+                )
+        return down
+
+    def fit(self, guest: GuestRequest) -> list[HostVerdict]:
         with self.lock:
             self.refresh()
-            return self.index.fit(guest)
+            result = self.index.fit(guest)
+        return live_verdicts(result, self.down_hosts())
 
     def capacity(self, guest: GuestRequest) -> FleetCapacity:
         """How many more such servers each live host could take (claims on copies only)."""
@@ -181,69 +230,102 @@ class Scheduler:
     # --- placement ----------------------------------------------------------------
 
     def place(
-        self, server: ServerRecord, guest: GuestRequest, exclude: frozenset[str] = frozenset()
+        self,
+        server: ServerRecord,
+        guest: GuestRequest,
+        exclude: frozenset[str] = frozenset(),
+        *,
+        new: bool,
     ) -> Placement:
-        """Choose a host, claim the devices and queue the start; NoFitError if none fits."""
+        """Choose a host, claim the devices and queue the start, in one transaction.
+
+        ``new``: the server row is written with the claim (a create); otherwise the
+        server exists without a host (a reschedule). NoFitError when no host fits.
+        """
         started = time.perf_counter()
         with self.lock:
             try:
-                placement = self._place_locked(server, guest, exclude)
+                placement = on_conflict(
+                    lambda k: self._attempt(server, guest, exclude, k, new=new),
+                    retries=self.settings.claim_retries,
+                    metrics=self.metrics,
+                )
             except NoFitError as exc:
                 self._decided(server, "no_valid_host", started, str(exc))
                 raise
             except ConflictError as exc:
                 self._decided(server, "conflict", started, str(exc))
-                raise
+                raise ConflictError(
+                    f"server {server.name!r}: gave up after {self.settings.claim_retries} "
+                    "claim retries lost to other writers"
+                ) from exc
         self._decided(server, "placed", started, f"host {placement.host}", placement)
         return placement
 
-    def _place_locked(
-        self, server: ServerRecord, guest: GuestRequest, exclude: frozenset[str]
+    def _attempt(
+        self,
+        server: ServerRecord,
+        guest: GuestRequest,
+        exclude: frozenset[str],
+        k: int,
+        *,
+        new: bool,
     ) -> Placement:
-        retries = self.settings.claim_retries
-        for attempt in range(retries + 1):
-            self.refresh()
-            result = self.index.fit(guest)
-            ranked = rank(self.index, result, guest, exclude, self.settings.weigher, self.free)
-            if not ranked:
-                raise NoFitError(
-                    explain_no_fit(server.name, result, exclude, len(self.index)), result
-                )
-            # After k lost races, take the k-th best host: the writer that won is likely
-            # still packing the best one, and re-picking it lost every retry to that
-            # writer under load (tests/integration/test_service_load.py).
-            host = ranked[min(attempt, len(ranked) - 1)]
-            try:
-                devices = self._claim(server, guest, host)
-            except ConflictError:
-                self.metrics.inc("pciplane_claim_conflicts_total")
-                if attempt < retries:
-                    self.metrics.inc("pciplane_claim_retries_total")
-                continue
-            return Placement(host=host, devices=devices, retries=attempt)
-        raise ConflictError(
-            f"server {server.name!r}: gave up after {retries} claim retries lost to other writers"
+        self.refresh()
+        result = self.index.fit(guest)
+        down = self.down_hosts()
+        ranked = rank(
+            self.index, result, guest, exclude | down.keys(), self.settings.weigher, self.free
         )
+        if not ranked:
+            verdicts = live_verdicts(result, down)
+            raise NoFitError(
+                explain_no_fit(server.name, verdicts, exclude, len(self.index)), result
+            )
+        # After k lost races, take the k-th best host: the writer that won is likely
+        # still packing the best one, and re-picking it lost every retry to that writer
+        # under load (tests/integration/test_service_load.py).
+        host = ranked[min(k, len(ranked) - 1)]
+        plan = self._claim(server, guest, host, new=new)
+        return Placement(host=host, plan=plan, retries=k)
 
-    def _claim(self, server: ServerRecord, guest: GuestRequest, name: str) -> tuple[str, ...]:
+    def _claim(
+        self, server: ServerRecord, guest: GuestRequest, name: str, *, new: bool
+    ) -> GuestPlan:
         record = self.known[name]
-        verdict = self.index.view(name).fit(guest, self.index.matcher)
+        view = self.index.view(name)
+        verdict = view.fit(guest, self.index.matcher)
         before = Inventory.of(record.host.devices)
         after = claim(before, verdict, guest, owner=server.id)
-        held = tuple(d for d in after if d.owner == server.id)
-        xml = self._domain_xml(server, record, held)
+        plan = plan_for_claim(
+            server_id=server.id,
+            server_name=server.name,
+            vcpus=server.vcpus,
+            memory_mib=server.ram,
+            guest=guest,
+            view=view,
+            verdict=verdict,
+        )
         now = time.time()
         with self.db.write() as conn:
+            # The server row first: the claims rows written with the devices refer to it.
+            if new:
+                placed = replace(server, attempts=1, guest_plan=plan, updated_at=now)
+                insert_server(conn, placed, host_id=record.id)
+            else:
+                move_server(
+                    conn,
+                    server.id,
+                    ServerEvent.PLACED,
+                    unplaced=True,
+                    host_id=record.id,
+                    attempts=server.attempts + 1,
+                    guest_plan=plan,
+                    domain_xml=None,
+                    updated_at=now,
+                )
             generation = write_devices(
                 conn, host_id=record.id, seen=record.generation, before=before, after=after
-            )
-            update_server(
-                conn,
-                server.id,
-                host_id=record.id,
-                attempts=server.attempts + 1,
-                domain_xml=xml,
-                updated_at=now,
             )
             add_work(conn, host_id=record.id, server_id=server.id, kind=WorkKind.START, now=now)
         self._remember(
@@ -259,31 +341,7 @@ class Scheduler:
             # database's sums differ from this, and the next refresh reads every host.
             hosts_n, ids, gens = self.version
             self.version = (hosts_n, ids, gens + generation - record.generation)
-        return tuple(str(d.address) for d in held)
-
-    def _domain_xml(
-        self, server: ServerRecord, record: HostRecord, held: Sequence[PciDevice]
-    ) -> str:
-        """The guest's libvirt XML, ``managed`` from the matching device_spec (Nova §6.7)."""
-        inventory = Inventory.of(record.host.devices)
-        specs = resolve_specs(
-            record.host.device_spec if record.host.device_spec is not None else self.default_specs,
-            inventory,
-        )
-        devices = []
-        for dev in held:
-            spec = specs.match(dev)
-            managed = spec.managed if spec is not None else True
-            devices.append(HostdevDevice(address=dev.address, managed=managed))
-        domain = Domain(
-            name=f"{server.name}-{server.id[:8]}",
-            uuid=server.id,
-            memory_mib=server.ram,
-            vcpus=server.vcpus,
-            devices=tuple(devices),
-            virt_type=self.settings.virt_type,
-        )
-        return render_domain(domain)
+        return plan
 
     def _decided(
         self,
@@ -295,15 +353,15 @@ class Scheduler:
     ) -> None:
         """One structured log line per scheduling decision, and its metrics."""
         seconds = time.perf_counter() - started
-        self.metrics.observe_schedule(seconds)
-        self.metrics.inc("pciplane_schedule_total", outcome=outcome)
+        self.metrics.schedule_seconds.observe(seconds)
+        self.metrics.schedule.labels(outcome=outcome).inc()
         line = {
             "event": "schedule",
             "server": server.id,
             "name": server.name,
             "outcome": outcome,
             "host": placement.host if placement else None,
-            "devices": list(placement.devices) if placement else [],
+            "devices": [str(a) for a in placement.plan.addresses()] if placement else [],
             "retries": placement.retries if placement else None,
             "ms": round(seconds * 1000, 3),
             "reason": summary,
@@ -323,22 +381,18 @@ class Scheduler:
         The inventory is read inside the transaction and written back with the generation
         check; a lost race retries on fresh data.
         """
-        for attempt in range(self.settings.claim_retries + 1):
-            try:
-                with self.db.write() as conn:
-                    record = load_hosts(conn, [host_id])[0]
-                    before = Inventory.of(record.host.devices)
-                    write_devices(
-                        conn,
-                        host_id=host_id,
-                        seen=record.generation,
-                        before=before,
-                        after=change(before),
-                    )
-                    also(conn)
-                return
-            except ConflictError:
-                self.metrics.inc("pciplane_claim_conflicts_total")
-                if attempt == self.settings.claim_retries:
-                    raise
-                self.metrics.inc("pciplane_claim_retries_total")
+
+        def attempt(_k: int) -> None:
+            with self.db.write() as conn:
+                record = load_hosts(conn, [host_id])[0]
+                before = Inventory.of(record.host.devices)
+                write_devices(
+                    conn,
+                    host_id=host_id,
+                    seen=record.generation,
+                    before=before,
+                    after=change(before),
+                )
+                also(conn)
+
+        on_conflict(attempt, retries=self.settings.claim_retries, metrics=self.metrics)

@@ -1,0 +1,145 @@
+"""Server and work-item states, and the tables of the moves between them.
+
+Like devices (:mod:`pciplane.core.device`), servers and the work items agents take
+change state only through a table here; the store persists the state a table returns
+and writes it with ``WHERE state IN (allowed)``, so two processes can never both make
+a move that only one may make. The server states are Nova's (``BUILD``, ``ACTIVE``,
+``ERROR``, ``DELETED``); the task shows an action under way (Nova's ``task_state``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pciplane.core.errors import StateError
+
+
+class ServerState(enum.StrEnum):
+    BUILD = "BUILD"  # being placed or started
+    ACTIVE = "ACTIVE"  # its guest runs; its devices are allocated
+    ERROR = "ERROR"  # placement, start or reconciliation failed; the reason says why
+    DELETED = "DELETED"  # gone; kept for the record
+
+
+class ServerTask(enum.StrEnum):
+    """An action under way on a server (Nova's ``task_state``)."""
+
+    DELETING = "deleting"
+
+
+class ServerEvent(enum.StrEnum):
+    PLACED = "placed"  # devices claimed on a host, the start queued
+    NO_VALID_HOST = "no_valid_host"  # placement found no host
+    STARTED = "started"  # the agent started the guest
+    START_FAILED = "start_failed"  # the agent could not start it; try another host
+    GAVE_UP = "gave_up"  # every attempt failed, or no agent answered in time
+    DELETE_REQUESTED = "delete_requested"  # the agent is asked to stop the guest
+    DELETED = "deleted"  # the guest is gone and its devices are free
+    DELETE_FAILED = "delete_failed"  # the agent could not stop the guest
+    MISMATCH = "mismatch"  # the host reports that the guest is not as claimed
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One row of a table: from which states an event is allowed, and where it leads
+    (None: the state stays, only the task changes)."""
+
+    allowed_from: frozenset[str]
+    to: str | None
+
+
+_LIVE = frozenset({ServerState.BUILD, ServerState.ACTIVE, ServerState.ERROR})
+
+SERVER_MOVES: Mapping[ServerEvent, Move] = {
+    ServerEvent.PLACED: Move(frozenset({ServerState.BUILD}), ServerState.BUILD),
+    ServerEvent.NO_VALID_HOST: Move(frozenset({ServerState.BUILD}), ServerState.ERROR),
+    ServerEvent.STARTED: Move(frozenset({ServerState.BUILD}), ServerState.ACTIVE),
+    ServerEvent.START_FAILED: Move(frozenset({ServerState.BUILD}), ServerState.BUILD),
+    ServerEvent.GAVE_UP: Move(frozenset({ServerState.BUILD}), ServerState.ERROR),
+    ServerEvent.DELETE_REQUESTED: Move(_LIVE, None),
+    ServerEvent.DELETED: Move(_LIVE, ServerState.DELETED),
+    ServerEvent.DELETE_FAILED: Move(_LIVE, ServerState.ERROR),
+    ServerEvent.MISMATCH: Move(_LIVE, ServerState.ERROR),
+}
+
+
+def server_move(state: ServerState, event: ServerEvent) -> ServerState:
+    """The state ``event`` leads to from ``state``; :class:`StateError` when not allowed."""
+    move = SERVER_MOVES[event]
+    if state not in move.allowed_from:
+        allowed = ", ".join(sorted(move.allowed_from))
+        raise StateError(f"a server that is {state} cannot be {event} (only from {allowed})")
+    return state if move.to is None else ServerState(move.to)
+
+
+def server_allowed_from(event: ServerEvent) -> frozenset[str]:
+    """The states the store's conditional write accepts for ``event``."""
+    return SERVER_MOVES[event].allowed_from
+
+
+class WorkKind(enum.StrEnum):
+    """What an agent is asked to do with a server's guest."""
+
+    START = "start"
+    STOP = "stop"
+    ATTACH = "attach"
+    DETACH = "detach"
+
+
+class WorkState(enum.StrEnum):
+    PENDING = "pending"  # queued for the host's agent
+    DELIVERED = "delivered"  # the agent took it and has not answered yet
+    DONE = "done"  # the agent reported the outcome
+    CANCELLED = "cancelled"  # withdrawn before any agent took it
+    EXPIRED = "expired"  # no agent answered in time; the service acted without it
+
+
+class WorkEvent(enum.StrEnum):
+    TAKE = "take"
+    FINISH = "finish"
+    CANCEL = "cancel"
+    REDELIVER = "redeliver"  # the agent restarted: what it took is handed out again
+    EXPIRE = "expire"
+
+
+_OPEN = frozenset({WorkState.PENDING, WorkState.DELIVERED})
+
+WORK_MOVES: Mapping[WorkEvent, Move] = {
+    WorkEvent.TAKE: Move(frozenset({WorkState.PENDING}), WorkState.DELIVERED),
+    WorkEvent.FINISH: Move(_OPEN, WorkState.DONE),
+    WorkEvent.CANCEL: Move(frozenset({WorkState.PENDING}), WorkState.CANCELLED),
+    WorkEvent.REDELIVER: Move(frozenset({WorkState.DELIVERED}), WorkState.PENDING),
+    WorkEvent.EXPIRE: Move(_OPEN, WorkState.EXPIRED),
+}
+
+#: Work that an agent may still act on.
+OPEN_WORK = _OPEN
+
+
+def work_move(state: WorkState, event: WorkEvent) -> WorkState:
+    """The state ``event`` leads a work item to; :class:`StateError` when not allowed."""
+    move = WORK_MOVES[event]
+    if state not in move.allowed_from:
+        raise StateError(f"a work item that is {state} cannot take the event {event}")
+    assert move.to is not None
+    return WorkState(move.to)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Fault:
+    """Why one attempt failed, and where (Nova's instance fault)."""
+
+    host: str | None
+    reason: str
+
+
+def add_fault(faults: tuple[Fault, ...], fault: Fault) -> tuple[Fault, ...]:
+    """``faults`` with ``fault`` appended, unless it repeats the last one.
+
+    An agent that restarts reports the same mismatch again; the record says it once.
+    """
+    if faults and faults[-1] == fault:
+        return faults
+    return (*faults, fault)

@@ -1,0 +1,193 @@
+"""The operator's catalogue: PCI aliases and flavors, and the what-if guest they describe.
+
+Aliases have one source of truth. Without ``alias_file`` they are managed through the
+API and kept in the database. With it, the file is the only source (as ``[pci] alias``
+is in Nova's config): it is loaded at start and by ``alias reload``, and the API refuses
+to create or delete aliases, so a restart can never silently drop what the API added.
+Either way, no change may strand a flavor: deleting or reloading away an alias that a
+flavor's ``pci_passthrough:alias`` names is refused (409), naming the flavors.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from sqlalchemy.engine import Connection
+
+from pciplane.core.alias import ALIAS_KEY, parse_alias_names, parse_aliases, requests_from_flavor
+from pciplane.core.errors import AliasError, ConfigError, InUseError, RequestError
+from pciplane.core.fit import GuestRequest
+from pciplane.core.flavor import check_extra_specs
+from pciplane.service.settings import Settings
+from pciplane.store import catalog
+from pciplane.store.catalog import FlavorRecord
+from pciplane.store.db import Database
+
+Entry = dict[str, object]
+
+
+def _aliases_used(flavors: Sequence[FlavorRecord]) -> dict[str, list[str]]:
+    """Alias name -> the flavors whose ``pci_passthrough:alias`` names it."""
+    used: dict[str, list[str]] = {}
+    for flavor in flavors:
+        value = flavor.extra_specs_map.get(ALIAS_KEY)
+        if value is None:
+            continue
+        for name in parse_alias_names(value):
+            used.setdefault(name, []).append(flavor.name)
+    return used
+
+
+def _check_not_stranded(conn: Connection, remaining: Sequence[Entry], what: str) -> None:
+    """Refuse a change after which a flavor names an alias that no longer exists."""
+    left = {str(e.get("name")) for e in remaining}
+    stranded = {
+        name: flavors
+        for name, flavors in _aliases_used(catalog.list_flavors(conn)).items()
+        if name not in left
+    }
+    if stranded:
+        detail = "; ".join(
+            f"alias {name!r} is used by flavor(s) {', '.join(sorted(f))}"
+            for name, f in sorted(stranded.items())
+        )
+        raise InUseError(f"{what} would strand flavors: {detail}")
+
+
+class CatalogService:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    # --- aliases ----------------------------------------------------------------------
+
+    @property
+    def alias_source(self) -> str:
+        """``api``, or the path of the alias file that is the only source."""
+        path = self.settings.alias_file
+        return "api" if path is None else str(path)
+
+    def aliases(self) -> list[Entry]:
+        with self.db.read() as conn:
+            return catalog.alias_entries(conn)
+
+    def _api_managed(self, action: str) -> None:
+        if self.settings.alias_file is not None:
+            raise InUseError(
+                f"cannot {action} an alias through the API: aliases come from the alias file "
+                f"{self.settings.alias_file}; edit it and run 'pciplane alias reload'"
+            )
+
+    def create_alias(self, entry: Mapping[str, object], *, name: str | None = None) -> Entry:
+        """Add one ``[pci] alias`` entry; the set must still parse (Nova §1.8)."""
+        self._api_managed("create")
+        body = dict(entry)
+        if name is not None and body.get("name", name) != name:
+            raise AliasError(
+                f"the entry names alias {body.get('name')!r}, not {name!r}", entry=body
+            )
+        with self.db.write() as conn:
+            existing = catalog.alias_entries(conn)
+            if body in existing:
+                raise AliasError("this exact entry exists already", entry=body)
+            parse_aliases(existing)
+            try:
+                parsed = parse_aliases([*existing, body])
+            except AliasError as exc:
+                # Number the error by the entry being added, not its place in the set.
+                raise AliasError(exc.reason, entry=body, key=exc.key, value=exc.value) from None
+            alias_name = next(n for n in parsed if n == body.get("name"))
+            catalog.add_alias(conn, alias_name, body)
+        return body
+
+    def delete_alias(self, name: str) -> None:
+        self._api_managed("delete")
+        with self.db.write() as conn:
+            remaining = [e for e in catalog.alias_entries(conn) if e.get("name") != name]
+            _check_not_stranded(conn, remaining, f"deleting alias {name!r}")
+            catalog.delete_alias(conn, name)
+
+    def load_alias_file(self) -> list[Entry]:
+        """Replace every alias with the alias file's entries (at start, and on reload)."""
+        path = self.settings.alias_file
+        if path is None:
+            raise ConfigError("no alias file is configured (setting alias_file)")
+        entries = self._read(path)
+        with self.db.write() as conn:
+            _check_not_stranded(conn, entries, f"loading the alias file {path}")
+            catalog.replace_aliases(conn, entries)
+        return entries
+
+    @staticmethod
+    def _read(path: Path) -> list[Entry]:
+        """A JSON list of alias entries (objects or JSON strings, as nova.conf holds them)."""
+        try:
+            doc = json.loads(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the alias file: {exc.strerror}") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not JSON: {exc}") from None
+        if not isinstance(doc, list):
+            raise ConfigError(f"{path}: expected a JSON list of [pci] alias entries")
+        parse_aliases(doc)
+        return [e if isinstance(e, dict) else json.loads(e) for e in doc]
+
+    # --- flavors ----------------------------------------------------------------------
+
+    def _check_specs(self, conn: Connection, specs: Mapping[str, str]) -> None:
+        """Extra specs must be known and build requests against today's aliases (§1.9)."""
+        check_extra_specs(specs)
+        requests_from_flavor(specs, parse_aliases(catalog.alias_entries(conn)))
+
+    def flavors(self) -> list[FlavorRecord]:
+        with self.db.read() as conn:
+            return catalog.list_flavors(conn)
+
+    def flavor(self, name: str) -> FlavorRecord:
+        with self.db.read() as conn:
+            return catalog.get_flavor(conn, name)
+
+    def create_flavor(self, flavor: FlavorRecord) -> FlavorRecord:
+        with self.db.write() as conn:
+            self._check_specs(conn, flavor.extra_specs_map)
+            catalog.create_flavor(conn, flavor)
+            return catalog.get_flavor(conn, flavor.name)
+
+    def update_flavor(
+        self, name: str, *, set_: Mapping[str, str], unset: Sequence[str]
+    ) -> FlavorRecord:
+        """``flavor set --property k=v`` / ``unset``: the result must still make sense."""
+        with self.db.write() as conn:
+            merged = {**catalog.get_flavor(conn, name).extra_specs_map, **set_}
+            for key in unset:
+                merged.pop(key, None)
+            self._check_specs(conn, merged)
+            catalog.update_flavor_specs(conn, name, set_=set_, unset=unset)
+            return catalog.get_flavor(conn, name)
+
+    def delete_flavor(self, name: str) -> None:
+        with self.db.write() as conn:
+            catalog.delete_flavor(conn, name)
+
+    # --- what-if ----------------------------------------------------------------------
+
+    def what_if(
+        self,
+        *,
+        flavor: str | None,
+        extra_specs: Mapping[str, str],
+        numa_cells: Sequence[int] | None,
+    ) -> GuestRequest:
+        """The guest a what-if question describes: a flavor and/or extra specs, NUMA cells."""
+        with self.db.read() as conn:
+            specs = dict(extra_specs)
+            if flavor is not None:
+                specs = {**catalog.get_flavor(conn, flavor).extra_specs_map, **specs}
+            check_extra_specs(specs)
+            aliases = parse_aliases(catalog.alias_entries(conn))
+        if numa_cells is not None and any(c < 0 for c in numa_cells):
+            raise RequestError(f"NUMA cells {list(numa_cells)} must not be negative")
+        cells = frozenset(numa_cells) if numa_cells is not None else None
+        return GuestRequest(pci=requests_from_flavor(specs, aliases), numa_cells=cells)

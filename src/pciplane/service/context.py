@@ -1,0 +1,64 @@
+"""The services of one process, built once from the settings at the entry point."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from pciplane.service.catalog import CatalogService
+from pciplane.service.hosts import HostService
+from pciplane.service.housekeeping import Housekeeper
+from pciplane.service.metrics import FleetGauges, Metrics
+from pciplane.service.reconcile import ReconcileService
+from pciplane.service.scheduler import Scheduler
+from pciplane.service.servers import ServerService
+from pciplane.service.settings import Settings
+from pciplane.store.db import Database, upgrade
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Services:
+    settings: Settings
+    db: Database
+    metrics: Metrics
+    scheduler: Scheduler
+    servers: ServerService
+    hosts: HostService
+    catalog: CatalogService
+    reconcile: ReconcileService
+    housekeeper: Housekeeper
+
+    def start(self) -> None:
+        """Migrate (when configured) and load the alias file (when there is one)."""
+        if self.settings.migrate_on_start:
+            upgrade(self.db.engine)
+        if self.settings.alias_file is not None:
+            self.catalog.load_alias_file()
+
+    def health(self) -> str:
+        """The database's dialect, once a query went through (raises if it cannot)."""
+        with self.db.read() as conn:
+            conn.execute(sa.select(1))
+        return self.db.dialect
+
+    def metrics_text(self) -> bytes:
+        return self.metrics.render(FleetGauges(self.hosts.gauges))
+
+
+def build_services(settings: Settings, db: Database | None = None) -> Services:
+    db = db or Database.open(settings.db_url, migrate=False)
+    metrics = Metrics()
+    scheduler = Scheduler(db, settings, metrics)
+    server_service = ServerService(db, settings, scheduler)
+    return Services(
+        settings=settings,
+        db=db,
+        metrics=metrics,
+        scheduler=scheduler,
+        servers=server_service,
+        hosts=HostService(db, settings, scheduler, server_service),
+        catalog=CatalogService(db, settings),
+        reconcile=ReconcileService(db),
+        housekeeper=Housekeeper(db, settings, server_service),
+    )

@@ -1,0 +1,198 @@
+"""Hosts and their agents: registration, heartbeats, work, and what operators are shown.
+
+An agent registers its host (NUMA nodes and devices in the fleet snapshot's shape, and
+its own device_spec when it has one; without one the fleet-wide ``device_spec`` setting
+applies), polls for work (each poll is its heartbeat), and reports each outcome. The
+database keeps its own statuses and owners for devices it knows
+(:func:`pciplane.core.device.merge_report`); work delivered before and never answered is
+handed out again when the agent registers after a restart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pciplane.core.alias import parse_aliases
+from pciplane.core.device import Inventory
+from pciplane.core.errors import SnapshotError, StateError
+from pciplane.core.fleet import Fleet, Host
+from pciplane.core.guest import GuestPlan, domain_name
+from pciplane.core.lifecycle import OPEN_WORK, WorkEvent, WorkKind
+from pciplane.core.pool import PoolUsage, pool_usage
+from pciplane.core.snapshot import dump_fleet, host_from_json
+from pciplane.core.spec import resolve_specs
+from pciplane.service.metrics import Sample
+from pciplane.service.retry import on_conflict
+from pciplane.service.scheduler import Scheduler
+from pciplane.service.servers import ServerService
+from pciplane.service.settings import Settings
+from pciplane.store import catalog, servers
+from pciplane.store.db import Database
+from pciplane.store.hosts import (
+    HostRecord,
+    host_id_of,
+    load_host,
+    load_hosts,
+    register_host,
+    touch,
+)
+from pciplane.store.servers import ServerRecord, WorkRecord, server_counts
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HostInfo:
+    """A host as operators see it: as stored, whether its agent is alive, its pools."""
+
+    record: HostRecord
+    alive: bool
+    pools: tuple[PoolUsage, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WorkOrder:
+    """A work item with the server it concerns (the agent needs its guest plan)."""
+
+    work: WorkRecord
+    server: ServerRecord
+
+    @property
+    def plan(self) -> GuestPlan:
+        """The server's guest plan; a server stored without one (from before plans were
+        kept) still names its domain, which is all a stop needs."""
+        server = self.server
+        if server.guest_plan is not None:
+            return server.guest_plan
+        return GuestPlan(
+            name=domain_name(server.name, server.id),
+            uuid=server.id,
+            vcpus=server.vcpus,
+            memory_mib=server.ram,
+        )
+
+
+class HostService:
+    def __init__(
+        self, db: Database, settings: Settings, scheduler: Scheduler, servers: ServerService
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.scheduler = scheduler
+        self.servers = servers
+
+    # --- what operators see -----------------------------------------------------------
+
+    def _info(self, record: HostRecord, now: float) -> HostInfo:
+        host = record.host
+        specs = host.device_spec if host.device_spec is not None else self.scheduler.default_specs
+        inventory = Inventory.of(host.devices)
+        seen = record.last_seen
+        return HostInfo(
+            record=record,
+            alive=seen is not None and now - seen <= self.settings.agent_down_time,
+            pools=pool_usage(inventory, resolve_specs(specs, inventory)),
+        )
+
+    def all(self) -> list[HostInfo]:
+        with self.db.read() as conn:
+            records = load_hosts(conn)
+        now = time.time()
+        return [self._info(r, now) for r in records]
+
+    def get(self, name: str) -> HostInfo:
+        with self.db.read() as conn:
+            return self._info(load_host(conn, name), time.time())
+
+    def export(self) -> dict[str, object]:
+        """The live state as a ``pciplane-fleet/1`` snapshot (shared/fleet-format.md)."""
+        with self.db.read() as conn:
+            records = load_hosts(conn)
+            alias_raw = catalog.alias_entries(conn)
+        fleet = Fleet(
+            device_spec=self.scheduler.default_specs,
+            aliases=parse_aliases(alias_raw),
+            hosts=tuple(r.host for r in records),
+            device_spec_raw=tuple(self.settings.device_spec),
+            alias_raw=tuple(alias_raw),
+        )
+        return dump_fleet(fleet)
+
+    # --- the agent's side -------------------------------------------------------------
+
+    def register(self, name: str, document: Mapping[str, object]) -> tuple[HostInfo, int]:
+        """An agent's report of its host; the host as stored, and how many items of work
+        it had taken before and never answered are handed out again."""
+        if document.get("name", name) not in (None, name):
+            raise SnapshotError(f"host {name!r}: the body names host {document.get('name')!r}")
+        host: Host = host_from_json({**document, "name": name}, source=f"host {name!r}")
+
+        def attempt(_k: int) -> tuple[HostRecord, int]:
+            with self.db.write() as conn:
+                record = register_host(conn, host, now=time.time())
+                return record, servers.redeliver(conn, record.id)
+
+        record, redelivered = on_conflict(
+            attempt, retries=self.settings.claim_retries, metrics=self.scheduler.metrics
+        )
+        return self._info(record, time.time()), redelivered
+
+    def take_work(self, name: str) -> list[WorkOrder]:
+        """The host's pending work, oldest first; each call is also the agent's heartbeat."""
+        with self.db.write() as conn:
+            host_id = host_id_of(conn, name)
+            touch(conn, host_id, time.time())
+            items = servers.take_work(conn, host_id)
+            return [WorkOrder(work=w, server=servers.get_server(conn, w.server_id)) for w in items]
+
+    def work(self, work_id: int) -> WorkRecord:
+        with self.db.read() as conn:
+            return servers.get_work(conn, work_id)
+
+    def report_work(
+        self, work: WorkRecord, *, ok: bool, reason: str, domain_xml: str | None
+    ) -> ServerRecord:
+        """The outcome of one work item; the server as it is now."""
+        if work.state not in OPEN_WORK:
+            raise StateError(f"work item {work.id} is already {work.state}")
+        if work.kind is WorkKind.START:
+            self.servers.started(work, ok=ok, reason=reason, domain_xml=domain_xml)
+        elif work.kind is WorkKind.STOP:
+            self.servers.stopped(work, ok=ok, reason=reason)
+        else:
+            with self.db.write() as conn:
+                servers.move_work(conn, work, WorkEvent.FINISH)
+        return self.servers.get(work.server_id)
+
+    # --- metrics ----------------------------------------------------------------------
+
+    def gauges(self) -> dict[str, list[Sample]]:
+        """The fleet's gauges for ``/metrics``, read from the database at scrape time."""
+        hosts = self.all()
+        with self.db.read() as conn:
+            states = server_counts(conn)
+        pools: dict[tuple[str, str, str], list[int]] = {}
+        for info in hosts:
+            for p in info.pools:
+                key = (p.pool, f"{p.vendor_id}:{p.product_id}", p.dev_type)
+                row = pools.setdefault(key, [0, 0])
+                row[0] += p.free
+                row[1] += p.total - p.free
+        return {
+            "pciplane_hosts": [((), float(len(hosts)))],
+            "pciplane_hosts_alive": [((), float(sum(h.alive for h in hosts)))],
+            "pciplane_pool_devices": [
+                (
+                    (("pool", pool), ("vendor_product", vp), ("dev_type", t), ("free", free)),
+                    float(n),
+                )
+                for (pool, vp, t), counts in sorted(pools.items())
+                for free, n in (("true", counts[0]), ("false", counts[1]))
+            ],
+            "pciplane_servers": [((("state", s),), float(n)) for s, n in sorted(states.items())],
+            "pciplane_agent_last_seen_seconds": [
+                ((("host", h.record.host.name),), float(h.record.last_seen))
+                for h in hosts
+                if h.record.last_seen is not None
+            ],
+        }

@@ -1,0 +1,250 @@
+"""Servers: create, list, show, delete, and what the agents' outcomes do to them.
+
+A create validates everything first (nothing is written for a bad request), then the
+scheduler writes the server with its claim in one transaction, or, when no host fits,
+the server is written once, in ERROR with the reason. When an agent reports that a start
+failed, the claim is freed and the server tried on another host, up to ``max_attempts``
+hosts; then ERROR with the reason of every attempt. State changes go through the tables
+of :mod:`pciplane.core.lifecycle`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+
+from sqlalchemy.engine import Connection
+
+from pciplane.core.alias import parse_aliases, requests_from_flavor
+from pciplane.core.claim import allocate, release
+from pciplane.core.errors import ConflictError, NoFitError, NotFoundError, PciplaneError
+from pciplane.core.fit import GuestRequest
+from pciplane.core.flavor import check_extra_specs
+from pciplane.core.lifecycle import (
+    Fault,
+    ServerEvent,
+    ServerState,
+    ServerTask,
+    WorkEvent,
+    WorkKind,
+    add_fault,
+    server_move,
+)
+from pciplane.service.scheduler import Scheduler
+from pciplane.service.settings import Settings
+from pciplane.store import catalog, servers
+from pciplane.store.db import Database
+from pciplane.store.hosts import host_id_of
+from pciplane.store.servers import ServerRecord, WorkRecord
+
+
+def guest_request(conn: Connection, name: str, extra_specs: Mapping[str, str]) -> GuestRequest:
+    """The server's PCI requests from its flavor's extra specs and today's aliases."""
+    check_extra_specs(extra_specs)
+    aliases = parse_aliases(catalog.alias_entries(conn))
+    return GuestRequest(name=name, pci=requests_from_flavor(extra_specs, aliases))
+
+
+class ServerService:
+    def __init__(self, db: Database, settings: Settings, scheduler: Scheduler) -> None:
+        self.db = db
+        self.settings = settings
+        self.scheduler = scheduler
+
+    # --- reads ----------------------------------------------------------------------
+
+    def get(self, server_id: str, project: str | None = None) -> ServerRecord:
+        with self.db.read() as conn:
+            return servers.get_server(conn, server_id, project=project)
+
+    def find(
+        self, project: str | None, *, include_deleted: bool = False, name: str | None = None
+    ) -> list[ServerRecord]:
+        with self.db.read() as conn:
+            return servers.list_servers(
+                conn, project=project, include_deleted=include_deleted, name=name
+            )
+
+    # --- create -----------------------------------------------------------------------
+
+    def create(self, *, name: str, flavor: str, project: str) -> ServerRecord:
+        """Validate, then place; the server comes back BUILD (placed) or ERROR (why not)."""
+        with self.db.read() as conn:
+            record = catalog.get_flavor(conn, flavor)
+            guest = guest_request(conn, name, record.extra_specs_map)
+        now = time.time()
+        server = ServerRecord(
+            id=str(uuid.uuid4()),
+            name=name,
+            project=project,
+            flavor=record.name,
+            vcpus=record.vcpus,
+            ram=record.ram,
+            extra_specs=record.extra_specs,
+            state=ServerState.BUILD,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            self.scheduler.place(server, guest, new=True)
+        except (NoFitError, ConflictError) as exc:
+            failed = replace(
+                server,
+                state=server_move(ServerState.BUILD, ServerEvent.NO_VALID_HOST),
+                reason=str(exc),
+            )
+            with self.db.write() as conn:
+                servers.insert_server(conn, failed)
+        return self.get(server.id)
+
+    def place_again(self, server: ServerRecord, faults: tuple[Fault, ...]) -> None:
+        """Place a server that lost its host, avoiding the hosts that failed it."""
+        try:
+            with self.db.read() as conn:
+                guest = guest_request(conn, server.name, dict(server.extra_specs))
+        except PciplaneError as exc:
+            self._give_up(server.id, f"cannot reschedule: {exc}", faults)
+            return
+        exclude = frozenset(f.host for f in faults if f.host is not None)
+        try:
+            self.scheduler.place(server, guest, exclude, new=False)
+        except (NoFitError, ConflictError) as exc:
+            self._give_up(server.id, str(exc), faults)
+
+    def _give_up(self, server_id: str, reason: str, faults: tuple[Fault, ...]) -> None:
+        if faults:
+            earlier = "; ".join(f"attempt on {f.host}: {f.reason}" for f in faults)
+            reason = f"{reason} (earlier: {earlier})"
+        with self.db.write() as conn:
+            servers.move_server(
+                conn,
+                server_id,
+                ServerEvent.GAVE_UP,
+                reason=reason,
+                host_id=None,
+                faults=faults,
+                updated_at=time.time(),
+            )
+
+    # --- agent outcomes -------------------------------------------------------------
+
+    def started(self, work: WorkRecord, *, ok: bool, reason: str, domain_xml: str | None) -> None:
+        """The agent's answer to a start: ACTIVE, or free and try elsewhere."""
+        host_id = self._host_id(work.host)
+        if ok:
+
+            def activate(conn: Connection) -> None:
+                servers.move_work(conn, work, WorkEvent.FINISH)
+                servers.move_server(
+                    conn,
+                    work.server_id,
+                    ServerEvent.STARTED,
+                    reason=None,
+                    domain_xml=domain_xml,
+                    updated_at=time.time(),
+                )
+
+            self.scheduler.update_host(
+                host_id, lambda inv: allocate(inv, owner=work.server_id), activate
+            )
+            return
+        self.lost_host(work, reason or "start failed", WorkEvent.FINISH)
+
+    def lost_host(self, work: WorkRecord, reason: str, event: WorkEvent) -> None:
+        """A start that will not happen (failed, or expired): free, record, try elsewhere."""
+        server = self.get(work.server_id)
+        faults = add_fault(server.faults, Fault(host=work.host, reason=reason))
+
+        def record_fault(conn: Connection) -> None:
+            servers.move_work(conn, work, event)
+            servers.move_server(
+                conn,
+                work.server_id,
+                ServerEvent.START_FAILED,
+                host_id=None,
+                guest_plan=None,
+                domain_xml=None,
+                faults=faults,
+                updated_at=time.time(),
+            )
+
+        self.scheduler.update_host(
+            self._host_id(work.host), lambda inv: release(inv, owner=work.server_id), record_fault
+        )
+        self._retry(server, faults)
+
+    def _retry(self, server: ServerRecord, faults: tuple[Fault, ...]) -> None:
+        if server.task is ServerTask.DELETING:
+            self._mark_deleted(server.id)
+            return
+        if len(faults) >= self.settings.max_attempts:
+            self._give_up(server.id, f"start failed on {len(faults)} host(s)", faults)
+            return
+        self.scheduler.metrics.reschedules.inc()
+        self.place_again(self.get(server.id), faults)
+
+    def stopped(self, work: WorkRecord, *, ok: bool, reason: str) -> None:
+        """The agent's answer to a stop: free the devices, or ERROR and keep them held."""
+        if ok:
+            self._free_and_delete(work.server_id, self._host_id(work.host), work)
+            return
+        with self.db.write() as conn:
+            servers.move_work(conn, work, WorkEvent.FINISH)
+            servers.move_server(
+                conn,
+                work.server_id,
+                ServerEvent.DELETE_FAILED,
+                task=None,
+                reason=f"delete failed on {work.host}: {reason}",
+                updated_at=time.time(),
+            )
+
+    def _host_id(self, name: str) -> int:
+        with self.db.read() as conn:
+            return host_id_of(conn, name)
+
+    # --- delete -----------------------------------------------------------------------
+
+    def delete(self, server_id: str, project: str | None) -> ServerRecord:
+        """Free at once when no agent acted yet; otherwise ask the agent to stop the guest."""
+        server = self.get(server_id, project)
+        if server.state is ServerState.DELETED:
+            raise NotFoundError(f"server {server_id!r} does not exist")
+        if server.host is None:
+            self._mark_deleted(server.id)
+            return self.get(server.id)
+        host_id = self._host_id(server.host)
+        with self.db.write() as conn:
+            cancelled = servers.cancel_pending(conn, server.id, WorkKind.START)
+            if not cancelled and server.task is not ServerTask.DELETING:
+                servers.add_work(
+                    conn, host_id=host_id, server_id=server.id, kind=WorkKind.STOP, now=time.time()
+                )
+                servers.move_server(
+                    conn,
+                    server.id,
+                    ServerEvent.DELETE_REQUESTED,
+                    task=ServerTask.DELETING,
+                    updated_at=time.time(),
+                )
+        if cancelled:
+            self._free_and_delete(server.id, host_id, None)
+        return self.get(server.id)
+
+    def _free_and_delete(self, server_id: str, host_id: int, work: WorkRecord | None) -> None:
+        def finish(conn: Connection) -> None:
+            if work is not None:
+                servers.move_work(conn, work, WorkEvent.FINISH)
+            servers.move_server(
+                conn, server_id, ServerEvent.DELETED, task=None, updated_at=time.time()
+            )
+
+        self.scheduler.update_host(host_id, lambda inv: release(inv, owner=server_id), finish)
+
+    def _mark_deleted(self, server_id: str) -> None:
+        with self.db.write() as conn:
+            servers.move_server(
+                conn, server_id, ServerEvent.DELETED, task=None, updated_at=time.time()
+            )

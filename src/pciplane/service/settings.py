@@ -1,0 +1,200 @@
+"""The service's typed settings: each declared once, with its type, default and help.
+
+Sources, later ones winning: the defaults here, a TOML file (``serve --config``, its
+``[pciplane]`` table or top level), the environment (``PCIPLANE_<NAME>``; tables and
+lists as JSON), then command-line flags. An unknown key or a value of the wrong type is
+a :class:`ConfigError` naming the setting and where it came from. Built once at the entry
+point and passed down; core functions never see it (DESIGN.md, "Rings").
+"""
+
+from __future__ import annotations
+
+import enum
+import tomllib
+from collections.abc import Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import platformdirs
+from pydantic import Field, JsonValue, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+from pciplane.core.errors import ConfigError
+
+ENV_PREFIX = "PCIPLANE_"
+
+
+class Weigher(enum.StrEnum):
+    """How hosts that fit are ordered: fill the fullest first, or the emptiest first."""
+
+    PACK = "pack"
+    SPREAD = "spread"
+
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+def default_db_url() -> str:
+    """A SQLite file in the user's data directory: embedded, nothing to install."""
+    data = Path(platformdirs.user_data_dir("pciplane"))
+    return f"sqlite:///{data / 'pciplane.db'}"
+
+
+#: The TOML file ``build_settings`` reads, for the source below.
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("pciplane_config_file", default=None)
+
+
+class _TomlFile(PydanticBaseSettingsSource):
+    """The ``[pciplane]`` table (or the top level) of the file ``--config`` names."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # pragma: no cover - __call__ is used instead
+
+    def __call__(self) -> dict[str, Any]:
+        path = _CONFIG_FILE.get()
+        if path is None:
+            return {}
+        try:
+            doc = tomllib.loads(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the settings file: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        table = doc.get("pciplane", doc)
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [pciplane] must be a table")
+        return dict(table)
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, validate_default=True
+    )
+
+    db_url: str = Field(
+        default_factory=default_db_url,
+        description="database URL: sqlite:///FILE (default: in the user's data directory) "
+        "or postgresql+psycopg://USER@HOST/DB for several API processes",
+    )
+    bind_host: str = Field("127.0.0.1", description="address serve listens on")
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(8774, description="port serve listens on")
+    admin_token: str | None = Field(
+        None, repr=False, description="the admin's bearer token (generated and printed if unset)"
+    )
+    project_tokens: dict[str, str] = Field(
+        default_factory=dict,
+        repr=False,
+        description="bearer tokens of projects, TOKEN = PROJECT; a project sees only its servers",
+    )
+    agent_tokens: dict[str, str] = Field(
+        default_factory=dict,
+        repr=False,
+        description="bearer tokens of host agents, TOKEN = HOST; an agent reports only its host",
+    )
+    weigher: Weigher = Field(
+        Weigher.PACK, description="order of hosts that fit: pack (fullest first) or spread"
+    )
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = Field(
+        3, description="hosts tried per server before it goes to ERROR (Nova's max_attempts)"
+    )
+    claim_retries: Annotated[int, Field(ge=0, le=1000)] = Field(
+        20, description="claim retries after losing a race to another API process"
+    )
+    max_body_bytes: Annotated[int, Field(ge=1024)] = Field(
+        1 << 20, description="largest request body accepted (bytes)"
+    )
+    device_spec: list[JsonValue] = Field(
+        default_factory=list,
+        description="fleet-wide [pci] device_spec entries for hosts whose agent reports none",
+    )
+    alias_file: Path | None = Field(
+        None,
+        description="[pci] alias entries (a JSON list, or a nova.conf); when set it is the "
+        "only source of aliases: loaded at start and by 'alias reload', and the API "
+        "refuses to create or delete aliases",
+    )
+    agent_down_time: Annotated[float, Field(gt=0)] = Field(
+        75.0,
+        description="seconds after an agent's last report before its host counts as down "
+        "and is not scheduled (Neutron's agent_down_time)",
+    )
+    build_timeout: Annotated[float, Field(gt=0)] = Field(
+        300.0,
+        description="seconds a start may wait for its host's agent before the server is "
+        "rescheduled or goes to ERROR with its devices freed (Nova's instance_build_timeout)",
+    )
+    housekeeping_interval: Annotated[float, Field(gt=0)] = Field(
+        10.0,
+        description="seconds between the service's checks for expired starts and servers "
+        "left half-created by a process that died",
+    )
+    migrate_on_start: bool = Field(True, description="apply database migrations on start")
+    log_level: LogLevel = Field("info", description="log level of serve")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlFile(settings_cls))
+
+    def with_overrides(self, **values: object) -> Settings:
+        """A copy with these settings changed, validated like any other source."""
+        return _validated(lambda: type(self).model_validate({**self.model_dump(), **values}))
+
+
+def _validated(make: Any) -> Settings:
+    try:
+        settings: Settings = make()
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ())) or "settings"
+            problems.append(f"setting {where!r}: {err.get('msg', 'invalid')}")
+        raise ConfigError("; ".join(problems)) from None
+    except SettingsError as exc:  # a variable that does not parse (not JSON, say)
+        raise ConfigError(f"settings: {exc}") from None
+    return settings
+
+
+def build_settings(
+    *, config: Path | None = None, flags: Mapping[str, object] | None = None
+) -> Settings:
+    """Defaults, then the TOML file, then the environment, then the flags (None: unset)."""
+    given = {k: v for k, v in (flags or {}).items() if v is not None}
+    token = _CONFIG_FILE.set(config)
+    try:
+        return _validated(lambda: Settings(**given))  # type: ignore[arg-type]
+    finally:
+        _CONFIG_FILE.reset(token)
+
+
+def describe_settings() -> str:
+    """Every setting with its environment variable, default and help (``serve --help``)."""
+    lines = ["settings (TOML key = environment variable PCIPLANE_<KEY>):"]
+    for name, info in Settings.model_fields.items():
+        default = "(generated)" if name == "admin_token" else _default(info)
+        lines.append(f"  {name} [{ENV_PREFIX}{name.upper()}] default {default}")
+        lines.append(f"      {info.description}")
+    return "\n".join(lines)
+
+
+def _default(info: FieldInfo) -> str:
+    factory = info.default_factory
+    value = factory() if factory is not None else info.default  # type: ignore[call-arg]
+    if isinstance(value, enum.Enum):
+        value = value.value
+    return repr(value) if value not in (None, {}, []) else "unset"

@@ -1,0 +1,104 @@
+"""Hosts, their agents' reports, work items and reconciliation on the wire."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, JsonValue
+
+from pciplane.wire.common import Answer, Name, Strict, Text255, Text4000
+from pciplane.wire.servers import ServerOut
+
+
+class PoolOut(Answer):
+    """One pool of a host: the scheduling key in words, and how much of it is used."""
+
+    pool: str
+    vendor_id: str
+    product_id: str
+    dev_type: str
+    numa_node: int | None
+    physical_network: str | None
+    total: int
+    used: int
+    free: int
+
+
+class HostOut(Answer):
+    name: str
+    generation: int
+    last_seen: float | None
+    #: Whether the agent was heard from within ``agent_down_time``.
+    alive: bool = False
+    devices: int
+    pools: list[PoolOut]
+
+
+class HostDetail(HostOut):
+    numa_nodes: list[dict[str, JsonValue]]
+    #: Every device as stored, in the fleet snapshot's device shape.
+    device_list: list[dict[str, JsonValue]]
+
+
+class HostList(Answer):
+    hosts: list[HostOut]
+
+
+class HostReport(Strict):
+    """What an agent reports: the host's NUMA nodes and devices, its own device_spec.
+
+    ``devices`` is required: a report must say what it reports (an empty body would
+    otherwise drop every device of the host).
+    """
+
+    name: Name | None = None
+    numa_nodes: Annotated[list[dict[str, JsonValue]], Field(max_length=1024)] = Field(
+        default_factory=list
+    )
+    devices: Annotated[list[dict[str, JsonValue]], Field(max_length=65536)]
+    device_spec: list[JsonValue] | None = None
+
+
+class Registration(Answer):
+    """The answer to a report: the host as stored, which is all the agent needs."""
+
+    host: HostDetail
+    #: Work delivered before and never answered, handed out again.
+    redelivered: int = 0
+
+
+class WorkOut(Answer):
+    """One thing an agent must do on its host, with the guest plan it needs to do it."""
+
+    id: int
+    kind: str
+    server_id: str
+    server_name: str
+    #: The guest (core.guest.GuestPlan); for attach/detach, its devices are the ones to
+    #: attach or detach.
+    plan: dict[str, JsonValue]
+
+
+class WorkList(Answer):
+    work: list[WorkOut]
+
+
+class WorkResultIn(Strict):
+    ok: bool
+    reason: Text4000 = ""
+    #: The domain XML the agent defined (start), for the record.
+    domain_xml: Annotated[str, Field(max_length=1 << 20)] | None = None
+
+
+class MismatchIn(Strict):
+    server_id: Annotated[str, Field(max_length=64)] | None = None
+    domain: Text255 | None = None
+    detail: Annotated[Text4000, Field(min_length=1)]
+
+
+class MismatchesIn(Strict):
+    mismatches: Annotated[list[MismatchIn], Field(max_length=1000)]
+
+
+class MismatchesOut(Answer):
+    servers: list[ServerOut]
