@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from fastapi import Request
@@ -10,8 +9,9 @@ from fastapi import Request
 from pciplane.api import schemas
 from pciplane.api.auth import Who, require_admin, require_user
 from pciplane.api.context import ctx
+from pciplane.conf.pci_entries import load_alias_entries
 from pciplane.core.alias import parse_aliases, requests_from_flavor
-from pciplane.core.errors import ConfigError, SnapshotError
+from pciplane.core.errors import ConfigError
 from pciplane.core.fit import GuestRequest
 from pciplane.store import catalog
 
@@ -57,22 +57,10 @@ def reload_aliases(request: Request, who: Who) -> schemas.AliasList:
 
 
 def load_alias_file(path: object) -> list[dict[str, object]]:
-    """A JSON list of alias entries (objects or JSON strings, as nova.conf holds them)."""
-    from pathlib import Path
-
+    """The alias file's entries (a JSON list or a nova.conf), read by pciplane.conf."""
     if path is None:
         raise ConfigError("no alias file is configured (setting alias_file)")
-    assert isinstance(path, Path)
-    try:
-        doc = json.loads(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the alias file: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not JSON: {exc}") from None
-    if not isinstance(doc, list):
-        raise SnapshotError(f"{path}: expected a JSON list of [pci] alias entries")
-    parse_aliases(doc)
-    return [e if isinstance(e, dict) else json.loads(e) for e in doc]
+    return load_alias_entries(str(path))
 
 
 def _flavor_out(flavor: catalog.FlavorRecord) -> schemas.FlavorOut:
