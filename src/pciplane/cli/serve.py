@@ -16,6 +16,8 @@ from typing import Any
 
 from pciplane.api.app import create_app
 from pciplane.api.settings import Settings, build_settings
+from pciplane.cli.flag_types import LOG_LEVELS, port_number
+from pciplane.conf.pci_entries import FILE_HELP
 
 
 def add_settings_args(parser: argparse.ArgumentParser) -> None:
@@ -27,12 +29,12 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser("serve", help="run the API service")
     add_settings_args(parser)
     parser.add_argument("--host", dest="bind_host", help="address to listen on (127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port to listen on (8774)")
+    parser.add_argument("--port", type=port_number, help="port to listen on (8774)")
     parser.add_argument("--admin-token", help="the admin bearer token (env PCIPLANE_ADMIN_TOKEN)")
     parser.add_argument("--weigher", choices=["pack", "spread"])
-    parser.add_argument("--alias-file", type=Path, help="JSON list of [pci] alias entries")
+    parser.add_argument("--alias-file", type=Path, help=f"[pci] alias entries: {FILE_HELP}")
     parser.add_argument("--virt-type", help="libvirt domain type in the XML (kvm, qemu, test)")
-    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--log-level", default="info", choices=LOG_LEVELS)
     parser.set_defaults(func=_serve)
 
 
