@@ -85,3 +85,15 @@ def test_db_upgrade_creates_the_missing_directory(
     assert run(capsys, "db", "upgrade", "--db", url)[:2] == (0, "database at revision 0001\n")
     assert db.is_file()
     assert run(capsys, "db", "current", "--db", url)[:2] == (0, "0001\n")
+
+
+def test_agent_reads_its_device_spec_from_nova_conf(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Checked before the agent connects anywhere: a bad value stops it, naming the file."""
+    conf = tmp_path / "nova.conf"
+    conf.write_text('[pci]\ndevice_spec = {"vendor_id": "8086"}\ndevice_spec = {"vendor_id": 8\n')
+    code, _, err = run(capsys, "agent", "--device-spec", str(conf), "--libvirt", "test:///default",
+                       "--api", "http://127.0.0.1:9", "--once")  # fmt: skip
+    assert code == 2
+    assert f"nova.conf file {conf}: [pci] device_spec value 1: not valid JSON" in err

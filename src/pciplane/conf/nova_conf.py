@@ -11,7 +11,9 @@ command line, no config directories and no environment: only the file named.
 
 Each value is then one JSON document: a device_spec value an object or a list of objects
 (§1.2), an alias value one object (§1.8). Errors name the file, the option and the
-value's position among that option's values (0-based, as lint numbers entries).
+value's position among that option's values (0-based, as lint numbers entries). Lint
+reads leniently instead: a value that is not what it should be stays as it is, for the
+core's entry-by-entry check to report beside every other malformed entry.
 """
 
 from __future__ import annotations
@@ -103,9 +105,25 @@ def _alias_value(path: Path, index: int, text: str) -> object:
     return value
 
 
-def read_pci_section(path: Path) -> PciSection:
-    """The ``[pci]`` values of a nova.conf-style file, each decoded from JSON."""
+def _lenient(text: str) -> object:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return text
+
+
+def read_pci_section(path: Path, *, strict: bool = True) -> PciSection:
+    """The ``[pci]`` values of a nova.conf-style file, each decoded from JSON.
+
+    ``strict=False`` keeps a value that is not JSON as its text (lint's reading).
+    """
     specs, aliases = _raw_values(path)
+    if not strict:
+        return PciSection(
+            source=str(path),
+            device_spec=tuple(_lenient(t) for t in specs),
+            alias=tuple(_lenient(t) for t in aliases),
+        )
     return PciSection(
         source=str(path),
         device_spec=tuple(_device_spec_value(path, i, t) for i, t in enumerate(specs)),

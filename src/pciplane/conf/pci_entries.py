@@ -99,8 +99,12 @@ def _json_entries(path: str | Path, text: str, option: str) -> tuple[object, ...
     return tuple(doc)
 
 
-def read_entries_file(path: str | Path, option: str) -> PciEntries:
-    """The ``option`` entries (``device_spec`` or ``alias``) of a JSON or nova.conf file."""
+def read_entries_file(path: str | Path, option: str, *, strict: bool = True) -> PciEntries:
+    """The ``option`` entries (``device_spec`` or ``alias``) of a JSON or nova.conf file.
+
+    ``strict=False`` (lint) leaves a nova.conf value that is not JSON for the entry
+    check to report, beside every other malformed entry, instead of stopping at it.
+    """
     text = read_text(path, option)
     kind = file_kind(path, text)
     if kind is FileKind.JSON:
@@ -108,17 +112,17 @@ def read_entries_file(path: str | Path, option: str) -> PciEntries:
         if option == "alias":
             return PciEntries(source=str(path), kind=kind, alias_raw=entries)
         return PciEntries(source=str(path), kind=kind, device_spec_raw=entries)
-    section = read_nova_conf(path)
+    section = read_nova_conf(path, strict=strict)
     if option == "alias":
         return PciEntries(source=str(path), kind=kind, alias_raw=section.alias_raw)
     return PciEntries(source=str(path), kind=kind, device_spec_raw=section.device_spec_raw)
 
 
-def read_nova_conf(path: str | Path) -> PciEntries:
+def read_nova_conf(path: str | Path, *, strict: bool = True) -> PciEntries:
     """Both options of a nova.conf (``--nova-conf FILE``)."""
     if str(path) == STDIN:
         raise ConfigError("a nova.conf must be a file, not standard input")
-    section = read_pci_section(Path(path))
+    section = read_pci_section(Path(path), strict=strict)
     return PciEntries(
         source=str(path),
         kind=FileKind.NOVA_CONF,
