@@ -21,10 +21,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-
-from oslo_config import cfg
+from typing import TYPE_CHECKING
 
 from pciplane.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from oslo_config import cfg
 
 GROUP = "pci"
 
@@ -40,6 +42,8 @@ class PciSection:
 
 def _options() -> list[cfg.Opt]:
     """Nova's two options with their deprecated names (reference §1.1)."""
+    from oslo_config import cfg
+
     return [
         cfg.MultiStrOpt(
             "device_spec",
@@ -56,6 +60,10 @@ def _options() -> list[cfg.Opt]:
 
 
 def _raw_values(path: Path) -> tuple[list[str], list[str]]:
+    # Imported here, not at the top: every pciplane command loads this module, and only
+    # the ones given a nova.conf need oslo.config (and its dependencies) in memory.
+    from oslo_config import cfg
+
     conf = cfg.ConfigOpts()
     conf.register_opts(_options(), group=GROUP)
     try:
