@@ -37,8 +37,11 @@ unit: $(STAMP)
 
 test: lint typecheck imports unit
 
+# Every benchmark of bench/README.md, one after the other; each prints its markdown rows.
+BENCHES := $(sort $(wildcard bench/bench_*.py))
+
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	@for script in $(BENCHES); do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -19,24 +19,30 @@ import sys
 import time
 from pathlib import Path
 
-from pciplane.cli.offline import RequestInput, guest_from_input, settle_heap
+from pciplane.cli.request_input import PortInput, RequestInput, guest_from_input
+from pciplane.cli.snapshot_file import settle_heap
 from pciplane.core.index import FleetIndex
 from pciplane.core.snapshot import load_fleet
 from pciplane.sim.fleet import generate
 
 OUT = Path(__file__).resolve().parent / "out"
 
+
+def _port(physnet: str, vnic: str = "direct") -> PortInput:
+    return PortInput(physical_network=physnet, vnic_type=vnic)
+
+
 REQUESTS = [
-    RequestInput(name="gpu+port numa1", alias="large_GPU:1", ports=(("physnet1", "direct"),),
+    RequestInput(name="gpu+port numa1", alias="large_GPU:1", ports=(_port("physnet1"),),
                  numa_cells=(1,)),
     RequestInput(name="two models", alias="small_GPU:2,large_GPU:1"),
-    RequestInput(name="pf+vf", ports=(("physnet2", "direct-physical"), ("physnet1", "direct"))),
+    RequestInput(name="pf+vf", ports=(_port("physnet2", "direct-physical"), _port("physnet1"))),
     RequestInput(name="alternatives preferred", alias="any_GPU:3", numa_cells=(0,),
                  numa_policy="preferred"),
-    RequestInput(name="3 ports socket", ports=(("physnet1", "direct"),) * 2 +
-                 (("physnet2", "direct"),), numa_cells=(0,), numa_policy="socket"),
+    RequestInput(name="3 ports socket", ports=(_port("physnet1"),) * 2 + (_port("physnet2"),),
+                 numa_cells=(0,), numa_policy="socket"),
     RequestInput(name="gpu+2 ports numa0,1", alias="large_GPU:2",
-                 ports=(("physnet1", "direct"), ("physnet2", "direct")), numa_cells=(0, 1)),
+                 ports=(_port("physnet1"), _port("physnet2")), numa_cells=(0, 1)),
 ]  # fmt: skip
 
 

@@ -21,7 +21,13 @@ would read on that host.
 Each disagreement gets a hint: ``Q3`` when Nova's scheduler says yes but its own
 compute-side claim (``consume_requests``, which does model PF/VF dependencies) fails;
 ``order`` when Nova says no but another order of the same requests passes its scheduler
-(pciplane tries other orders on purpose); ``unexplained`` otherwise.
+(pciplane tries other orders on purpose); ``unexplained`` otherwise. The exit status is 0
+when every disagreement is in a documented class and 1 when one is not
+(scripts/nova_compat_report.py says which classes are documented and why).
+
+A port's ``trusted`` and ``numa_affinity_policy`` in the requests file are read by
+pciplane's own request reader, and given to Nova the way its Neutron code builds the
+port's request (§4.3).
 """
 
 from __future__ import annotations
@@ -35,21 +41,20 @@ import logging
 import re
 import sys
 import warnings
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from pciplane.cli.offline import RequestInput, guest_from_input, inputs_from_file
+from nova_compat_report import Report, explained
+
+from pciplane.cli.request_input import RequestInput, guest_from_input, inputs_from_file
 from pciplane.core.boolean import normalise_word
 from pciplane.core.device import DevType, PciDevice
 from pciplane.core.errors import PciplaneError
-from pciplane.core.fit import GuestRequest
 from pciplane.core.fleet import Fleet, Host
 from pciplane.core.index import FleetIndex
-from pciplane.core.request import parse_numa_policy, request_from_port
 from pciplane.core.snapshot import load_fleet
 
 warnings.filterwarnings("ignore")  # eventlet and oslo deprecation noise on import
@@ -255,7 +260,7 @@ class NovaRequest:
     error: str = ""
 
 
-def nova_request_of(inp: RequestInput, trusted: list[bool | None]) -> NovaRequest:
+def nova_request_of(inp: RequestInput) -> NovaRequest:
     policy = inp.numa_policy
     try:
         reqs: list[Any] = []
@@ -264,18 +269,21 @@ def nova_request_of(inp: RequestInput, trusted: list[bool | None]) -> NovaReques
             reqs += nova_request.get_pci_requests_from_flavor(flavor, policy).requests
     except (nova_exc.NovaException, ValueError) as exc:
         return NovaRequest(error=f"{type(exc).__name__}: {exc}")
-    for i, ((physnet, vnic), trust) in enumerate(zip(inp.ports, trusted, strict=True)):
-        spec: dict[str, str | None] = {"physical_network": physnet, "remote_managed": "False"}
-        if vnic == "direct-physical":
+    for i, port in enumerate(inp.ports):
+        spec: dict[str, str | None] = {
+            "physical_network": port.physical_network,
+            "remote_managed": "False",
+        }
+        if port.vnic_type == "direct-physical":
             spec["dev_type"] = "type-PF"
-        if trust is not None:
-            spec["trusted"] = str(trust)
+        if port.trusted is not None:
+            spec["trusted"] = str(port.trusted)
         req = objects.InstancePCIRequest(
             count=1, spec=[spec], request_id=f"00000000-0000-0000-0000-{i:012d}",
             requester_id=f"port-{i}",
         )  # fmt: skip
-        if policy:
-            req.numa_policy = policy
+        if port.numa_affinity_policy or policy:  # the port's own policy wins (§4.3)
+            req.numa_policy = port.numa_affinity_policy or policy
         reqs.append(req)
     cells = None
     if inp.numa_cells is not None:
@@ -311,40 +319,7 @@ def nova_some_order(host: NovaHost, req: NovaRequest, *, claim: bool = False) ->
     return any(check(host, req, list(order)) for order in orders)
 
 
-# --- pciplane's side ------------------------------------------------------------------
-
-
-def pciplane_guest(fleet: Fleet, inp: RequestInput, trusted: list[bool | None]) -> GuestRequest:
-    """``guest_from_input``, with the port's ``trusted`` flag when the file gives one."""
-    guest = guest_from_input(inp, fleet.aliases)
-    if all(t is None for t in trusted):
-        return guest
-    policy = parse_numa_policy(inp.numa_policy, what="numa_policy") if inp.numa_policy else None
-    flavor = guest.pci[: len(guest.pci) - len(inp.ports)]
-    ports = tuple(
-        request_from_port(vnic_type=v, physical_network=p, trusted=t, flavor_numa_policy=policy)
-        for (p, v), t in zip(inp.ports, trusted, strict=True)
-    )
-    return GuestRequest(name=guest.name, pci=flavor + ports, numa_cells=guest.numa_cells)  # type: ignore[operator]
-
-
-def trusted_flags(path: str) -> list[list[bool | None]]:
-    """The optional ``trusted`` of each port (an extension of the requests file)."""
-    doc = json.loads(Path(path).read_text())
-    return [[p.get("trusted") for p in obj.get("ports", [])] for obj in doc]
-
-
 # --- comparison -----------------------------------------------------------------------
-
-
-@dataclass
-class Report:
-    compared: int = 0
-    agreed: int = 0
-    disagreements: list[dict[str, object]] = field(default_factory=list)
-
-    def by_class(self) -> Counter[str]:
-        return Counter(str(d["hint"]) for d in self.disagreements)
 
 
 def _normalised_host(host: NovaHost) -> NovaHost:
@@ -391,8 +366,11 @@ _COUNT_ZERO = re.compile(r":\s*0+\s*(,|$)")
 
 
 def _error_hint(inp: RequestInput, nova_err: str, ours_err: str) -> str:
+    """``count0`` and ``Q1`` are documented; any other refusal by one side is ``error``."""
     if ours_err and not nova_err and _COUNT_ZERO.search(inp.alias):
         return "count0"
+    if nova_err.startswith("PciDeviceNotFoundById") and not ours_err:
+        return "Q1"  # a remote-managed PF named by address: Nova looks up an object repr
     return "error"
 
 
@@ -401,12 +379,11 @@ def compare_request(
     index: FleetIndex,
     hosts: list[NovaHost],
     inp: RequestInput,
-    trusted: list[bool | None],
     report: Report,
 ) -> None:
-    req = nova_request_of(inp, trusted)
+    req = nova_request_of(inp)
     try:
-        verdicts = list(index.fit(pciplane_guest(fleet, inp, trusted)).verdicts())
+        verdicts = list(index.fit(guest_from_input(inp, fleet.aliases)).verdicts())
         ours_error = ""
     except PciplaneError as exc:
         verdicts, ours_error = [], f"{type(exc).__name__}: {exc}"
@@ -425,7 +402,7 @@ def compare_request(
         report.disagreements.append(
             {
                 "host": host.name,
-                "request": inp.as_json() | {"trusted": trusted},
+                "request": inp.as_json(),
                 "nova": nova_err or nova_yes,
                 "pciplane": ours_error or ours_yes,
                 "pciplane_reason": "" if ours_error else verdicts[i].reason,
@@ -437,20 +414,19 @@ def compare_request(
 def run(fleet_path: str, requests_path: str) -> Report:
     fleet = load_fleet(json.loads(Path(fleet_path).read_text()), source=fleet_path)
     inputs = inputs_from_file(requests_path)
-    flags = trusted_flags(requests_path)
     configure_aliases(fleet)
     index = FleetIndex.build(fleet)
     hosts = [nova_host(fleet, h) for h in fleet.hosts]
     report = Report()
-    for inp, trusted in zip(inputs, flags, strict=True):
-        compare_request(fleet, index, hosts, inp, trusted, report)
+    for inp in inputs:
+        compare_request(fleet, index, hosts, inp, report)
     return report
 
 
 def _print_text(report: Report, limit: int) -> None:
     print(f"compared {report.compared} host x request verdicts, agreed {report.agreed}")
     for hint, n in sorted(report.by_class().items()):
-        print(f"  {hint}: {n}")
+        print(f"  {hint}: {n}" + ("" if explained(hint) else "  (not a documented class)"))
     for d in report.disagreements[:limit]:
         print(json.dumps(d))
 
@@ -468,12 +444,13 @@ def main(argv: list[str] | None = None) -> int:
             "compared": report.compared,
             "agreed": report.agreed,
             "by_class": dict(report.by_class()),
+            "unexplained": len(report.unexplained()),
             "disagreements": report.disagreements,
         }
         print(json.dumps(out, indent=1, default=str))
     else:
         _print_text(report, args.show)
-    return 0 if not report.disagreements else 1
+    return report.exit_status()
 
 
 if __name__ == "__main__":

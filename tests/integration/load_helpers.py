@@ -1,7 +1,7 @@
 """Real API processes on a real database, for the load and fault tests.
 
 Each API is its own ``pciplane serve`` process (uvicorn) bound to loopback on a free
-port; its settings come from the environment (``PCIPLANE_*``, api/settings.py), so the
+port; its settings come from the environment (``PCIPLANE_*``, service/settings.py), so the
 tokens and the fleet-wide device_spec are the same in every process sharing a database.
 PostgreSQL databases are created as ``pciplane_it_<random>`` and dropped with FORCE.
 """
@@ -76,7 +76,6 @@ def service_env(db_url: str, hosts: list[str]) -> dict[str, str]:
             "PCIPLANE_PROJECT_TOKENS": json.dumps({PROJECT_TOKEN: "load"}),
             "PCIPLANE_AGENT_TOKENS": json.dumps({agent_token(h): h for h in hosts}),
             "PCIPLANE_DEVICE_SPEC": json.dumps(GPU_SPEC),
-            "PCIPLANE_VIRT_TYPE": "test",
         }
     )
     return env

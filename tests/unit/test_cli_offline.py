@@ -187,3 +187,254 @@ def test_sim_fleet_writes_a_loadable_snapshot(capsys: pytest.CaptureFixture[str]
     doc = json.loads(out.read_text())
     statuses = {d["status"] for h in doc["hosts"] for d in h["devices"]}
     assert {"available", "allocated", "unavailable"} <= statuses
+
+
+# --- issue 7: the offline doors ---------------------------------------------------------
+
+
+def test_fit_json_explain_carries_the_stage_table(
+    capsys: pytest.CaptureFixture[str], fleet: str
+) -> None:
+    argv = ["fit", "--fleet", fleet, "--alias-request", "gpu:3", "--numa-cells", "0",
+            "--explain", "four"]  # fmt: skip
+    _, text, _ = run(capsys, *argv)
+    _, out, _ = run(capsys, *argv, "--json")
+    explain = json.loads(out)["explain"]
+    assert (explain["host"], explain["fits"]) == ("four", False)
+    assert explain["reason"] in text
+    rows = [line.split() for line in text.split("explain four")[1].splitlines()[2:] if line]
+    assert [[s["request"], s["stage"], str(s["before"]), str(s["after"])]
+            for s in explain["stages"]] == rows  # fmt: skip
+
+
+def test_capacity_offers_no_requests_file(capsys: pytest.CaptureFixture[str], fleet: str) -> None:
+    with pytest.raises(SystemExit):
+        main(["capacity", "--help"])
+    assert "--requests" not in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        main(["capacity", "--fleet", fleet, "--requests", fleet])
+    assert info.value.code == 2
+    assert "unrecognized arguments: --requests" in capsys.readouterr().err
+
+
+def test_lint_unknown_host_is_an_error(capsys: pytest.CaptureFixture[str], fleet: str) -> None:
+    code, out, err = run(capsys, "lint", "--fleet", fleet, "--host", "nosuch")
+    assert (code, out) == (2, "")
+    assert "--host nosuch: the fleet" in err and "has no host 'nosuch'" in err
+
+
+def test_lint_fleet_reports_every_malformed_entry_of_every_host(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    doc = dict(SMALL, device_spec=[GPU, {"vendor_id": "XYZ"}])
+    doc["hosts"] = [
+        dict(SMALL["hosts"][0], device_spec=[{"address": "0000:0a:00.8"}, GPU]),  # type: ignore[arg-type]
+        dict(SMALL["hosts"][1], device_spec=[GPU, GPU, {"managed": "maybe"}]),  # type: ignore[arg-type]
+        SMALL["hosts"][2],  # type: ignore[index]
+    ]
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps(doc))
+    code, out, _ = run(capsys, "lint", "--fleet", str(path), "--json")
+    assert code == 1
+    errors = [f["where"] for f in json.loads(out)["findings"] if f["severity"] == "error"]
+    assert errors == ["device_spec entry 1", "host four device_spec entry 0",
+                      "host none device_spec entry 2"]  # fmt: skip
+
+
+def test_lint_numbers_errors_and_warnings_alike(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps([
+        {"vendor_id": "XYZ"},
+        {"devname": "ens1f0"},
+        [GPU, {"devname": "ens1f1"}],
+    ]))  # fmt: skip
+    code, out, _ = run(capsys, "lint", "--device-spec", str(spec), "--json")
+    findings = [(f["severity"], f["where"]) for f in json.loads(out)["findings"]]
+    assert code == 1
+    assert findings == [("error", "device_spec entry 0"), ("warning", "device_spec entry 1"),
+                        ("warning", "device_spec entry 2[1]")]  # fmt: skip
+
+
+def test_absent_devname_is_a_warning_as_in_nova(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    doc = dict(SMALL, device_spec=[GPU, {"devname": "ens9"}], alias=[])
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps(doc))
+    code, out, _ = run(capsys, "lint", "--fleet", str(path), "--json")
+    severities = {f["severity"] for f in json.loads(out)["findings"]
+                  if "devname ens9 is not present" in f["message"]}  # fmt: skip
+    assert (code, severities) == (0, {"warning"})
+
+
+# --- requests as users write them ------------------------------------------------------
+
+TRUST = {
+    "format": "pciplane-fleet/1",
+    "hosts": [
+        {"name": name, "device_spec": [{"vendor_id": "8086", "product_id": "1889",
+                                         "physical_network": "p1", **tags}],
+         "devices": [
+             {"address": "0000:3b:00.0", "vendor_id": "8086", "product_id": "1592",
+              "dev_type": "type-PF", "numa_node": 0},
+             {"address": "0000:3b:02.0", "vendor_id": "8086", "product_id": "1889",
+              "dev_type": "type-VF", "numa_node": 0, "parent_addr": "0000:3b:00.0"}]}
+        for name, tags in (("trusted", {"trusted": "true"}), ("plain", {}))
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("port", "fitting"),
+    [
+        pytest.param({"physical_network": "p1"}, ["trusted", "plain"], id="no-trusted-key"),
+        pytest.param({"physical_network": "p1", "trusted": True}, ["trusted"], id="trusted"),
+        pytest.param({"physical_network": "p1", "trusted": "yes"}, ["trusted"], id="trusted-word"),
+        pytest.param({"physical_network": "p1", "trusted": False}, ["plain"], id="Q6-untrusted"),
+        pytest.param({"physical_network": "p1", "numa_affinity_policy": "required"},
+                     ["trusted", "plain"], id="port-numa-policy"),
+    ],
+)  # fmt: skip
+def test_requests_file_ports_take_nova_port_keys(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, port: dict[str, object],
+    fitting: list[str],
+) -> None:  # fmt: skip
+    fleet, requests = tmp_path / "f.json", tmp_path / "r.json"
+    fleet.write_text(json.dumps(TRUST))
+    requests.write_text(json.dumps([{"name": "vm", "ports": [port], "numa_cells": [0]}]))
+    _, out, _ = run(capsys, "fit", "--fleet", str(fleet), "--requests", str(requests), "--json")
+    result = json.loads(out)["results"][0]
+    assert [h["name"] for h in result["hosts"] if h["fits"]] == fitting
+    assert result["request"]["ports"][0]["physical_network"] == "p1"
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        pytest.param({"name": "a", "numa_cell": [0]},
+                     "[0]: unknown key 'numa_cell' (known: name, alias, ports, numa_cells, "
+                     "numa_policy); did you mean 'numa_cells'?", id="request-key-typo"),
+        pytest.param({"ports": [{"physical_network": "p1", "trust": True}]},
+                     "[0] ports[0]: unknown key 'trust'", id="port-key-typo"),
+        pytest.param({"ports": [{"physical_network": "p1", "trusted": "maybe"}]},
+                     "[0] ports[0]: 'trusted' must be true or false", id="trusted-value"),
+        pytest.param({"ports": [{"physical_network": "p1", "numa_affinity_policy": "x"}]},
+                     "numa_affinity_policy", id="port-policy-value"),
+        pytest.param({"ports": [{"vnic_type": "direct"}]},
+                     "'physical_network' must be a non-empty string", id="port-without-physnet"),
+        pytest.param({"numa_cells": [True]}, "'numa_cells' must be a list of cell ids",
+                     id="bool-cell"),
+    ],
+)  # fmt: skip
+def test_requests_file_keys_are_checked(
+    capsys: pytest.CaptureFixture[str], fleet: str, tmp_path: Path,
+    request_: dict[str, object], message: str,
+) -> None:  # fmt: skip
+    requests = tmp_path / "r.json"
+    requests.write_text(json.dumps([request_]))
+    code, out, err = run(capsys, "fit", "--fleet", fleet, "--requests", str(requests))
+    assert (code, out) == (2, "")
+    assert f"requests {requests} " in err and message in err
+
+
+# --- nova.conf beside a snapshot --------------------------------------------------------
+
+NOVA_CONF = """\
+[DEFAULT]
+# only [pci] matters here
+[pci]
+passthrough_whitelist = {"vendor_id": "10de",
+    "product_id": "20b5"}
+alias = {"name": "gpu", "vendor_id": "10de", "product_id": "20b5",
+    "numa_policy": "preferred"}
+"""
+
+
+@pytest.fixture
+def nova_conf(tmp_path: Path) -> str:
+    path = tmp_path / "nova.conf"
+    path.write_text(NOVA_CONF)
+    return str(path)
+
+
+def test_fit_what_if_with_nova_conf(
+    capsys: pytest.CaptureFixture[str], fleet: str, nova_conf: str
+) -> None:
+    argv = ["fit", "--fleet", fleet, "--alias-request", "gpu:3", "--numa-cells", "0", "--json"]
+    assert json.loads(run(capsys, *argv)[1])["fit_count"] == 0  # the snapshot's: required
+    assert json.loads(run(capsys, *argv, "--nova-conf", nova_conf)[1])["fit_count"] == 1
+
+
+def test_capacity_what_if_with_nova_conf(
+    capsys: pytest.CaptureFixture[str], fleet: str, nova_conf: str
+) -> None:
+    argv = ["capacity", "--fleet", fleet, "--alias-request", "gpu:1", "--numa-cells", "0"]
+    assert json.loads(run(capsys, *argv, "--json")[1])["total"] == 2
+    assert json.loads(run(capsys, *argv, "--json", "--nova-conf", nova_conf)[1])["total"] == 4
+
+
+def test_nova_conf_leaves_hosts_own_device_spec(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, nova_conf: str
+) -> None:
+    doc = dict(SMALL, device_spec=[])
+    doc["hosts"] = [dict(SMALL["hosts"][0], device_spec=[]), *SMALL["hosts"][1:]]  # type: ignore[index]
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps(doc))
+    _, out, _ = run(capsys, "fit", "--fleet", str(path), "--alias-request", "gpu:1",
+                    "--nova-conf", nova_conf, "--json")  # fmt: skip
+    # "four" allows nothing of its own; "used" takes the nova.conf's list, but its GPU is used.
+    assert json.loads(out)["fit_count"] == 0
+
+
+def test_bad_nova_conf_names_itself(capsys: pytest.CaptureFixture[str], fleet: str,
+                                    tmp_path: Path) -> None:  # fmt: skip
+    path = tmp_path / "nova.conf"
+    path.write_text('[pci]\nalias = {"name": "gpu"}\nalias = {"name": \n')
+    code, _, err = run(capsys, "fit", "--fleet", fleet, "--alias-request", "gpu:1",
+                       "--nova-conf", str(path))  # fmt: skip
+    assert code == 2
+    assert f"nova.conf file {path}: [pci] alias value 1: not valid JSON" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["--nova-conf", "{conf}"], id="nova-conf"),
+        pytest.param(["--device-spec", "{conf}", "--alias", "{conf}"], id="both-from-nova-conf"),
+        pytest.param(["--device-spec", "{spec}", "--alias", "{alias}"], id="json"),
+    ],
+)
+def test_lint_reads_nova_conf_as_json(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, nova_conf: str, argv: list[str]
+) -> None:
+    spec, alias = tmp_path / "spec.json", tmp_path / "alias.json"
+    spec.write_text(json.dumps([GPU]))
+    alias.write_text(json.dumps([{"name": "gpu", **GPU, "numa_policy": "preferred"}]))
+    files = {"conf": nova_conf, "spec": str(spec), "alias": str(alias)}
+    fleet = tmp_path / "f.json"
+    fleet.write_text(json.dumps(dict(SMALL, device_spec=[], alias=[])))
+    code, out, _ = run(capsys, "lint", "--fleet", str(fleet), "--json",
+                       *[a.format(**files) for a in argv])  # fmt: skip
+    report = json.loads(out)
+    assert (code, report["spec_matches"]) == (0, {"0": 5})
+
+
+def test_lint_nova_conf_reports_every_malformed_value(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    conf = tmp_path / "nova.conf"
+    conf.write_text(
+        "[pci]\n"
+        'device_spec = {"vendor_id": "10de" "product_id": "20b5"}\n'
+        'device_spec = {"vendor_id": "8086"}\n'
+        "device_spec = 42\n"
+        'alias = {"name": "a",\n'
+        'alias = [{"name": "b", "vendor_id": "10de", "product_id": "20b5"}]\n'
+    )
+    code, out, _ = run(capsys, "lint", "--nova-conf", str(conf), "--json")
+    errors = [f["where"] for f in json.loads(out)["findings"] if f["severity"] == "error"]
+    assert code == 1
+    assert errors == ["device_spec entry 0", "device_spec entry 2", "alias entry 0",
+                      "alias entry 1"]  # fmt: skip

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pciplane.cli.offline import RequestInput, guest_from_input
+from pciplane.cli.request_input import PortInput, RequestInput, guest_from_input
 from pciplane.core.index import FleetIndex
 from pciplane.core.snapshot import load_fleet
 
@@ -97,8 +97,13 @@ def _verdict(host: dict[str, Any], request: RequestInput) -> bool:
     return verdict.fits
 
 
-def _ports(*ports: str) -> tuple[tuple[str, str], ...]:
-    return tuple((p.split(":")[0], p.split(":")[1] if ":" in p else "direct") for p in ports)
+def _ports(*ports: str) -> tuple[PortInput, ...]:
+    return tuple(
+        PortInput(
+            physical_network=p.split(":")[0], vnic_type=p.split(":")[1] if ":" in p else "direct"
+        )
+        for p in ports
+    )
 
 
 @pytest.mark.parametrize(

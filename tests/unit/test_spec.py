@@ -131,8 +131,12 @@ def test_bad_ids(key: str, value: object, message: str) -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
+        # §1.3: Nova takes any falsy address as the glob *:*:*.* (every address).
         pytest.param("", None, id="s1.3-empty-string-is-any"),
         pytest.param({}, None, id="s1.3-empty-dict-is-any"),
+        pytest.param([], None, id="s1.3-empty-list-is-any"),
+        pytest.param(0, None, id="s1.3-zero-is-any"),
+        pytest.param(False, None, id="s1.3-false-is-any"),
         pytest.param(None, None, id="null-is-any"),
         pytest.param("*:0a:00.*", GlobPattern("*", "0a", "00", "*"), id="glob"),
         pytest.param(
@@ -144,6 +148,13 @@ def test_bad_ids(key: str, value: object, message: str) -> None:
 )
 def test_address(value: object, expected: object) -> None:
     assert one({"address": value}).address == expected
+
+
+@pytest.mark.parametrize("value", [pytest.param("", id="empty"), pytest.param([], id="list")])
+def test_falsy_address_beside_devname_is_no_conflict(value: object) -> None:
+    """§1.3: the address/devname conflict is checked on a truthy address only."""
+    spec = one({"address": value, "devname": "ens1f0"})
+    assert (spec.address, spec.devname) == (None, "ens1f0")
 
 
 @pytest.mark.parametrize(
@@ -471,40 +482,48 @@ def test_resolution(entry: object, expected: set[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("entry", "problem"),
+    ("entry", "problem", "severity"),
     [
+        # §1.4.4: Nova accepts a devname that is absent; it matches nothing.
         pytest.param(
             {"devname": "nope"},
             "device_spec entry 1: devname nope is not present on this host",
+            "warning",
             id="absent-devname",
         ),
+        # §1.7: ... unless the entry is remote-managed: then Nova refuses to start.
         pytest.param(
             {"devname": "nope", "remote_managed": "true"},
             "device_spec entry 1: devname nope is not present on this host",
+            "error",
             id="s1.7-absent-remote-managed-devname",
         ),
         pytest.param(
             {"address": "0000:5e:00.0", "product_id": "a2d6", "remote_managed": "true"},
             "device_spec entry 1: remote-managed: it names the PF 0000:5e:00.0 and "
             "remote-managed PFs are not allowed",
+            "error",
             id="s1.7-pf-product",
         ),
         pytest.param(
             {"address": "0000:5e:00.0", "remote_managed": "true"},
             "remote-managed PFs are not allowed",
+            "error",
             id="s1.7-wildcard-product",
         ),
         pytest.param(
             {"address": "0000:5e:00.0", "product_id": "1234", "remote_managed": "true"},
             "the ids *:1234 do not match the VFs of the PF 0000:5e:00.0 (15b3:101e)",
+            "error",
             id="s1.7-other-product",
         ),
     ],
 )
-def test_resolution_problems(entry: object, problem: str) -> None:
+def test_resolution_problems(entry: object, problem: str, severity: str) -> None:
     resolved = resolve_specs(parse_device_specs([{"vendor_id": "dead"}, entry]), host())
     assert len(resolved.problems) == 1
-    assert problem in resolved.problems[0]
+    assert problem in str(resolved.problems[0])
+    assert resolved.problems[0].severity == severity
 
 
 def test_first_matching_spec_wins() -> None:
@@ -534,7 +553,9 @@ def test_host_specs_equal_when_hosts_resolve_alike() -> None:
     other = Inventory.of([_dev(GPU, "10de", "1db4")])
     c = resolve_specs(specs, other)
     assert c != a
-    assert c.problems == ("device_spec entry 1: devname ens1f0v0 is not present on this host",)
+    assert [str(p) for p in c.problems] == [
+        "device_spec entry 1: devname ens1f0v0 is not present on this host"
+    ]
 
 
 def test_resolution_uses_the_inventory_not_sysfs() -> None:

@@ -1,4 +1,4 @@
-"""What the client commands share: ``--api``, ``--token``, ``--json``, tables.
+"""What the client commands share: ``--api``, ``--token``, ``--json``.
 
 ``--api`` and ``--token`` default to the environment (``PCIPLANE_API``,
 ``PCIPLANE_TOKEN``), so an operator sets them once per shell.
@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from pciplane.cli.flag_types import api_url
 from pciplane.client import DEFAULT_API, Client
 from pciplane.core.errors import ConfigError
 
@@ -23,6 +24,7 @@ from pciplane.core.errors import ConfigError
 def add_client_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--api",
+        type=api_url,
         default=os.environ.get("PCIPLANE_API", DEFAULT_API),
         help="the service's URL (env PCIPLANE_API; default %(default)s)",
     )
@@ -52,18 +54,6 @@ def as_json(value: Any) -> Any:
 def print_json(value: Any) -> None:
     json.dump(as_json(value), sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")
-
-
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """A plain aligned table; empty cells print as ``-``."""
-    cells = [[("-" if v is None or v == "" else str(v)) for v in row] for row in rows]
-    widths = [len(h) for h in headers]
-    for row in cells:
-        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
-    print(line.rstrip())
-    for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 def parse_properties(values: Sequence[str] | None) -> dict[str, str]:

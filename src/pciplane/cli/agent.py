@@ -1,9 +1,11 @@
 """``pciplane agent``: the host agent of one compute host (pciplane.host.agent).
 
-It finds the host's devices in sysfs (``--sysfs-root``) or through libvirt's node
-devices (``--libvirt`` alone), drives the guests through libvirt at ``--libvirt``
-(default ``qemu:///system``), and talks to the service only through the client. SIGTERM
-and SIGINT stop it after the action under way; ``--once`` does one turn and exits.
+It drives the guests through libvirt at ``--libvirt URI``, which is always required:
+an agent that quietly chose a hypervisor for itself would start guests somewhere the
+operator did not say. It finds the host's devices in sysfs under ``--sysfs-root DIR``,
+or else through that libvirt's node devices, allows those ``--device-spec FILE`` (a
+JSON list or a nova.conf) names, and talks to the service only through the client.
+SIGTERM and SIGINT stop it after the action under way; ``--once`` does one turn.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from pciplane.cli.discover import load_device_specs
+from pciplane.cli.flag_types import LOG_LEVELS, api_url
 from pciplane.client import DEFAULT_API, Client
+from pciplane.conf.pci_entries import FILE_HELP, load_device_specs
 from pciplane.core.errors import ConfigError
 from pciplane.host.agent import Agent, AgentConfig, libvirt_scanner, sysfs_scanner
 from pciplane.host.libvirt_driver import LibvirtDriver
 
-DEFAULT_URI = "qemu:///system"
+KVM_URI = "qemu:///system"
 
 
 def register(sub: Any) -> None:
@@ -32,6 +35,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument(
         "--api",
+        type=api_url,
         default=os.environ.get("PCIPLANE_API", DEFAULT_API),
         help="the service's URL (env PCIPLANE_API; default %(default)s)",
     )
@@ -45,14 +49,14 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--libvirt",
         metavar="URI",
-        help=f"libvirt connection for guests (default {DEFAULT_URI}); "
-        "also the device source when --sysfs-root is not given",
+        help=f"required: the libvirt connection the guests run on ({KVM_URI} on a KVM "
+        "host); also the device source when --sysfs-root is not given",
     )
     parser.add_argument(
         "--device-spec",
         type=Path,
         metavar="FILE",
-        help="JSON list of this host's [pci] device_spec entries (default: the service's "
+        help=f"this host's [pci] device_spec entries: {FILE_HELP} (default: the service's "
         "fleet-wide device_spec setting applies to this host)",
     )
     parser.add_argument("--once", action="store_true", help="one turn, then exit")
@@ -62,17 +66,20 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--rescan-interval", type=float, default=30.0, help="seconds between rescans"
     )
-    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--log-level", default="info", choices=LOG_LEVELS)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.sysfs_root is None and args.libvirt is None:
-        raise ConfigError("give --sysfs-root DIR or --libvirt URI (or both)")
+    if args.libvirt is None:
+        raise ConfigError(
+            f"--libvirt URI is required: the hypervisor the guests run on ({KVM_URI} on a "
+            "KVM host); --sysfs-root only says where to find the devices"
+        )
     if args.interval <= 0 or args.rescan_interval <= 0:
         raise ConfigError("--interval and --rescan-interval must be positive")
     name = args.name or socket.gethostname()
-    uri = args.libvirt or DEFAULT_URI
+    uri = args.libvirt
     raw, specs = load_device_specs(args.device_spec) if args.device_spec else (None, None)
     logging.basicConfig(
         level=args.log_level.upper(), format=f"%(asctime)s agent {name}: %(message)s"

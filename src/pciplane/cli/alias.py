@@ -6,7 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from pciplane.cli._api import add_client_args, client_from, print_json, print_table
+from pciplane.cli._api import add_client_args, client_from, print_json
+from pciplane.cli.table import print_table
 from pciplane.core.errors import ConfigError
 
 

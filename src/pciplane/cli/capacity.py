@@ -8,16 +8,14 @@ import sys
 from collections import Counter
 from typing import Any
 
-from pciplane.cli.fit import describe_input
-from pciplane.cli.offline import (
+from pciplane.cli.request_input import (
     RequestInput,
     add_request_arguments,
     guest_from_input,
     inputs_from_args,
-    load_fleet_file,
 )
+from pciplane.cli.snapshot_file import add_fleet_arguments, load_fleet_file
 from pciplane.core.capacity import FleetCapacity, fleet_capacity
-from pciplane.core.errors import RequestError
 from pciplane.core.index import FleetIndex
 
 
@@ -25,17 +23,15 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "capacity", help="how many more servers of a kind the fleet can take, and what runs out"
     )
-    parser.add_argument("--fleet", required=True, metavar="FILE", help="fleet snapshot (JSON)")
-    add_request_arguments(parser)
+    add_fleet_arguments(parser)
+    add_request_arguments(parser, many=False)  # one kind of server at a time
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     inputs = inputs_from_args(args)
-    if len(inputs) != 1:
-        raise RequestError("capacity takes one request; --requests is for fit")
-    fleet = load_fleet_file(args.fleet, quiet=args.json)
+    fleet = load_fleet_file(args.fleet, quiet=args.json, nova_conf=args.nova_conf)
     guest = guest_from_input(inputs[0], fleet.aliases)
     result = fleet_capacity(fleet.hosts, FleetIndex.build(fleet), guest)
     if args.json:
@@ -56,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print(inp: RequestInput, result: FleetCapacity) -> None:
-    print(f"request: {describe_input(inp)}")
+    print(f"request: {inp.describe()}")
     print(f"the fleet can take {result.total} more such servers on {len(result.hosts)} hosts")
     spread = Counter(h.servers for h in result.hosts)
     per_host = ", ".join(f"{k}: {n} hosts" for k, n in sorted(spread.items(), reverse=True))

@@ -1,4 +1,9 @@
-"""``pciplane db upgrade|current``: the database's Alembic migrations."""
+"""``pciplane db upgrade|current``: the database's Alembic migrations.
+
+``--db`` takes a database URL or a plain path (a SQLite file). ``upgrade`` creates a
+SQLite file and its directory when missing; ``current`` only looks, so a database that
+is not there is an error and nothing is created.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +37,7 @@ def _upgrade(args: argparse.Namespace) -> int:
 
 
 def _current(args: argparse.Namespace) -> int:
-    engine = create_engine(settings_from(args).db_url)
+    engine = create_engine(settings_from(args).db_url, create=False)
     try:
         print(current_revision(engine) or "empty (no migrations applied)")
     finally:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from pciplane.cli import demo_stack as st
+from pciplane.cli.table import table_lines
 from pciplane.client import Client
 from pciplane.core.errors import ConfigError, PciplaneError
 from pciplane.wire.hosts import HostOut
@@ -205,14 +206,14 @@ def free_again(stack: st.Stack, admin: Client, user: Client, server: Server) -> 
 
 
 def pool_table(hosts: list[HostOut]) -> None:
-    rows = [("HOST", "TOTAL", "USED", "FREE", "POOL")]
-    for host in hosts:
-        for p in host.pools:
-            if p.total:
-                rows.append((host.name, str(p.total), str(p.used), str(p.free), p.pool))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        say("    " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    rows = [
+        (host.name, p.total, p.used, p.free, p.pool)
+        for host in hosts
+        for p in host.pools
+        if p.total
+    ]
+    for line in table_lines(("HOST", "TOTAL", "USED", "FREE", "POOL"), rows, indent="    "):
+        say(line)
 
 
 def offline(admin: Client, workdir: Path) -> None:

@@ -3,8 +3,11 @@
 The table is for people; ``--json`` prints the host in the fleet snapshot's host shape
 (shared/fleet-format.md) so it drops into a snapshot; ``--device-spec FILE`` marks the
 devices a ``[pci] device_spec`` list allows and by which entry (Nova §1.5: the first
-match wins); ``--previous FILE`` (an earlier ``--json`` output) prints what changed.
-Warnings about unreadable entries go to stderr; the exit status stays 0 for them.
+match wins), the FILE being a JSON list of entries or a nova.conf; ``--previous FILE``
+(an earlier ``--json`` output) prints what changed. Entries that match nothing on this
+host go to stderr as ``warning:`` or ``error:``, as lint calls them
+(:class:`pciplane.core.spec.SpecProblem`); the exit status stays 0 for them: this
+command lists, ``lint`` judges.
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pciplane.cli.table import table_lines
+from pciplane.conf.json_file import read_json
+from pciplane.conf.pci_entries import FILE_HELP, load_device_specs
 from pciplane.core.device import Inventory, PciDevice
-from pciplane.core.errors import ConfigError, DeviceSpecError
+from pciplane.core.errors import ConfigError
 from pciplane.core.fleet import Host, NumaNode
 from pciplane.core.pool import build_pools
 from pciplane.core.snapshot import host_from_json, host_to_json
-from pciplane.core.spec import DeviceSpec, HostSpecs, parse_device_specs, resolve_specs
+from pciplane.core.spec import DeviceSpec, HostSpecs, resolve_specs
 from pciplane.host import nodedev, sysfs
 from pciplane.host.discovery import HostDevice, Scan, diff
 
@@ -38,7 +44,7 @@ def register(sub: Any) -> None:
     )
     source.add_argument("--libvirt", metavar="URI", help="discover through libvirt at URI")
     parser.add_argument(
-        "--device-spec", metavar="FILE", type=Path, help="JSON list of [pci] device_spec entries"
+        "--device-spec", metavar="FILE", type=Path, help=f"[pci] device_spec entries: {FILE_HELP}"
     )
     parser.add_argument("--json", action="store_true", help="print the fleet snapshot host shape")
     parser.add_argument(
@@ -48,32 +54,8 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _read_json(path: Path, what: str) -> object:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} file {path}: {exc.strerror or exc}") from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{what} file {path} is not JSON: {exc}") from exc
-
-
-def load_device_specs(path: Path) -> tuple[tuple[object, ...], tuple[DeviceSpec, ...]]:
-    """The entries of a device_spec file (a JSON list) and their parsed form."""
-    doc = _read_json(path, "device_spec")
-    if not isinstance(doc, list):
-        raise ConfigError(
-            f"device_spec file {path} must hold a JSON list of entries, not {type(doc).__name__}"
-        )
-    try:
-        return tuple(doc), parse_device_specs(doc)
-    except DeviceSpecError as exc:
-        raise ConfigError(f"device_spec file {path}: {exc}") from exc
-
-
 def _load_previous(path: Path) -> tuple[PciDevice, ...]:
-    doc = _read_json(path, "previous")
+    doc = read_json(path, "previous")
     return host_from_json(doc, source=f"previous file {path}").devices
 
 
@@ -100,7 +82,7 @@ def _row(dev: HostDevice, specs: HostSpecs | None) -> list[str]:
     ]
     if specs is not None:
         spec = specs.match(d)
-        row.append("-" if spec is None else f"#{spec.index}")
+        row.append("-" if spec is None else f"#{spec.position}")
     row.append(_names(dev))
     return row
 
@@ -108,13 +90,7 @@ def _row(dev: HostDevice, specs: HostSpecs | None) -> list[str]:
 def format_table(scan: Scan, specs: HostSpecs | None = None) -> str:
     """One line per device; with specs, the ``SPEC`` column names the matching entry."""
     header = [*_HEADER, *(("SPEC",) if specs is not None else ()), "NAME"]
-    rows = [header, *(_row(d, specs) for d in scan.devices)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)) + "  " + r[-1]
-        for r in rows
-    ]
-    return "\n".join(line.rstrip() for line in lines)
+    return "\n".join(table_lines(header, [_row(d, specs) for d in scan.devices]))
 
 
 def _numa_nodes(args: argparse.Namespace, scan: Scan) -> tuple[NumaNode, ...]:
@@ -134,7 +110,7 @@ def _discover(args: argparse.Namespace) -> Scan:
     return sysfs.scan(args.root)
 
 
-def _print_specs(specs: HostSpecs, scan: Scan) -> None:
+def _print_specs(specs: HostSpecs, parsed: tuple[DeviceSpec, ...], scan: Scan) -> None:
     """How many devices the specs allow, and the pools they form (Nova §3.1)."""
     allowed = sum(1 for d in scan.devices if specs.match(d.device) is not None)
     print(f"\n{allowed} of {len(scan.devices)} devices are assignable by the device_spec")
@@ -142,11 +118,10 @@ def _print_specs(specs: HostSpecs, scan: Scan) -> None:
     if pools:
         print("pools (free devices by scheduling key):")
     for pool in pools:
-        print(
-            f"  {pool.count:4d} x {pool.kind.describe()}  [{pool.address}, spec #{pool.spec_index}]"
-        )
+        position = parsed[pool.spec_index].position
+        print(f"  {pool.count:4d} x {pool.kind.describe()}  [{pool.address}, spec #{position}]")
     for problem in specs.problems:
-        print(f"warning: {problem}", file=sys.stderr)
+        print(f"{problem.severity}: {problem}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -174,8 +149,8 @@ def run(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         return 0
     print(format_table(scan, specs))
-    if specs is not None:
-        _print_specs(specs, scan)
+    if specs is not None and parsed is not None:
+        _print_specs(specs, parsed, scan)
     if changes is not None:
         print(f"\nchanges since {args.previous}:" if changes else "\nno changes since previous")
         for line in changes:

@@ -1,4 +1,8 @@
-"""``pciplane fit``: which hosts of a snapshot can take a request, and why not the others."""
+"""``pciplane fit``: which hosts of a snapshot can take a request, and why not the others.
+
+``--json`` prints shared/fleet-format.md's object; ``--explain HOST`` adds, under
+``"explain"``, what every stage left for that host, the same table the text shows.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,14 @@ import sys
 from collections import Counter
 from typing import Any
 
-from pciplane.cli.offline import (
+from pciplane.cli.request_input import (
     RequestInput,
     add_request_arguments,
     guest_from_input,
     inputs_from_args,
-    load_fleet_file,
-    settle_heap,
 )
+from pciplane.cli.snapshot_file import add_fleet_arguments, load_fleet_file, settle_heap
 from pciplane.core.fit import Outcome
-from pciplane.core.fleet import Fleet
 from pciplane.core.index import FleetFit, FleetIndex
 
 SHOWN_HOSTS = 10
@@ -27,7 +29,7 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "fit", help="judge every host of a fleet snapshot against a request, with reasons"
     )
-    parser.add_argument("--fleet", required=True, metavar="FILE", help="fleet snapshot (JSON)")
+    add_fleet_arguments(parser)
     add_request_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     parser.add_argument("--explain", metavar="HOST", help="show every stage for one host")
@@ -36,7 +38,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     inputs = inputs_from_args(args)
-    fleet = load_fleet_file(args.fleet, quiet=args.json)
+    fleet = load_fleet_file(args.fleet, quiet=args.json, nova_conf=args.nova_conf)
     guests = [guest_from_input(inp, fleet.aliases) for inp in inputs]
     index = FleetIndex.build(fleet)
     settle_heap()
@@ -44,42 +46,42 @@ def run(args: argparse.Namespace) -> int:
     if args.explain:
         index.view(args.explain)  # NotFoundError for an unknown host
     if args.json:
-        docs = [_result_json(inp, res) for inp, res in zip(inputs, results, strict=True)]
+        docs = [
+            _result_json(inp, res, args.explain) for inp, res in zip(inputs, results, strict=True)
+        ]
         out = {"results": docs} if args.requests else docs[0]
         json.dump(out, sys.stdout, indent=1)
         print()
     else:
         for inp, res in zip(inputs, results, strict=True):
-            _print_result(fleet, inp, res, args.explain)
+            _print_result(inp, res, args.explain)
     return 0 if all(r.fit_count for r in results) else 1
 
 
-def _result_json(inp: RequestInput, res: FleetFit) -> dict[str, object]:
+def _result_json(inp: RequestInput, res: FleetFit, explain: str | None) -> dict[str, object]:
     doc: dict[str, object] = {}
     if inp.name:
         doc["name"] = inp.name
     doc["request"] = inp.as_json()
     doc["hosts"] = [{"name": v.host, "fits": v.fits, "reason": v.reason} for v in res.verdicts()]
     doc["fit_count"] = res.fit_count
+    if explain:
+        outcome = res.outcome(explain)
+        doc["explain"] = {
+            "host": explain,
+            "fits": outcome.fits,
+            "reason": outcome.reason,
+            "stages": [
+                {"request": s.request, "stage": s.stage, "before": s.before, "after": s.after}
+                for s in outcome.stages
+            ],
+        }
     return doc
 
 
-def describe_input(inp: RequestInput) -> str:
-    parts = []
-    if inp.alias:
-        parts.append(f"pci_passthrough:alias={inp.alias}")
-    parts += [f"port {p} ({v})" for p, v in inp.ports]
-    if inp.numa_cells is not None:
-        parts.append("NUMA cells " + ",".join(map(str, inp.numa_cells)))
-    if inp.numa_policy:
-        parts.append(f"numa_policy={inp.numa_policy}")
-    text = ", ".join(parts) or "no PCI devices"
-    return f"{inp.name}: {text}" if inp.name else text
-
-
-def _print_result(fleet: Fleet, inp: RequestInput, res: FleetFit, explain: str | None) -> None:
+def _print_result(inp: RequestInput, res: FleetFit, explain: str | None) -> None:
     total = len(res.names)
-    print(f"request: {describe_input(inp)}")
+    print(f"request: {inp.describe()}")
     print(f"{res.fit_count} of {total} hosts fit")
     fitting = res.hosts_that_fit()
     if fitting:

@@ -10,8 +10,8 @@ from pciplane.cli._api import (
     client_from,
     parse_properties,
     print_json,
-    print_table,
 )
+from pciplane.cli.table import print_table
 from pciplane.wire.catalog import FlavorOut as Flavor
 
 

@@ -2,7 +2,9 @@
 
 Each command module exposes ``register(subparsers)``, which adds its parser and sets
 ``func`` to a callable taking the parsed namespace and returning the exit status.
-Domain errors are printed on stderr without a traceback and exit with status 2.
+Domain errors are printed on stderr without a traceback and exit with status 2, and so
+are usage errors (a bad flag value, a missing flag): one line naming the flag, as
+``--help`` already shows the usage.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from pciplane import __version__
 from pciplane.core.errors import PciplaneError
@@ -26,8 +29,15 @@ COMMANDS: tuple[str, ...] = (
 Handler = Callable[[argparse.Namespace], int]
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line (its sub-parsers are of this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="pciplane",
         description="PCI passthrough and SR-IOV control plane for libvirt/KVM fleets.",
     )

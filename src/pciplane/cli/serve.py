@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from pciplane.api.app import create_app
+from pciplane.cli.flag_types import LOG_LEVELS, port_number
+from pciplane.conf.pci_entries import FILE_HELP
 from pciplane.service.settings import Settings, build_settings, describe_settings
 
 #: Flags of ``serve``, each a setting of the same name (``--db`` is ``db_url``).
@@ -35,11 +37,11 @@ def register(sub: Any) -> None:
     )
     add_settings_args(parser)
     parser.add_argument("--host", dest="bind_host", help="address to listen on (127.0.0.1)")
-    parser.add_argument("--port", help="port to listen on (8774)")
+    parser.add_argument("--port", type=port_number, help="port to listen on (8774)")
     parser.add_argument("--admin-token", help="the admin bearer token (env PCIPLANE_ADMIN_TOKEN)")
-    parser.add_argument("--weigher", help="pack or spread")
-    parser.add_argument("--alias-file", help="[pci] alias entries: a JSON list")
-    parser.add_argument("--log-level", help="critical, error, warning, info or debug")
+    parser.add_argument("--weigher", choices=["pack", "spread"])
+    parser.add_argument("--alias-file", type=Path, help=f"[pci] alias entries: {FILE_HELP}")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, help="(default info)")
     parser.set_defaults(func=_serve)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pciplane.cli._api import add_client_args, client_from, print_json, print_table
+from pciplane.cli._api import add_client_args, client_from, print_json
+from pciplane.cli.table import print_table
 from pciplane.wire.servers import ServerOut as Server
 
 

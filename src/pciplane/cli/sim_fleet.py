@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pciplane.cli.flag_types import output_path
 from pciplane.core.errors import RequestError
 from pciplane.sim.fleet import generate
 
@@ -19,7 +20,9 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--hosts", type=int, default=20, help="number of hosts (default 20)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    parser.add_argument("--out", required=True, metavar="FILE", help="where to write (- = stdout)")
+    parser.add_argument(
+        "--out", required=True, type=output_path, metavar="FILE", help="where to write (- = stdout)"
+    )
     parser.set_defaults(func=run)
 
 

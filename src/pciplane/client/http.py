@@ -51,11 +51,10 @@ class Client:
         timeout: float = 30.0,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        if http is None:
-            try:
-                http = httpx.Client(base_url=api, timeout=timeout)
-            except (httpx.InvalidURL, ValueError) as exc:
-                raise UnreachableError(f"the API URL {api!r} is not valid: {exc}") from None
+        try:
+            http = httpx.Client(base_url=api, timeout=timeout) if http is None else http
+        except httpx.InvalidURL as exc:  # not an HTTPError: raised before any request
+            raise UnreachableError(f"the pciplane API URL {api!r} is not valid: {exc}") from None
         http.headers.update(headers)
         self.http = http
         self.api = api

@@ -101,6 +101,14 @@ class EntryError(ConfigError):
             parts.append(f"key {key!r} = {value!r}")
         super().__init__(", ".join(parts) + f": {reason}")
 
+    def in_file(self, source: str) -> EntryError:
+        """The same error (same class, same fields), its message led by the file's name."""
+        err = type(self)(
+            self.reason, index=self.index, entry=self.entry, key=self.key, value=self.value
+        )
+        err.args = (f"{source}: {err}",)
+        return err
+
 
 class DeviceSpecError(EntryError):
     """A ``[pci] device_spec`` entry is malformed."""

@@ -9,6 +9,8 @@ whose statuses contradict the PF/VF rules, and aliases no device could ever sati
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +45,12 @@ class PoolRow:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class HostReport:
     name: str
-    matches: tuple[tuple[int, int], ...]  # (spec index, devices matched)
+    matches: tuple[tuple[str, int], ...]  # (spec position, devices matched)
+
+
+def position_order(position: str) -> tuple[int, ...]:
+    """``2`` before ``2[1]`` before ``10``: entries in configuration order."""
+    return tuple(int(n) for n in re.findall(r"\d+", position))
 
 
 @dataclass(kw_only=True, slots=True)
@@ -51,7 +58,8 @@ class LintReport:
     findings: list[Finding] = field(default_factory=list)
     hosts: list[HostReport] = field(default_factory=list)
     pools: list[PoolRow] = field(default_factory=list)
-    spec_matches: Counter[int] = field(default_factory=Counter)
+    #: Devices matched per spec position (``DeviceSpec.position``) across the fleet.
+    spec_matches: Counter[str] = field(default_factory=Counter)
 
     @property
     def errors(self) -> int:
@@ -61,17 +69,40 @@ class LintReport:
         self.findings.append(Finding(severity=severity, where=where, message=message))
 
 
+def check_device_spec(
+    entries: Sequence[object], report: LintReport, *, where: str = ""
+) -> tuple[DeviceSpec, ...]:
+    """Parse entry by entry, so every malformed one is reported, not just the first.
+
+    Errors and warnings share one numbering: the entry's position in the configuration
+    (``DeviceSpec.position``), whatever entries before it failed to parse.
+    """
+    specs: list[DeviceSpec] = []
+    for i, entry in enumerate(entries):
+        try:
+            parsed = parse_device_specs([entry])
+        except DeviceSpecError as exc:
+            report.add("error", f"{where}device_spec entry {i}", exc.reason + _key(exc))
+            continue
+        specs.extend(
+            dataclasses.replace(s, index=len(specs) + k, entry=i) for k, s in enumerate(parsed)
+        )
+    for spec in specs:
+        if spec.devname is not None:
+            report.add(
+                "warning",
+                f"{where}device_spec {spec.label}",
+                f"devname {spec.devname!r}: interface names can change across reboots; "
+                "prefer an address or vendor/product",
+            )
+    return tuple(specs)
+
+
 def check_entries(
     device_spec: Sequence[object], alias: Sequence[object], report: LintReport
 ) -> tuple[tuple[DeviceSpec, ...], dict[str, Alias]]:
-    """Parse entry by entry, so every malformed one is reported, not just the first."""
-    good_specs = []
-    for i, entry in enumerate(device_spec):
-        try:
-            parse_device_specs([entry])
-            good_specs.append(entry)
-        except DeviceSpecError as exc:
-            report.add("error", f"device_spec entry {i}", exc.reason + _key(exc))
+    """Check the fleet-wide entries: every malformed one, then what the good ones mean."""
+    specs = check_device_spec(device_spec, report)
     good_aliases = []
     for i, entry in enumerate(alias):
         try:
@@ -84,15 +115,6 @@ def check_entries(
         aliases = parse_aliases(good_aliases)
     except AliasError as exc:  # entries that are fine alone but disagree together
         report.add("error", "alias", str(exc))
-    specs = parse_device_specs(good_specs)  # numbered as the fleet will number them
-    for spec in specs:
-        if spec.devname is not None:
-            report.add(
-                "warning",
-                f"device_spec entry {spec.index}",
-                f"devname {spec.devname!r}: interface names can change across reboots; "
-                "prefer an address or vendor/product",
-            )
     return specs, aliases
 
 
@@ -113,14 +135,14 @@ def lint_fleet(fleet: Fleet, report: LintReport | None = None) -> LintReport:
         inventory = Inventory.of(host.devices)
         resolved = resolve_specs(specs, inventory)
         for problem in resolved.problems:
-            report.add("error", f"host {host.name}", problem)
-        matched: Counter[int] = Counter()
+            report.add(problem.severity, f"host {host.name}", str(problem))
+        matched: Counter[str] = Counter()
         host_kinds: set[int] = set()
         for dev in inventory:
             spec = memo.match(resolved, dev)
             if spec is None:
                 continue
-            matched[spec.index] += 1
+            matched[spec.position] += 1
             kind = kinds.intern(pool_attrs(dev, spec))
             seen_kinds[kind.id] = kind
             totals[kind.id] += 1
@@ -131,7 +153,8 @@ def lint_fleet(fleet: Fleet, report: LintReport | None = None) -> LintReport:
         _check_pf_and_vfs(host, inventory, resolved, memo, report)
         _check_statuses(host, inventory, report)
         report.spec_matches.update(matched)
-        report.hosts.append(HostReport(name=host.name, matches=tuple(sorted(matched.items()))))
+        ordered = sorted(matched.items(), key=lambda item: position_order(item[0]))
+        report.hosts.append(HostReport(name=host.name, matches=tuple(ordered)))
     _check_unmatched(fleet, report)
     _check_aliases(fleet.aliases, seen_kinds, report)
     report.pools = [
@@ -176,10 +199,10 @@ def _check_unmatched(fleet: Fleet, report: LintReport) -> None:
     if not used_default:
         return
     for spec in fleet.device_spec:
-        if report.spec_matches[spec.index] == 0 and fleet.hosts:
+        if report.spec_matches[spec.position] == 0 and fleet.hosts:
             report.add(
                 "warning",
-                f"device_spec entry {spec.index}",
+                f"device_spec {spec.label}",
                 f"matches no device on any host: {spec.text}",
             )
 

@@ -36,15 +36,33 @@ _HEX_ID = re.compile(r"(0[xX])?[0-9a-fA-F]+")
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DeviceSpec:
-    """One parsed ``device_spec`` entry. ``index`` is its position in the parsed list."""
+    """One parsed ``device_spec`` object.
+
+    ``index`` is its position in the parsed list, the order matching tries specs in
+    (§1.2); ``entry`` is the position of the configuration entry it came from (the
+    n-th value, as an operator counts them) and ``element`` its position inside that
+    entry when the entry is a JSON list.
+    """
 
     index: int
     text: str
+    entry: int = 0
+    element: int | None = None
     vendor_id: str | None = None
     product_id: str | None = None
     address: AddressPattern | None = None
     devname: str | None = None
     tags: tuple[tuple[str, TagValue], ...] = ()
+
+    @property
+    def position(self) -> str:
+        """``2``, or ``2[1]`` for the second object of a list entry: the one numbering
+        every message about a spec uses (lint, discover, resolution)."""
+        return str(self.entry) if self.element is None else f"{self.entry}[{self.element}]"
+
+    @property
+    def label(self) -> str:
+        return f"entry {self.position}"
 
     def tag(self, key: str) -> TagValue:
         for k, v in self.tags:
@@ -113,8 +131,9 @@ def _dump(value: object) -> str:
         return "<entry that is not JSON>"
 
 
-def _elements(entry: EntryRef) -> list[tuple[str, dict[str, object]]]:
-    """One entry's objects with their texts (§1.2: an object is a list of one)."""
+def _elements(entry: EntryRef) -> list[tuple[str, dict[str, object], int | None]]:
+    """One entry's objects with their texts and list positions (§1.2: an object is a
+    list of one; its position is None)."""
     raw = entry.raw
     if isinstance(raw, str):
         try:
@@ -127,14 +146,14 @@ def _elements(entry: EntryRef) -> list[tuple[str, dict[str, object]]]:
         entry.fail(f"expected a JSON string, object or list of objects, got {type(raw).__name__}")
     if isinstance(decoded, dict):
         text = raw if isinstance(raw, str) else _dump(decoded)
-        return [(text, decoded)]
+        return [(text, decoded, None)]
     if not isinstance(decoded, list):
         entry.fail("expecting a JSON object or a list of objects")
-    out = []
+    out: list[tuple[str, dict[str, object], int | None]] = []
     for pos, item in enumerate(decoded):
         if not isinstance(item, dict):
             entry.fail(f"list element {pos} ({_dump(item)}) is not an object")
-        out.append((_dump(item), item))
+        out.append((_dump(item), item, pos))
     return out
 
 
@@ -190,7 +209,7 @@ def _location(entry: EntryRef, obj: dict[str, object]) -> tuple[AddressPattern |
         entry.fail("must be a non-empty string", "devname", devname)
     if devname is not None and address:
         entry.fail("devname and address cannot both be given", "devname", devname)
-    if not address and (address is None or isinstance(address, str | dict)):
+    if not address:  # Nova §1.3: any falsy address (absent, "", {}, []) means every address
         return None, devname
     try:
         return parse_pattern(address), devname
@@ -198,7 +217,9 @@ def _location(entry: EntryRef, obj: dict[str, object]) -> tuple[AddressPattern |
         entry.fail(str(exc), "address", address)
 
 
-def _parse_object(entry: EntryRef, index: int, text: str, obj: dict[str, object]) -> DeviceSpec:
+def _parse_object(
+    entry: EntryRef, index: int, text: str, obj: dict[str, object], element: int | None
+) -> DeviceSpec:
     for key in obj:
         if not isinstance(key, str):
             entry.fail("keys must be strings", repr(key), obj[key])
@@ -211,6 +232,8 @@ def _parse_object(entry: EntryRef, index: int, text: str, obj: dict[str, object]
     spec = DeviceSpec(
         index=index,
         text=text,
+        entry=entry.index,
+        element=element,
         vendor_id=_hex_id(entry, "vendor_id", obj.get("vendor_id")),
         product_id=_hex_id(entry, "product_id", obj.get("product_id")),
         address=address,
@@ -236,8 +259,8 @@ def parse_device_specs(entries: Sequence[object]) -> tuple[DeviceSpec, ...]:
     for i, raw in enumerate(entries):
         entry = EntryRef(i, raw, DeviceSpecError)
         try:
-            for text, obj in _elements(entry):
-                out.append(_parse_object(entry, len(out), text, obj))
+            for text, obj, element in _elements(entry):
+                out.append(_parse_object(entry, len(out), text, obj, element))
         except RecursionError:
             entry.fail("the entry is nested too deeply")
     return tuple(out)
@@ -272,6 +295,28 @@ class _Matcher:
         return self.pattern is None or self.pattern.matches(dev.address)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SpecProblem:
+    """Why a spec matches nothing on one host, and whether Nova would refuse it.
+
+    ``fatal`` follows Nova: a remote-managed PF, or a remote-managed ``devname`` that is
+    absent, stops its compute service (§1.7), so they are errors; a plain ``devname``
+    that is absent is accepted and matches nothing (§1.4.4) — the interface may appear
+    once its driver loads — so it is a warning, in lint and discover alike.
+    """
+
+    spec: DeviceSpec
+    reason: str
+    fatal: bool
+
+    @property
+    def severity(self) -> str:
+        return "error" if self.fatal else "warning"
+
+    def __str__(self) -> str:
+        return f"device_spec {self.spec.label}: {self.reason}"
+
+
 @dataclass(frozen=True, slots=True)
 class HostSpecs:
     """The device specs as they apply to one host; hashable, equal when hosts agree.
@@ -281,7 +326,7 @@ class HostSpecs:
     """
 
     matchers: tuple[_Matcher, ...]
-    problems: tuple[str, ...] = ()
+    problems: tuple[SpecProblem, ...] = ()
     _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -335,12 +380,13 @@ def _matcher(
     )
 
 
-def _resolve_one(spec: DeviceSpec, inventory: Inventory) -> _Matcher | str:
-    """Bind one spec to this host: a matcher, or the reason it matches nothing here."""
+def _resolve_one(spec: DeviceSpec, inventory: Inventory) -> _Matcher | SpecProblem:
+    """Bind one spec to this host: a matcher, or why it matches nothing here."""
     if spec.devname is not None:
         dev = inventory.by_devname(spec.devname)
         if dev is None:
-            return f"devname {spec.devname} is not present on this host"
+            reason = f"devname {spec.devname} is not present on this host"
+            return SpecProblem(spec=spec, reason=reason, fatal=spec.remote_managed)
         target = dev.address
     else:
         literal = spec.address.literal() if spec.address is not None else None
@@ -354,7 +400,7 @@ def _resolve_one(spec: DeviceSpec, inventory: Inventory) -> _Matcher | str:
     if spec.remote_managed:
         refusal = _remote_managed_pf(spec, inventory.get(target), inventory)
         if refusal is not None:
-            return f"remote-managed: {refusal}"
+            return SpecProblem(spec=spec, reason=f"remote-managed: {refusal}", fatal=True)
         return _matcher(spec, parent=target)
     return _matcher(spec, parent=target, exact=target)
 
@@ -362,11 +408,11 @@ def _resolve_one(spec: DeviceSpec, inventory: Inventory) -> _Matcher | str:
 def resolve_specs(specs: Sequence[DeviceSpec], inventory: Inventory) -> HostSpecs:
     """Resolve the specs against one host's own inventory (never sysfs, Q1)."""
     matchers: list[_Matcher] = []
-    problems: list[str] = []
+    problems: list[SpecProblem] = []
     for spec in specs:
         result = _resolve_one(spec, inventory)
-        if isinstance(result, str):
-            problems.append(f"device_spec entry {spec.index}: {result}")
+        if isinstance(result, SpecProblem):
+            problems.append(result)
         else:
             matchers.append(result)
     return HostSpecs(tuple(matchers), tuple(problems))

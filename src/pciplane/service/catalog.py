@@ -10,12 +10,11 @@ flavor's ``pci_passthrough:alias`` names is refused (409), naming the flavors.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from sqlalchemy.engine import Connection
 
+from pciplane.conf.pci_entries import load_alias_entries
 from pciplane.core.alias import ALIAS_KEY, parse_alias_names, parse_aliases, requests_from_flavor
 from pciplane.core.errors import AliasError, ConfigError, InUseError, RequestError
 from pciplane.core.fit import GuestRequest
@@ -114,25 +113,11 @@ class CatalogService:
         path = self.settings.alias_file
         if path is None:
             raise ConfigError("no alias file is configured (setting alias_file)")
-        entries = self._read(path)
+        entries = load_alias_entries(path)
         with self.db.write() as conn:
             _check_not_stranded(conn, entries, f"loading the alias file {path}")
             catalog.replace_aliases(conn, entries)
         return entries
-
-    @staticmethod
-    def _read(path: Path) -> list[Entry]:
-        """A JSON list of alias entries (objects or JSON strings, as nova.conf holds them)."""
-        try:
-            doc = json.loads(path.read_text())
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read the alias file: {exc.strerror}") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: not JSON: {exc}") from None
-        if not isinstance(doc, list):
-            raise ConfigError(f"{path}: expected a JSON list of [pci] alias entries")
-        parse_aliases(doc)
-        return [e if isinstance(e, dict) else json.loads(e) for e in doc]
 
     # --- flavors ----------------------------------------------------------------------
 

@@ -110,10 +110,12 @@ def test_warnings_go_to_stderr(host: tuple[Path, Path], capsys: pytest.CaptureFi
 @pytest.mark.parametrize(
     ("args", "content", "message"),
     [
-        pytest.param(["--device-spec"], "{", "device_spec file {f} is not JSON",
+        pytest.param(["--device-spec"], '[\n  {"vendor_id": "8086"},\n  {"vendor_id": }]',
+                     "device_spec file {f}: not valid JSON: Expecting value (line 3, column 17)",
                      id="spec-not-json"),
         pytest.param(["--device-spec"], '{"vendor_id": "8086"}',
-                     "device_spec file {f} must hold a JSON list", id="spec-not-a-list"),
+                     "device_spec file {f}: expected a JSON list of [pci] device_spec entries",
+                     id="spec-not-a-list"),
         pytest.param(["--device-spec"], '[{"vendor_id": "80860"}]',
                      "device_spec file {f}: invalid [pci] device_spec, entry 0",
                      id="spec-bad-entry"),
@@ -123,7 +125,10 @@ def test_warnings_go_to_stderr(host: tuple[Path, Path], capsys: pytest.CaptureFi
                      '{"name": "h", "devices": [{"address": "0000:00:00.0", "vendor_id": "80"}]}',
                      "previous file {f}: host 'h' device 0000:00:00.0 key 'vendor_id'",
                      id="previous-bad-device"),
-        pytest.param(["--previous"], None, "cannot read previous file {f}", id="previous-missing"),
+        pytest.param(["--previous"], "{\n", "previous file {f}: not valid JSON: Expecting "
+                     "property name enclosed in double quotes (line 2, column 1)",
+                     id="previous-not-json"),
+        pytest.param(["--previous"], None, "previous file {f}: cannot read", id="previous-missing"),
     ],
 )  # fmt: skip
 def test_bad_input_files_exit_2_naming_the_file(
@@ -175,3 +180,31 @@ def test_json_drops_into_a_fleet_snapshot(
     fleet = load_fleet({"format": "pciplane-fleet/1", "hosts": [doc]})
     assert fleet.hosts[0].devices == sysfs.scan(host[0]).pci_devices()
     assert fleet.hosts[0].device_spec is not None and len(fleet.hosts[0].device_spec) == 1
+
+
+NOVA_CONF = """\
+[DEFAULT]
+# the compute node's nova.conf
+[pci]
+device_spec = {"vendor_id": "15b3", "product_id": "1018",
+               "physical_network": "physnet1"}
+passthrough_whitelist = {"vendor_id": "10de"}
+"""
+
+
+def test_device_spec_from_nova_conf_as_from_json(
+    host: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same entries as a JSON list and in nova.conf (the deprecated name's first)."""
+    conf, spec = tmp_path / "nova.conf", tmp_path / "spec.json"
+    conf.write_text(NOVA_CONF)
+    spec.write_text(json.dumps([
+        {"vendor_id": "10de"},
+        {"vendor_id": "15b3", "product_id": "1018", "physical_network": "physnet1"},
+    ]))  # fmt: skip
+    outputs = []
+    for path in (spec, conf):
+        assert main(["discover", "--root", str(host[0]), "--device-spec", str(path)]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1]
+    assert "10 of 24 devices are assignable by the device_spec" in outputs[1]
