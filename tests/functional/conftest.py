@@ -8,18 +8,21 @@ Tests talk to the service through HTTP (Starlette's TestClient), as clients and 
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 with warnings.catch_warnings():
     # Starlette 1.x warns that its TestClient will move from httpx to httpx2.
     warnings.simplefilter("ignore", UserWarning)
     from fastapi.testclient import TestClient
 
-from svc_helpers import PG_ADMIN, make_settings
+from svc_helpers import PG_ADMIN, free_port, make_settings
 
 from pciplane.api.app import create_app
 from pciplane.service.settings import Settings
@@ -61,4 +64,20 @@ def app_client(settings: Settings) -> Iterator[TestClient]:
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=True) as client:
         yield client
+    app.state.services.db.dispose()
+
+
+@pytest.fixture
+def live_api(db_url: str) -> Iterator[str]:
+    app = create_app(make_settings(db_url))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
     app.state.services.db.dispose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from pciplane.service.settings import Settings
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -55,3 +57,9 @@ def host_body(name: str, gpus: int = 2) -> dict[str, object]:
         "numa_nodes": [{"id": 0, "socket": 0}, {"id": 1, "socket": 1}],
         "devices": [gpu(f"0000:{0x3B + i:02x}:00.0", i % 2) for i in range(gpus)],
     }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

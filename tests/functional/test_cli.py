@@ -3,46 +3,20 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-import uvicorn
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from svc_helpers import ADMIN, GPU_ALIAS, host_body, make_settings
+from svc_helpers import ADMIN, GPU_ALIAS, free_port, host_body
 
-from pciplane.api.app import create_app
 from pciplane.cli.main import main
 from pciplane.client import Client
 from pciplane.core.snapshot import host_from_json, load_fleet
+from pciplane.service.settings import Settings
 from pciplane.store.db import create_engine, head_revision
 from pciplane.store.tables import metadata
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def live_api(db_url: str) -> Iterator[str]:
-    app = create_app(make_settings(db_url))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    app.state.services.db.dispose()
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -114,7 +88,7 @@ def test_errors_are_one_line(
 
 
 def test_unreachable_service_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
-    status, _, err = _run(capsys, "host", "list", "--api", f"http://127.0.0.1:{_free_port()}")
+    status, _, err = _run(capsys, "host", "list", "--api", f"http://127.0.0.1:{free_port()}")
     assert status == 2 and "cannot reach the pciplane API" in err
 
 
@@ -128,3 +102,84 @@ def test_db_upgrade_builds_the_schema_of_the_tables(
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
     engine.dispose()
+
+
+@pytest.fixture
+def seeded_cli(live_api: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("PCIPLANE_API", live_api)
+    monkeypatch.setenv("PCIPLANE_TOKEN", ADMIN)
+    with Client(live_api, "tok-cmp1") as agent:
+        agent.register_host(host_from_json(host_body("cmp1")))
+    with Client(live_api, ADMIN) as admin:
+        admin.create_alias(GPU_ALIAS)
+        admin.create_alias({**GPU_ALIAS, "name": "a6"})
+        admin.create_flavor("m1", vcpus=1, ram=64, extra_specs={"pci_passthrough:alias": "a6:1"})
+    return live_api
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param(("flavor", "delete", "../aliases/a6"), "'../aliases/a6' is not a name",
+                     id="dot-dot-is-not-a-name"),
+        pytest.param(("flavor", "delete", ""), "the flavor name must not be empty",
+                     id="empty-flavor"),
+        pytest.param(("flavor", "show", ""), "the flavor name must not be empty", id="show-empty"),
+        pytest.param(("server", "show", ""), "must not be empty", id="empty-server"),
+        pytest.param(("host", "show", "cmp1/work"), "'cmp1/work' is not a name",
+                     id="slash-in-host-name"),
+        pytest.param(("host", "show", "nosuch"), "host 'nosuch' is not registered",
+                     id="unknown-host"),
+    ],
+)  # fmt: skip
+def test_names_are_path_segments_and_errors_are_one_line(
+    seeded_cli: str, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], message: str
+) -> None:
+    status, out, err = _run(capsys, *argv)
+    assert (status, out) == (2, "")
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
+    with Client(seeded_cli, ADMIN) as admin:
+        assert [a.name for a in admin.list_aliases().aliases] == ["large_GPU", "a6"]
+        assert [f.name for f in admin.list_flavors()] == ["m1"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "path"),
+    [
+        pytest.param(("flavor", "show", "m1"), "/v1/flavors/m1", id="flavor"),
+        pytest.param(("host", "show", "cmp1"), "/v1/hosts/cmp1", id="host-with-devices"),
+        pytest.param(("flavor", "list"), "/v1/flavors", id="flavors"),
+    ],
+)
+def test_cli_json_is_the_apis_json(
+    seeded_cli: str, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], path: str
+) -> None:
+    status, out, _ = _run(capsys, *argv, "--json")
+    api = httpx.get(f"{seeded_cli}{path}", headers={"Authorization": f"Bearer {ADMIN}"}).json()
+    if path == "/v1/flavors":
+        api = api["flavors"]
+    assert status == 0 and json.loads(out) == api
+
+
+def test_cli_server_json_is_the_apis_json(
+    seeded_cli: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = _run(capsys, "server", "create", "vm1", "--flavor", "m1", "--json")
+    created = json.loads(out)
+    api = httpx.get(
+        f"{seeded_cli}/v1/servers/{created['id']}", headers={"Authorization": f"Bearer {ADMIN}"}
+    ).json()
+    assert status == 0 and created == api
+    assert (created["vcpus"], created["ram"], created["extra_specs"]) == (
+        1, 64, {"pci_passthrough:alias": "a6:1"},
+    )  # fmt: skip
+    _, out, _ = _run(capsys, "server", "show", "vm1", "--json")
+    assert json.loads(out) == api
+
+
+def test_serve_help_names_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    out = capsys.readouterr().out
+    for name in Settings.model_fields:
+        assert f"  {name} [PCIPLANE_{name.upper()}]" in out

@@ -327,3 +327,39 @@ def _until(check: Callable[[], bool], proc: subprocess.Popen[bytes], log: Path) 
         assert proc.poll() is None, log.read_text()
         assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.05)
+
+
+def test_an_agent_without_its_own_device_spec_takes_the_fleets_and_polls_quietly(
+    tmp_path: Path,
+) -> None:
+    """No --device-spec: the service's fleet-wide device_spec setting applies to the host;
+    and an idle agent's polls (its heartbeats) write nothing to its log."""
+    node = tmp_path / "node.xml"
+    node.write_text(node_xml(build_host("gpu")), encoding="utf-8")
+    env = service_env(f"sqlite:///{tmp_path / 'svc.db'}", [HOST])
+    env["PCIPLANE_DEVICE_SPEC"] = '[{"vendor_id": "10de", "product_id": "20b5"}]'
+    api = start_api(env["PCIPLANE_DB_URL"], env, tmp_path / "api.log")
+    log = tmp_path / "agent.log"
+    command = [sys.executable, "-m", "pciplane.cli.main", "agent", "--api", api.url,
+               "--token", agent_token(HOST), "--name", HOST, "--libvirt", f"test://{node}",
+               "--interval", "0.02"]  # fmt: skip
+    admin = httpx.Client(base_url=api.url, headers=auth(ADMIN), timeout=5)
+    try:
+        with log.open("wb") as out:
+            proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        _until(lambda: admin.get(f"/v1/hosts/{HOST}").status_code == 200, proc, log)
+        seen = admin.get(f"/v1/hosts/{HOST}").json()["last_seen"]
+        _until(lambda: admin.get(f"/v1/hosts/{HOST}").json()["last_seen"] > seen, proc, log)
+        time.sleep(1.0)  # some fifty idle polls
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        host = admin.get(f"/v1/hosts/{HOST}").json()
+        assert sum(p["total"] for p in host["pools"]) == 4  # the four A100s, by the fleet's spec
+        lines = log.read_text().splitlines()
+        assert len(lines) <= 4, lines  # registered, reconciled, stopped: no line per poll
+    finally:
+        admin.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        api.stop()

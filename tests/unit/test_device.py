@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from pciplane.core.address import PciAddress
-from pciplane.core.device import Action, DevType, Inventory, PciDevice, Status
+from pciplane.core.device import Action, DevType, Inventory, PciDevice, Status, merge_report
 from pciplane.core.errors import DeviceOwnerError, DeviceStateError
 
 PF = PciAddress.parse("0000:3b:00.0")
@@ -101,3 +103,68 @@ def test_owner_is_checked() -> None:
     )
     freed = done.apply(Action.FREE, [GPU], owner="i1").get(GPU)
     assert (freed.owner, freed.request_id) == (None, None)
+
+
+# --- an agent's report merged into the service's books ------------------------------
+
+
+def _pf_family(pf_status: Status, vfs: int) -> list[PciDevice]:
+    taken = pf_status in (Status.CLAIMED, Status.ALLOCATED)
+    vf_status = Status.UNCLAIMABLE if pf_status is Status.CLAIMED else Status.AVAILABLE
+    pf = PciDevice(
+        address=PciAddress.parse("0000:3b:00.0"),
+        vendor_id="8086",
+        product_id="1592",
+        dev_type=DevType.PF,
+        status=pf_status,
+        owner="s1" if taken else None,
+    )
+    vf_list = [
+        PciDevice(
+            address=PciAddress.parse(f"0000:3b:02.{n}"),
+            vendor_id="8086",
+            product_id="1889",
+            dev_type=DevType.VF,
+            parent_addr=pf.address,
+            status=vf_status,
+        )
+        for n in range(vfs)
+    ]
+    return [pf, *vf_list]
+
+
+def _hardware(devices: list[PciDevice]) -> list[PciDevice]:
+    """What an agent reports: the devices as found, with no bookkeeping."""
+    return [replace(d, status=Status.AVAILABLE, owner=None, request_id=None) for d in devices]
+
+
+@pytest.mark.parametrize(
+    ("stored", "reported", "expected"),
+    [
+        pytest.param(_pf_family(Status.CLAIMED, 1), _hardware(_pf_family(Status.AVAILABLE, 2)),
+                     {"0000:3b:00.0": Status.CLAIMED, "0000:3b:02.0": Status.UNCLAIMABLE,
+                      "0000:3b:02.1": Status.UNCLAIMABLE},
+                     id="new-vf-under-a-claimed-pf-is-not-free"),
+        pytest.param(_pf_family(Status.AVAILABLE, 2), _hardware(_pf_family(Status.AVAILABLE, 1)),
+                     {"0000:3b:00.0": Status.AVAILABLE, "0000:3b:02.0": Status.AVAILABLE},
+                     id="free-vf-that-vanished-leaves"),
+        pytest.param(_pf_family(Status.CLAIMED, 1), _hardware(_pf_family(Status.AVAILABLE, 1)[1:]),
+                     {"0000:3b:00.0": Status.CLAIMED, "0000:3b:02.0": Status.UNCLAIMABLE},
+                     id="held-pf-that-vanished-stays-until-freed"),
+        pytest.param([], _hardware(_pf_family(Status.AVAILABLE, 1)),
+                     {"0000:3b:00.0": Status.AVAILABLE, "0000:3b:02.0": Status.AVAILABLE},
+                     id="first-report"),
+    ],
+)  # fmt: skip
+def test_merge_report_keeps_bookkeeping_and_derives_relatives(
+    stored: list[PciDevice], reported: list[PciDevice], expected: dict[str, Status]
+) -> None:
+    merged = merge_report(Inventory.of(stored), reported)
+    assert {str(d.address): d.status for d in merged} == expected
+
+
+def test_merge_report_never_drops_what_a_server_holds() -> None:
+    stored = Inventory.of(_pf_family(Status.CLAIMED, 2))
+    merged = merge_report(stored, [])
+    assert [str(d.address) for d in merged] == ["0000:3b:00.0"]
+    assert merged.get(PciAddress.parse("0000:3b:00.0")).owner == "s1"

@@ -30,6 +30,7 @@ from pciplane.api.routes import ROUTES
 from pciplane.core.errors import (
     BodyTooLargeError,
     InvalidJsonError,
+    MalformedRequestError,
     PciplaneError,
     UnsupportedMediaError,
 )
@@ -95,6 +96,11 @@ class BodyGuard:
 
     @staticmethod
     def _refusal(scope: Scope, body: bytes) -> PciplaneError | None:
+        raw_path = scope.get("raw_path") or b""
+        if b"%2f" in raw_path.lower():
+            # The server decodes %2F before routing: "cmp1%2Fwork" would reach another
+            # endpoint. No name pciplane accepts contains "/".
+            return MalformedRequestError("a name in the path cannot contain '/' (%2F)")
         if scope.get("method") not in _WITH_BODY or not body:
             return None
         headers = dict(scope.get("headers") or [])
@@ -144,7 +150,12 @@ def _add_docs(app: FastAPI) -> None:
 def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     """The application: one route table, one error table, the body guard, the docs."""
     services: Services = build_services(settings, db)
-    services.start()
+    try:
+        services.start()
+    except BaseException:
+        if db is None:  # ours to close: a service that cannot start holds no connections
+            services.db.dispose()
+        raise
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -35,9 +35,12 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def segment(value: str, what: str) -> str:
-    """``value`` as one URL path segment (``../x`` stays a name, not a path)."""
+    """``value`` as one URL path segment, escaped; a name that could be read as a path
+    (``../aliases/a6``, ``cmp1/work``) is refused before any request is made."""
     if not isinstance(value, str) or not value.strip():
         raise RequestError(f"{what} must not be empty")
+    if "/" in value or value in (".", ".."):
+        raise RequestError(f"{what} {value!r} is not a name: names contain no '/'")
     return quote(value, safe="")
 
 
