@@ -18,6 +18,12 @@ def register(sub: Any) -> None:
     listing.set_defaults(func=_list)
     show = cmds.add_parser("show", help="one host's pools")
     show.add_argument("name")
+    show.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="first wait until the host is registered and its agent alive",
+    )
     show.set_defaults(func=_show)
     for p in (listing, show):
         add_client_args(p)
@@ -54,13 +60,20 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     with client_from(args) as client:
+        if args.wait is not None:
+            client.wait_until(
+                lambda: client.get_host(args.name).alive,
+                timeout=args.wait,
+                what=f"host {args.name}'s agent is not alive",
+            )
         host = client.get_host(args.name)
     if args.json:
         print_json(host)
         return 0
+    agent = "alive" if host.alive else "down"
     print(
         f"host {host.name}: {host.devices} devices, generation {host.generation}, "
-        f"agent seen {_age(host)}"
+        f"agent {agent} (seen {_age(host)})"
     )
     print_table(
         ["POOL", "PHYSNET", "TOTAL", "USED", "FREE"],

@@ -67,5 +67,11 @@ def _serve(args: argparse.Namespace) -> int:
         f"pciplane serve: http://{settings.bind_host}:{settings.port} database {url}",
         file=sys.stderr,
     )
-    uvicorn.run(app, host=settings.bind_host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(
+        app,
+        host=settings.bind_host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+    )
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -19,7 +19,7 @@ import httpx
 from pydantic import BaseModel
 
 from pciplane.client.errors import from_body
-from pciplane.core.errors import PciplaneError, RequestError, UnreachableError
+from pciplane.core.errors import NotFoundError, PciplaneError, RequestError, UnreachableError
 from pciplane.core.fleet import Host
 from pciplane.core.snapshot import host_to_json
 from pciplane.wire import catalog as wc
@@ -97,6 +97,21 @@ class Client:
 
     def health(self) -> Health:
         return self._model(Health, "GET", "/healthz")
+
+    def wait_until(self, ready: Callable[[], bool], *, timeout: float, what: str) -> None:
+        """Poll ``ready`` until it is true; the service being away meanwhile is not an
+        error (it may be starting), running out of time is."""
+        deadline = time.monotonic() + timeout
+        last = "not yet"
+        while True:
+            try:
+                if ready():
+                    return
+            except (UnreachableError, NotFoundError) as exc:
+                last = str(exc)
+            if time.monotonic() > deadline:
+                raise UnreachableError(f"{what} after {timeout:.0f}s: {last}")
+            time.sleep(0.2)
 
     def list_aliases(self) -> wc.AliasList:
         return self._model(wc.AliasList, "GET", "/v1/aliases")

@@ -139,6 +139,11 @@ class Settings(BaseSettings):
     )
     migrate_on_start: bool = Field(True, description="apply database migrations on start")
     log_level: LogLevel = Field("info", description="log level of serve")
+    access_log: bool = Field(
+        False,
+        description="log every HTTP request (each agent's poll too, one line every "
+        "couple of seconds per host)",
+    )
 
     @classmethod
     def settings_customise_sources(
