@@ -183,3 +183,13 @@ def test_serve_help_names_every_setting(capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out
     for name in Settings.model_fields:
         assert f"  {name} [PCIPLANE_{name.upper()}]" in out
+
+
+def test_alias_create_refuses_two_names(
+    seeded_cli: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entry = json.dumps({**GPU_ALIAS, "name": "bar"})
+    status, _, err = _run(capsys, "alias", "create", "foo", "--entry", entry)
+    assert status == 2 and "--entry names alias 'bar', not 'foo'" in err
+    with Client(seeded_cli, ADMIN) as admin:
+        assert [a.name for a in admin.list_aliases().aliases] == ["large_GPU", "a6"]

@@ -200,3 +200,17 @@ def test_without_an_alias_file_aliases_live_in_the_database(db_url: str, tmp_pat
         names = [a["name"] for a in client.get("/v1/aliases", headers=ADMIN_H).json()["aliases"]]
         assert names == ["large_GPU"]
         assert client.get("/v1/aliases", headers=ADMIN_H).json()["source"] == "api"
+
+
+def test_an_alias_error_names_the_entry_being_added(app_client: TestClient) -> None:
+    """Not its place in the whole stored set (which the caller cannot see)."""
+    client = app_client
+    for product in ("1db4", "1eb8", "20b5"):
+        entry = {**GPU_ALIAS, "product_id": product}
+        assert client.post("/v1/aliases", json=entry, headers=ADMIN_H).status_code == 201
+    bad = {**GPU_ALIAS, "product_id": "2236", "numa_policy": "required"}
+    refused = client.post("/v1/aliases", json=bad, headers=ADMIN_H)
+    detail = refused.json()["errors"][0]["detail"]
+    assert refused.status_code == 400
+    assert "entry 3" not in detail and "'2236'" in detail
+    assert "earlier entries say 'legacy', this one 'required'" in detail
