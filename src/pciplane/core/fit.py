@@ -236,7 +236,7 @@ class _Evaluation:
         """
         pci = self.guest.pci
         own = list(range(len(pci)))
-        pf_last = sorted(own, key=lambda r: _wants_pf(pci[r]))
+        pf_last = pf_last_order(pci)
         tried: set[tuple[PciRequest, ...]] = set()
         failure: tuple[Outcome, tuple[tuple[PciAddress, ...], ...]] | None = None
         for order in (pf_last, own):
@@ -387,3 +387,8 @@ class _Evaluation:
 
 def _wants_pf(request: PciRequest) -> bool:
     return any(s.get("dev_type") == str(DevType.PF) for s in request.specs)
+
+
+def pf_last_order(requests: Sequence[PciRequest]) -> list[int]:
+    """The first order the pipeline tries: requests for PFs last, otherwise as given."""
+    return sorted(range(len(requests)), key=lambda r: _wants_pf(requests[r]))

@@ -75,6 +75,7 @@ class KindTable:
 
     def __init__(self) -> None:
         self._kinds: dict[tuple[tuple[str, AttrValue], ...], PoolKind] = {}
+        self._by_id: list[PoolKind] = []
         self._by_shape: dict[tuple[object, ...], tuple[DeviceSpec, PoolKind]] = {}
 
     def intern(self, attrs: dict[str, AttrValue]) -> PoolKind:
@@ -83,7 +84,12 @@ class KindTable:
         if kind is None:
             kind = PoolKind(len(self._kinds), key, dict(key))
             self._kinds[key] = kind
+            self._by_id.append(kind)
         return kind
+
+    def since(self, start: int) -> list[PoolKind]:
+        """The kinds with ids from ``start`` on (kinds are never forgotten, ids only grow)."""
+        return self._by_id[start:]
 
     def of_device(self, dev: PciDevice, spec: DeviceSpec, pool_tags: tuple[str, ...]) -> PoolKind:
         """The kind of ``dev`` allowed by ``spec``, memoised on what the key is made of."""
