@@ -59,7 +59,7 @@ def _result_json(inp: RequestInput, res: FleetFit) -> dict[str, object]:
     if inp.name:
         doc["name"] = inp.name
     doc["request"] = inp.as_json()
-    doc["hosts"] = [{"name": v.host, "fits": v.fits, "reason": v.reason} for v in res.verdicts()]
+    doc["hosts"] = [{"name": v.host, "fits": v.fits, "reason": v.reason} for v in res.reasons()]
     doc["fit_count"] = res.fit_count
     return doc
 
@@ -87,7 +87,7 @@ def _print_result(fleet: Fleet, inp: RequestInput, res: FleetFit, explain: str |
         print("  fit: " + ", ".join(fitting[:SHOWN_HOSTS]) + more)
     reasons: Counter[str] = Counter()
     examples: dict[str, list[str]] = {}
-    for v in res.verdicts():
+    for v in res.reasons():
         if not v.fits:
             reasons[v.reason] += 1
             examples.setdefault(v.reason, []).append(v.host)
