@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from pciplane.core.alias import requests_from_flavor
 from pciplane.core.device import Action, Inventory, PciDevice
 from pciplane.core.errors import DeviceStateError
-from pciplane.core.fit import GuestRequest
+from pciplane.core.fit import GuestRequest, HostView
 from pciplane.core.fleet import Fleet, Host, NumaNode
 from pciplane.core.index import FleetIndex
 from pciplane.core.request import NumaPolicy, PciRequest, request_from_port
@@ -170,3 +170,12 @@ def test_verdicts_stay_exact_as_hosts_come_and_go(
         index.remove_host(name)
     assert [(v.fits, v.reason) for v in before.verdicts()] == expected
     assert_exact(index, guest)
+
+
+@PROPERTY
+@given(fleets())
+def test_the_index_builds_the_views_hostview_builds(fleet: Fleet) -> None:
+    index = FleetIndex.build(fleet)
+    for host in fleet.hosts:
+        alone = HostView.build(host, fleet.device_spec, kinds=index.kinds, memo=index.memo)
+        assert index.view(host.name) == alone

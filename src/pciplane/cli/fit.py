@@ -16,6 +16,7 @@ from pciplane.cli.offline import (
     load_fleet_file,
     settle_heap,
 )
+from pciplane.cli.snapshot_file import gc_paused
 from pciplane.core.fit import Outcome
 from pciplane.core.fleet import Fleet
 from pciplane.core.index import FleetFit, FleetIndex
@@ -38,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     inputs = inputs_from_args(args)
     fleet = load_fleet_file(args.fleet, quiet=args.json)
     guests = [guest_from_input(inp, fleet.aliases) for inp in inputs]
-    index = FleetIndex.build(fleet)
+    with gc_paused():
+        index = FleetIndex.build(fleet)
     settle_heap()
     results = [index.fit(g) for g in guests]
     if args.explain:

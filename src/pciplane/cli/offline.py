@@ -11,17 +11,16 @@ import argparse
 import gc
 import json
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pciplane.cli.snapshot_file import read_fleet_file
 from pciplane.core.alias import Alias, requests_from_flavor
 from pciplane.core.errors import RequestError, SnapshotError
 from pciplane.core.fit import GuestRequest
 from pciplane.core.fleet import Fleet
 from pciplane.core.request import PciRequest, VnicType, parse_numa_policy, request_from_port
-from pciplane.core.snapshot import load_fleet
 
 PORT_VNIC_TYPES = (VnicType.DIRECT, VnicType.MACVTAP, VnicType.DIRECT_PHYSICAL)
 
@@ -60,25 +59,8 @@ def read_json(path: str, what: str) -> object:
         ) from None
 
 
-def _progress(label: str, enabled: bool) -> object:
-    start = time.monotonic()
-
-    def report(done: int, total: int) -> None:
-        if enabled:
-            elapsed = time.monotonic() - start
-            print(f"\r{label}: {done}/{total} hosts ({elapsed:.1f} s)", end="", file=sys.stderr)
-            if done >= total:
-                print(file=sys.stderr)
-
-    return report
-
-
 def load_fleet_file(path: str, *, quiet: bool = False) -> Fleet:
-    doc = read_json(path, "fleet")
-    show = not quiet and sys.stderr.isatty()
-    fleet = load_fleet(doc, source=path, progress=_progress("loading", show))  # type: ignore[arg-type]
-    del doc
-    return fleet
+    return read_fleet_file(path, quiet=quiet)
 
 
 def settle_heap() -> None:

@@ -69,6 +69,11 @@ class IntTable:
             self._buffers = {n: buf.copy() for n, buf in self._buffers.items()}
             self._shared = False
 
+    def set(self, name: str, positions: Sequence[int], values: Sequence[int]) -> None:
+        """Overwrite some rows of one column in place (copying first if shared)."""
+        self._unshare()
+        self._buffers[name][list(positions)] = values
+
     def rewrite(self, name: str, values: npt.ArrayLike) -> None:
         """Overwrite a whole column (copying first if shared)."""
         self._unshare()

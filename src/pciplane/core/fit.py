@@ -15,7 +15,7 @@ from the PFs with the fewest free VFs. The evaluation depends only on the host's
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pciplane.core.address import PciAddress
@@ -138,18 +138,38 @@ class HostView:
         inventory: Inventory,
         held: tuple[tuple[PoolKind, int], ...] = (),
     ) -> HostView:
+        def used(address: PciAddress) -> bool:
+            head = inventory.devices.get(address)
+            return head is not None and (
+                head.status in TAKEN
+                or any(vf.status in TAKEN for vf in inventory.children_of(head))
+            )
+
+        return cls.assemble(name, numa_nodes, pools, used, held)
+
+    @classmethod
+    def assemble(
+        cls,
+        name: str,
+        numa_nodes: tuple[NumaNode, ...],
+        pools: tuple[Pool, ...],
+        used_family: Callable[[PciAddress], bool],
+        held: tuple[tuple[PoolKind, int], ...] = (),
+    ) -> HostView:
+        """The view of ``pools``; ``used_family`` says whether a family's head device or
+        one of its VFs is taken (what makes fit pack VFs onto it)."""
         by_family: dict[PciAddress, list[int]] = {}
         for i, pool in enumerate(pools):
             by_family.setdefault(pool.address, []).append(i)
         families: list[_Family] = []
         family_of = [0] * len(pools)
         for addr, members in by_family.items():
-            pf_pool = next((i for i in members if pools[i].kind.dev_type is DevType.PF), None)
-            head = inventory.devices.get(addr)
-            used = head is not None and (
-                head.status in TAKEN
-                or any(vf.status in TAKEN for vf in inventory.children_of(head))
-            )
+            pf_pool = None
+            for i in members:
+                if pools[i].kind.dev_type is DevType.PF:
+                    pf_pool = i
+                    break
+            used = used_family(addr)
             sig = (
                 used,
                 pf_pool is not None,

@@ -28,6 +28,7 @@ from pciplane.core.pool_table import PoolTable, TableView
 from pciplane.core.screen import Screen, screen
 from pciplane.core.spec import DeviceSpec
 from pciplane.core.verdict_classes import exact_outcomes
+from pciplane.core.view_builder import ViewBuilder
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -159,6 +160,9 @@ class FleetIndex:
         self._views_shared = False
         self._table = PoolTable()
         self._vectors = KindVectors(self.kinds, self.matcher)
+        self._builder = ViewBuilder(
+            default_specs, kinds=self.kinds, memo=self.memo, pool_tags=pool_tags
+        )
         #: Hosts with the very same device records share their pools. Keyed by object
         #: identity; the value keeps the keyed objects alive so ids cannot be reused.
         self._by_devices: dict[tuple[object, ...], tuple[object, HostView]] = {}
@@ -173,37 +177,50 @@ class FleetIndex:
     ) -> FleetIndex:
         index = cls(fleet.device_spec, pool_tags=pool_tags)
         total = len(fleet.hosts)
+        views = []
         for i, host in enumerate(fleet.hosts, 1):
-            index.replace_host(host)
+            views.append(index._view_of(host))
             if progress is not None and i % 1000 == 0:
                 progress(i, total)
+        index._add_new(views)
         return index
 
     def replace_host(self, host: Host) -> HostView:
         """Add or rebuild one host's view and rows (after a claim, a free or a rescan)."""
+        view = self._view_of(host)
+        slot = self._slot_of.get(host.name)
+        if slot is None:
+            self._add_new([view])
+        else:
+            old = self._views[host.name]
+            self._set_view(slot, view)
+            self._views[host.name] = view
+            self._table.put(slot, view, old=old)
+        return view
+
+    def _view_of(self, host: Host) -> HostView:
         if len(self._by_devices) > 2 * len(self._views) + 1000:
             self._by_devices.clear()
         specs = host.device_spec if host.device_spec is not None else self.default_specs
-        key = (id(specs), host.numa_nodes, *map(id, host.devices))
+        key = (id(specs), id(host.numa_nodes), *map(id, host.devices))
         hit = self._by_devices.get(key)
         if hit is not None:
-            view = hit[1].renamed(host.name)
-        else:
-            view = HostView.build(
-                host, self.default_specs, kinds=self.kinds, memo=self.memo, pool_tags=self.pool_tags
-            )
-            self._by_devices[key] = ((specs, host.devices), view)
-        old = self._views.get(host.name)
-        slot = self._slot_of.get(host.name)
-        if slot is None:
-            slot = self._free_slots.pop() if self._free_slots else self._table.new_slot()
-            self._slot_of[host.name] = slot
-            self._order.append(host.name)
-            self._order_cache = None
-        self._set_view(slot, view)
-        self._views[host.name] = view
-        self._table.put(slot, view, old=old)
+            return hit[1].renamed(host.name)
+        view = self._builder.build(host)
+        self._by_devices[key] = ((specs, host.numa_nodes, host.devices), view)
         return view
+
+    def _add_new(self, views: list[HostView]) -> None:
+        """Hosts not in the index yet (names not seen, each once)."""
+        reused = [self._free_slots.pop() for _ in range(min(len(views), len(self._free_slots)))]
+        slots = [*reused, *self._table.new_slots(len(views) - len(reused))]
+        for slot, view in zip(slots, views, strict=True):
+            self._slot_of[view.name] = slot
+            self._order.append(view.name)
+            self._set_view(slot, view)
+            self._views[view.name] = view
+        self._order_cache = None
+        self._table.put_many([(slot, view, None) for slot, view in zip(slots, views, strict=True)])
 
     def remove_host(self, name: str) -> None:
         view = self._views.pop(name, None)

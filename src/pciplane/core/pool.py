@@ -46,15 +46,14 @@ class PoolKind:
     id: int
     attrs: tuple[tuple[str, AttrValue], ...]
     mapping: Mapping[str, AttrValue] = field(compare=False, hash=False, repr=False)
+    #: Read from ``mapping`` once: the pipeline asks for them for every candidate.
+    dev_type: DevType = field(init=False, compare=False, hash=False, repr=False)
+    numa_node: int | None = field(init=False, compare=False, hash=False, repr=False)
 
-    @property
-    def dev_type(self) -> DevType:
-        return DevType(str(self.mapping["dev_type"]))
-
-    @property
-    def numa_node(self) -> int | None:
+    def __post_init__(self) -> None:
         node = self.mapping["numa_node"]
-        return node if isinstance(node, int) else None
+        object.__setattr__(self, "dev_type", DevType(str(self.mapping["dev_type"])))
+        object.__setattr__(self, "numa_node", node if isinstance(node, int) else None)
 
     def describe(self) -> str:
         """``8086:154c type-VF NUMA 0 physical_network=physnet1``."""

@@ -13,6 +13,7 @@ per-NUMA-cell columns (free CPUs and memory per cell) beside the pool rows.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,47 +63,55 @@ class PoolTable:
         self._together_arrays: tuple[Int32Array, Int32Array] | None = None
         self._dead_rows = 0
 
-    def new_slot(self) -> int:
-        slot = len(self.slots)
-        self.slots.append({"layout": [0], "alive": [0]})
-        self._blocks.append((0, 0, 0, 0, 0, 0))
-        return slot
+    def new_slots(self, count: int) -> range:
+        first = len(self.slots)
+        self.slots.append({"layout": [0] * count, "alive": [0] * count})
+        self._blocks.extend([(0, 0, 0, 0, 0, 0)] * count)
+        return range(first, first + count)
 
     def put(self, slot: int, view: HostView, *, old: HostView | None) -> None:
         """Make ``slot`` hold ``view``'s pools instead of ``old``'s."""
-        if old is not None:
-            self._count_together(old, -1)
-        self._clear(slot)
-        fam_start = len(self.families)
-        signatures = [self._signature_id(f.signature) for f in view.families]
-        f0, f1 = self.families.append({"slot": [slot] * len(signatures), "signature": signatures})
-        r0, r1 = self.rows.append(
-            {
-                "slot": [slot] * len(view.pools),
-                "kind": [p.kind.id for p in view.pools],
-                "family": [fam_start + f for f in view.family_of],
-                "count": [p.count for p in view.pools],
-            }
-        )
-        h0, h1 = self.held.append(
-            {
-                "slot": [slot] * len(view.held),
-                "kind": [k.id for k, _ in view.held],
-                "count": [n for _, n in view.held],
-            }
-        )
-        self._blocks[slot] = (r0, r1, f0, f1, h0, h1)
-        self._count_together(view, +1)
-        layout = self._layout_id(view)
-        self.slots.assign("layout", slot, slot + 1, layout)
-        self.slots.assign("alive", slot, slot + 1, 1)
+        self.put_many([(slot, view, old)])
+
+    def put_many(self, items: Sequence[tuple[int, HostView, HostView | None]]) -> None:
+        """:meth:`put` for many slots (distinct ones), with one append per table."""
+        rows: dict[str, list[int]] = {"slot": [], "kind": [], "family": [], "count": []}
+        fams: dict[str, list[int]] = {"slot": [], "signature": []}
+        held: dict[str, list[int]] = {"slot": [], "kind": [], "count": []}
+        r, f, h = len(self.rows), len(self.families), len(self.held)
+        layouts = []
+        for slot, view, old in items:
+            if old is not None:
+                self._count_together(old, -1)
+            self._clear(slot)
+            fam_start = f + len(fams["slot"])
+            r0, f0, h0 = r + len(rows["slot"]), fam_start, h + len(held["slot"])
+            fams["slot"] += [slot] * len(view.families)
+            fams["signature"] += [self._signature_id(x.signature) for x in view.families]
+            rows["slot"] += [slot] * len(view.pools)
+            rows["kind"] += [p.kind.id for p in view.pools]
+            rows["family"] += [fam_start + x for x in view.family_of]
+            rows["count"] += [p.count for p in view.pools]
+            held["slot"] += [slot] * len(view.held)
+            held["kind"] += [k.id for k, _ in view.held]
+            held["count"] += [n for _, n in view.held]
+            self._blocks[slot] = (r0, r0 + len(view.pools), f0, f0 + len(view.families),
+                                  h0, h0 + len(view.held))  # fmt: skip
+            self._count_together(view, +1)
+            layouts.append(self._layout_id(view))
+        self.rows.append(rows)
+        self.families.append(fams)
+        self.held.append(held)
+        slots = [slot for slot, _, _ in items]
+        self.slots.set("layout", slots, layouts)
+        self.slots.set("alive", slots, [1] * len(slots))
         self._compact_if_needed()
 
     def drop(self, slot: int, view: HostView) -> None:
         """Forget what ``slot`` holds (the host left the fleet)."""
         self._count_together(view, -1)
         self._clear(slot)
-        self.slots.assign("alive", slot, slot + 1, 0)
+        self.slots.set("alive", [slot], [0])
 
     def snapshot(self) -> TableView:
         if self._together_arrays is None:
