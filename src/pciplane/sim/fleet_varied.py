@@ -6,7 +6,8 @@ nodes (a few without socket information, a few whose firmware reports no affinit
 all), one to three SR-IOV NICs of three models in random slots with their own VF counts
 per port, and up to eight GPUs of four models spread over the nodes. About 60% of the
 hosts are partly used: servers of a random mix were placed on them with pciplane's own
-fit and claim, so their statuses are consistent. Most hosts follow the fleet's
+fit and claim, so their statuses are consistent (a fifth of the hosts get none, and some
+placements find no room). Most hosts follow the fleet's
 ``device_spec``; some racks have their own (compute nodes are configured one by one,
 shared/fleet-format.md). The uniform fleet of :mod:`pciplane.sim.fleet` stays as the
 best case for the scheduler.
@@ -181,7 +182,9 @@ def random_hardware(rng: random.Random) -> tuple[tuple[NumaNode, ...], tuple[Pci
         vfs = (rng.choice(VF_COUNTS), rng.choice(VF_COUNTS))
         devices += _nic(model, SLOT_BUSES[slot], node_of(slot), slot + 1, vfs)
     if rng.random() < 0.7:
-        models = rng.sample([m for m, _ in GPU_MODELS], rng.choice((1, 1, 2)))
+        names = [model for model, _ in GPU_MODELS]
+        weights = [weight for _, weight in GPU_MODELS]
+        models = sorted(set(rng.choices(names, weights, k=rng.choice((1, 1, 2)))))
         for k in range(rng.choice((1, 2, 2, 4, 4, 8))):
             slot = rng.randrange(len(SLOT_BUSES))
             bus = SLOT_BUSES[slot] + 1 + k // len(SLOT_BUSES) + k % 3
