@@ -15,15 +15,23 @@ from the PFs with the fewest free VFs. The evaluation depends only on the host's
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pciplane.core.address import PciAddress
 from pciplane.core.device import TAKEN, DevType, Inventory
 from pciplane.core.explain import request_label, spec_failure, stage_failure
 from pciplane.core.fleet import Host, NumaNode
-from pciplane.core.pool import KindTable, Pool, PoolKind, SpecMemo, build_pools, held_kinds
-from pciplane.core.request import PciRequest, RequestSpec, spec_matches
+from pciplane.core.pool import (
+    KindMatcher,
+    KindTable,
+    Pool,
+    PoolKind,
+    SpecMemo,
+    build_pools,
+    held_kinds,
+)
+from pciplane.core.request import PciRequest, pf_last_order
 from pciplane.core.spec import DeviceSpec, resolve_specs
 from pciplane.core.stages import STAGES, Candidate, Context
 
@@ -68,23 +76,6 @@ class Verdict:
     stages: tuple[StageRecord, ...] = ()
     #: Per request (in the guest's order), the devices chosen; empty when it does not fit.
     choice: tuple[tuple[PciAddress, ...], ...] = ()
-
-
-class KindMatcher:
-    """Memo of "does this request spec match this pool kind", shared across hosts."""
-
-    def __init__(self) -> None:
-        self._memo: dict[tuple[int, RequestSpec], bool] = {}
-
-    def matches(self, kind: PoolKind, specs: Sequence[RequestSpec]) -> bool:
-        for spec in specs:
-            key = (kind.id, spec)
-            hit = self._memo.get(key)
-            if hit is None:
-                hit = self._memo[key] = spec_matches(spec, kind.mapping)
-            if hit:
-                return True
-        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +207,11 @@ class HostView:
     def outcome(self, guest: GuestRequest, matcher: KindMatcher) -> Outcome:
         return _Evaluation(self, guest, matcher).run()[0]
 
+    def failure(self, guest: GuestRequest, matcher: KindMatcher) -> Outcome:
+        """:meth:`outcome` for a guest known not to fit here: its own order's run, which
+        is what explains a "no", without trying the orders that cannot succeed."""
+        return _Evaluation(self, guest, matcher).run_order(list(range(len(guest.pci))))[0]
+
 
 class _Evaluation:
     """One guest against one host view: requests in turn, each through every stage."""
@@ -237,7 +233,7 @@ class _Evaluation:
     def _pf_wanted(self) -> set[int]:
         wanted: set[int] = set()
         for req in self.guest.pci:
-            if any(s.get("dev_type") == str(DevType.PF) for s in req.specs):
+            if req.wants_pf:
                 for i, pool in enumerate(self.view.pools):
                     if self.matcher.matches(pool.kind, req.specs):
                         wanted.add(self.view.family_of[i])
@@ -264,7 +260,7 @@ class _Evaluation:
             if shape in tried:
                 continue
             tried.add(shape)
-            result = self._run_order(order)
+            result = self.run_order(order)
             if result[0].fits:
                 return result
             failure = result
@@ -275,7 +271,7 @@ class _Evaluation:
             shape = tuple(pci[r] for r in perm)
             if shape not in tried:
                 tried.add(shape)
-                retry = self._run_order(list(perm))
+                retry = self.run_order(list(perm))
                 if retry[0].fits:
                     return retry
         return failure
@@ -283,9 +279,9 @@ class _Evaluation:
     def _each_fits_alone(self) -> bool:
         """A cheap bound on reordering: when a request fails even alone, the other orders
         are not tried (the guest's own order and PFs-last have been)."""
-        return all(self._run_order([r])[0].fits for r in range(len(self.guest.pci)))
+        return all(self.run_order([r])[0].fits for r in range(len(self.guest.pci)))
 
-    def _run_order(self, order: list[int]) -> tuple[Outcome, tuple[tuple[PciAddress, ...], ...]]:
+    def run_order(self, order: list[int]) -> tuple[Outcome, tuple[tuple[PciAddress, ...], ...]]:
         """Place the requests in ``order``; the choice is empty unless all of them fit."""
         self.remaining = [p.count for p in self.view.pools]
         self.blocked = [0] * len(self.view.pools)
@@ -403,12 +399,3 @@ class _Evaluation:
         for i in others:
             self.blocked[i] += self.remaining[i]
             self.remaining[i] = 0
-
-
-def _wants_pf(request: PciRequest) -> bool:
-    return any(s.get("dev_type") == str(DevType.PF) for s in request.specs)
-
-
-def pf_last_order(requests: Sequence[PciRequest]) -> list[int]:
-    """The first order the pipeline tries: requests for PFs last, otherwise as given."""
-    return sorted(range(len(requests)), key=lambda r: _wants_pf(requests[r]))

@@ -20,10 +20,10 @@ import numpy as np
 
 from pciplane.core.columns import BoolArray, IntArray
 from pciplane.core.errors import NotFoundError
-from pciplane.core.fit import GuestRequest, HostView, KindMatcher, Outcome, Verdict
+from pciplane.core.fit import GuestRequest, HostView, Outcome, Verdict
 from pciplane.core.fleet import Fleet, Host
 from pciplane.core.kind_vectors import KindVectors
-from pciplane.core.pool import KindTable, SpecMemo, check_pool_tags
+from pciplane.core.pool import KindMatcher, KindTable, SpecMemo, check_pool_tags
 from pciplane.core.pool_table import PoolTable, TableView
 from pciplane.core.screen import Screen, screen
 from pciplane.core.spec import DeviceSpec
@@ -49,6 +49,8 @@ class _Pipeline:
         self.views = views
         self.guest = guest
         self.matcher = matcher
+        #: Once known, which slots fit: a "no" then needs only the guest's own order.
+        self.fits: BoolArray | None = None
         self.by_slot: dict[int, Outcome] = {}
         self.by_state: dict[tuple[object, ...], Outcome] = {}
 
@@ -60,7 +62,11 @@ class _Pipeline:
         assert view is not None, "a live slot always has a view"
         outcome = self.by_state.get(view.signature)
         if outcome is None:
-            outcome = self.by_state[view.signature] = view.outcome(self.guest, self.matcher)
+            if self.fits is not None and not self.fits[slot]:
+                outcome = view.failure(self.guest, self.matcher)
+            else:
+                outcome = view.outcome(self.guest, self.matcher)
+            self.by_state[view.signature] = outcome
         self.by_slot[slot] = outcome
         return outcome
 
@@ -265,6 +271,7 @@ class FleetIndex:
         for slot in undecided.tolist():
             fits[slot] = pipeline(slot).fits
         fits.flags.writeable = False
+        pipeline.fits = fits
         return FleetFit(
             names=names, order=order, fits=fits, table=table, screened=screened, pipeline=pipeline
         )

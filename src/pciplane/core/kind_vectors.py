@@ -17,8 +17,7 @@ import numpy as np
 
 from pciplane.core.columns import BoolArray, Int32Array
 from pciplane.core.device import DevType
-from pciplane.core.fit import KindMatcher
-from pciplane.core.pool import KindTable, PoolKind
+from pciplane.core.pool import KindMatcher, KindTable, PoolKind
 from pciplane.core.request import PciRequest, RequestSpec
 from pciplane.core.stages import Candidate, Context, Stage
 

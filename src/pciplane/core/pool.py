@@ -14,12 +14,13 @@ request specs are matched against each kind once (:class:`KindTable`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pciplane.core.address import PciAddress
 from pciplane.core.device import TAKEN, DevType, Inventory, PciDevice, Status
 from pciplane.core.errors import ConfigError
+from pciplane.core.request import RequestSpec, spec_matches
 from pciplane.core.spec import DeviceSpec, HostSpecs
 
 #: Device attributes an operator may add to the pool key.
@@ -67,6 +68,23 @@ class PoolKind:
 
 
 _CORE_KEYS = frozenset({"vendor_id", "product_id", "dev_type", "numa_node"})
+
+
+class KindMatcher:
+    """Memo of "does this request spec match this pool kind", shared across hosts."""
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple[int, RequestSpec], bool] = {}
+
+    def matches(self, kind: PoolKind, specs: Sequence[RequestSpec]) -> bool:
+        for spec in specs:
+            key = (kind.id, spec)
+            hit = self._memo.get(key)
+            if hit is None:
+                hit = self._memo[key] = spec_matches(spec, kind.mapping)
+            if hit:
+                return True
+        return False
 
 
 class KindTable:

@@ -28,11 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from pciplane.core.columns import BoolArray, Int32Array
-from pciplane.core.fit import GuestRequest, pf_last_order
+from pciplane.core.fit import GuestRequest
 from pciplane.core.interference import Harm, hall
 from pciplane.core.kind_vectors import KindVectors
 from pciplane.core.pool_table import TableView
-from pciplane.core.request import PciRequest
+from pciplane.core.request import PciRequest, pf_last_order
 from pciplane.core.request_counts import NO_LOSS, Rows, counts, passes, rows_of, takeable
 from pciplane.core.stages import STAGES, Stage
 
