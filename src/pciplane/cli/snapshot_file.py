@@ -167,11 +167,13 @@ class _Members:
         decoded object shared (one loop: this runs for every device of the fleet)."""
         text, known, decode, space = self.text, self._devices, self._decoder.raw_decode, _SPACE
         out: list[object] = []
-        pos = space.match(text, self.pos + 1).end()  # type: ignore[union-attr]
-        if text.startswith("]", pos):
-            self.pos = self._skip(pos + 1)
-            return out
+        pos = self.pos + 1
         while True:
+            if not text.startswith("{", pos):  # whitespace, or not an object at all
+                pos = space.match(text, pos).end()  # type: ignore[union-attr]
+                if not out and text.startswith("]", pos):
+                    self.pos = self._skip(pos + 1)
+                    return out
             end = text.find("}", pos) + 1 if text.startswith("{", pos) else 0
             chunk = text[pos:end] if end else ""
             device = known.get(chunk) if end else None
@@ -182,13 +184,14 @@ class _Members:
             else:
                 stop = end
             out.append(device)
-            pos = space.match(text, stop).end()  # type: ignore[union-attr]
-            if text.startswith(",", pos):
-                pos = space.match(text, pos + 1).end()  # type: ignore[union-attr]
+            if not text.startswith(",", stop):
+                stop = space.match(text, stop).end()  # type: ignore[union-attr]
+            if text.startswith(",", stop):
+                pos = stop + 1
                 continue
-            if not text.startswith("]", pos):
-                raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
-            self.pos = self._skip(pos + 1)
+            if not text.startswith("]", stop):
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, stop)
+            self.pos = self._skip(stop + 1)
             return out
 
     def _value(self) -> object:

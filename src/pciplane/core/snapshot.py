@@ -199,7 +199,8 @@ def _host(obj: object, index: int, source: str, parser: _Parser) -> Host:
     where = f"{source}: host {name!r}"
     spec_raw = obj.get("device_spec")
     specs = None if spec_raw is None else _host_specs(spec_raw, where, parser)
-    devices = tuple(parser.device(d, where) for d in _entries(obj.get("devices"), where))
+    device = parser.device
+    devices = tuple([device(d, where) for d in _entries(obj.get("devices"), where)])
     if len({id(d.address) for d in devices}) != len(devices):
         seen: set[PciAddress] = set()
         for dev in devices:
