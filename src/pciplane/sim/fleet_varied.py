@@ -64,7 +64,7 @@ DEVICE_SPEC: tuple[dict[str, object], ...] = (
     {"vendor_id": NVIDIA, "product_id": H100},
 )  # fmt: skip
 
-#: Racks configured on their own: (weight, device_spec); weight 0 is the fleet's default.
+#: How hosts are configured: (weight, their own device_spec); None keeps the fleet's.
 RACK_SPECS: tuple[tuple[int, tuple[dict[str, object], ...] | None], ...] = (
     (17, None),
     (2, (
