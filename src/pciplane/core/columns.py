@@ -1,11 +1,10 @@
-"""A growable table of integer columns, appended to in blocks and shared copy-on-write.
+"""A growable table of integer columns, appended to in blocks.
 
 The fleet index keeps one row per pool (and per PF family, per held kind) in numpy
 columns so that a fit counts over all hosts at once. Hosts change one at a time: their
 new rows are appended (amortised O(rows) by doubling the buffers) and their old rows are
-zeroed in place. A fit's answer keeps read-only views of the columns for its lazy
-explanations, so the first in-place write after :meth:`IntTable.share` copies the
-buffers instead of changing what an earlier answer reads.
+zeroed in place, so a change costs O(that host's rows). What an answer must keep past the
+next change, it copies (:meth:`pciplane.core.pool_table.TableView.kept`).
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ class IntTable:
         self.names = tuple(names)
         self._buffers = {n: np.zeros(capacity, dtype=np.int32) for n in self.names}
         self.size = 0
-        self._shared = False
 
     def __len__(self) -> int:
         return self.size
@@ -37,8 +35,7 @@ class IntTable:
         return self._buffers[name][: self.size]
 
     def columns(self) -> dict[str, Int32Array]:
-        """Read-only views of every column; later writes copy first (see :meth:`share`)."""
-        self._shared = True
+        """Read-only views of every column, valid until the next write."""
         out = {}
         for name, buf in self._buffers.items():
             view = buf[: self.size]
@@ -58,25 +55,17 @@ class IntTable:
         return start, end
 
     def assign(self, name: str, start: int, end: int, value: int) -> None:
-        """Overwrite ``[start, end)`` of one column in place (copying first if shared)."""
+        """Overwrite ``[start, end)`` of one column in place."""
         if start == end:
             return
-        self._unshare()
         self._buffers[name][start:end] = value
 
-    def _unshare(self) -> None:
-        if self._shared:
-            self._buffers = {n: buf.copy() for n, buf in self._buffers.items()}
-            self._shared = False
-
     def set(self, name: str, positions: Sequence[int], values: Sequence[int]) -> None:
-        """Overwrite some rows of one column in place (copying first if shared)."""
-        self._unshare()
+        """Overwrite some rows of one column in place."""
         self._buffers[name][list(positions)] = values
 
     def rewrite(self, name: str, values: npt.ArrayLike) -> None:
-        """Overwrite a whole column (copying first if shared)."""
-        self._unshare()
+        """Overwrite a whole column."""
         self._buffers[name][: self.size] = values
 
     def keep(self, mask: BoolArray) -> None:
@@ -89,7 +78,6 @@ class IntTable:
             buf = np.zeros(capacity, dtype=np.int32)
             buf[: self.size] = values
             self._buffers[name] = buf
-        self._shared = False
 
     def _grow(self, needed: int) -> None:
         capacity = max(needed, 2 * len(self._buffers[self.names[0]]))
@@ -97,4 +85,3 @@ class IntTable:
             bigger = np.zeros(capacity, dtype=np.int32)
             bigger[: self.size] = buf[: self.size]
             self._buffers[name] = bigger
-        self._shared = False

@@ -161,9 +161,8 @@ class FleetIndex:
         self._order_cache: tuple[tuple[str, ...], IntArray] | None = None
         self._slot_of: dict[str, int] = {}
         self._free_slots: list[int] = []
-        #: The view per slot; a fit keeps this list, so it is copied before a write.
+        #: The view per slot (None: a free slot).
         self._slot_views: list[HostView | None] = []
-        self._views_shared = False
         self._table = PoolTable()
         self._vectors = KindVectors(self.kinds, self.matcher)
         self._builder = ViewBuilder(
@@ -259,8 +258,7 @@ class FleetIndex:
         """Which hosts fit: screened by counting, the undecided ones by the pipeline."""
         names, order = self._ordered()
         table = self._table.snapshot()
-        self._views_shared = True
-        pipeline = _Pipeline(self._slot_views, guest, self.matcher)
+        pipeline = _Pipeline(list(self._slot_views), guest, self.matcher)
         screened = screen(table, guest, self._vectors)
         if screened is None:
             fits = np.zeros(len(self._slot_views), dtype=np.bool_)
@@ -273,7 +271,12 @@ class FleetIndex:
         fits.flags.writeable = False
         pipeline.fits = fits
         return FleetFit(
-            names=names, order=order, fits=fits, table=table, screened=screened, pipeline=pipeline
+            names=names,
+            order=order,
+            fits=fits,
+            table=table.kept(),
+            screened=screened,
+            pipeline=pipeline,
         )
 
     def _ordered(self) -> tuple[tuple[str, ...], IntArray]:
@@ -284,9 +287,6 @@ class FleetIndex:
         return self._order_cache
 
     def _set_view(self, slot: int, view: HostView | None) -> None:
-        if self._views_shared:
-            self._slot_views = list(self._slot_views)
-            self._views_shared = False
         if slot == len(self._slot_views):
             self._slot_views.append(view)
         else:

@@ -35,7 +35,8 @@ class Layout:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TableView:
-    """Read-only columns as they were when a fit started (what its explanations read)."""
+    """Read-only views of the columns, valid until the table next changes (a fit reads
+    them while it runs; what its answer needs later it keeps with :meth:`kept`)."""
 
     rows: dict[str, Int32Array]  # slot, kind, family, count
     families: dict[str, Int32Array]  # slot, signature (-1: gone)
@@ -44,6 +45,19 @@ class TableView:
     layouts: tuple[Layout, ...]
     #: Pairs of kinds found together in some PF family (as two arrays).
     together: tuple[Int32Array, Int32Array]
+
+    def kept(self) -> TableView:
+        """A copy of what explanations read (families, held kinds, slots; not the pool
+        rows, which the screen has already copied what it needs of). A fit pays this
+        O(fleet) copy, so that changing a host stays O(that host's pools)."""
+        return TableView(
+            rows={},
+            families={k: v.copy() for k, v in self.families.items()},
+            held={k: v.copy() for k, v in self.held.items()},
+            slots={k: v.copy() for k, v in self.slots.items()},
+            layouts=self.layouts,
+            together=self.together,
+        )
 
 
 class PoolTable:
