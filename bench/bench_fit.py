@@ -9,6 +9,7 @@ states). ``--growth`` prints how fit time and memory grow with the number of hos
 
     .venv/bin/python bench/bench_fit.py [--fleet varied|uniform] [--hosts 10000] [--runs 5]
     .venv/bin/python bench/bench_fit.py --growth 1000,10000,50000 --runs 3
+    .venv/bin/python bench/bench_fit.py --verify   # every host's verdict vs the pipeline
 """
 
 from __future__ import annotations
@@ -140,6 +141,23 @@ def report(kind: str, hosts: int, seed: int, runs: int) -> None:
             print(f"| fit: {key[len('fit_ms ') :]} | {value:.2f} ms |")
 
 
+def verify(kind: str, hosts: int, seed: int) -> int:
+    """Every host's verdict (fits, reason, stage records) against the pipeline on its view."""
+    fleet = read_fleet_file(str(snapshot(kind, hosts, seed)), quiet=True)
+    with gc_paused():
+        index = FleetIndex.build(fleet)
+    wrong = 0
+    for inp in VARIED if kind == "varied" else UNIFORM:
+        guest = guest_from_input(inp, fleet.aliases)
+        answer = index.fit(guest)
+        for verdict, short in zip(answer.verdicts(), answer.reasons(), strict=True):
+            exact = index.view(verdict.host).outcome(guest, index.matcher)
+            mine = (verdict.fits, verdict.reason, verdict.stages, short.fits, short.reason)
+            wrong += mine != (exact.fits, exact.reason, exact.stages, exact.fits, exact.reason)
+        print(f"| {inp.name} | {answer.fit_count} of {len(index)} fit | {wrong} differ so far |")
+    return 1 if wrong else 0
+
+
 def growth(sizes: list[int], seed: int, runs: int) -> None:
     print("| hosts | shape | load + index | peak memory | fit median (slowest request) |")
     print("| --- | --- | --- | --- | --- |")
@@ -157,10 +175,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--growth", metavar="N,N,...", help="varied fleets of these sizes")
+    parser.add_argument("--verify", action="store_true", help="compare with the pipeline")
     parser.add_argument("--child", metavar="FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run_once(Path(args.child), args.fleet)))
+    elif args.verify:
+        return verify(args.fleet, args.hosts, args.seed)
     elif args.growth:
         growth([int(n) for n in args.growth.split(",")], args.seed, args.runs)
     else:
