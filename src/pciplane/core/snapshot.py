@@ -28,7 +28,7 @@ class _Parser:
 
     def __init__(self) -> None:
         self.addresses: dict[str, PciAddress] = {}
-        #: One record per address however it is spelt, so a host's duplicates are found
+        #: One record per address however it is spelt, so an address listed twice is found
         #: by identity (hashing the records is what a large snapshot spends most on).
         self.canonical: dict[PciAddress, PciAddress] = {}
         self.strings: dict[str, str] = {}
