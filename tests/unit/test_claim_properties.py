@@ -20,8 +20,9 @@ from pciplane.core.address import PciAddress
 from pciplane.core.claim import claim, release
 from pciplane.core.device import Action, DevType, Inventory, PciDevice, Status
 from pciplane.core.errors import DeviceStateError
-from pciplane.core.fit import GuestRequest, HostView, KindMatcher
+from pciplane.core.fit import GuestRequest, HostView
 from pciplane.core.fleet import Host
+from pciplane.core.pool import KindMatcher
 from pciplane.core.request import PciRequest
 from pciplane.core.stages import STAGES, Candidate, Context
 

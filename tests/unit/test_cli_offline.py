@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 
 from pciplane.cli.main import main
+from pciplane.core.device import Status
+from pciplane.core.index import FleetIndex
+from pciplane.core.snapshot import load_fleet
+from pciplane.sim.fleet_varied import generate_varied
 
 GPU = {"vendor_id": "10de", "product_id": "20b5"}
 SMALL = {
@@ -177,10 +181,13 @@ def test_lint_fleet(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert pools == {"10de:20b5 type-PCI NUMA 0": (2, 3), "10de:20b5 type-PCI NUMA 1": (2, 2)}
 
 
-def test_sim_fleet_writes_a_loadable_snapshot(capsys: pytest.CaptureFixture[str],
-                                              tmp_path: Path) -> None:  # fmt: skip
+@pytest.mark.parametrize("flags", [pytest.param([], id="uniform"),
+                                   pytest.param(["--varied"], id="varied")])  # fmt: skip
+def test_sim_fleet_writes_a_loadable_snapshot(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, flags: list[str]
+) -> None:
     out = tmp_path / "f.json"
-    assert main(["sim", "fleet", "--hosts", "30", "--seed", "4", "--out", str(out)]) == 0
+    assert main(["sim", "fleet", "--hosts", "30", "--seed", "4", "--out", str(out), *flags]) == 0
     capsys.readouterr()
     code, text, _ = run(capsys, "lint", "--fleet", str(out))
     assert code == 0 and "0 errors" in text
@@ -438,3 +445,12 @@ def test_lint_nova_conf_reports_every_malformed_value(
     assert code == 1
     assert errors == ["device_spec entry 0", "device_spec entry 2", "alias entry 0",
                       "alias entry 1"]  # fmt: skip
+
+
+def test_a_varied_fleet_has_hosts_in_their_own_states() -> None:
+    fleet = load_fleet(generate_varied(60, seed=2))
+    index = FleetIndex.build(fleet)
+    used = [h for h in fleet.hosts if any(d.status is not Status.AVAILABLE for d in h.devices)]
+    assert index.distinct_states() >= 55
+    assert 0.4 <= len(used) / len(fleet.hosts) <= 0.8
+    assert any(h.device_spec is not None for h in fleet.hosts)

@@ -136,3 +136,15 @@ def test_round_trip_of_a_generated_fleet() -> None:
 def test_generation_is_deterministic() -> None:
     assert generate(5, seed=9) == generate(5, seed=9)
     assert generate(5, seed=9) != generate(5, seed=10)
+
+
+@pytest.mark.parametrize(
+    "numa",
+    [pytest.param(True, id="true"), pytest.param(1.0, id="float")],
+)
+def test_a_malformed_device_does_not_pass_for_an_equal_looking_one(numa: object) -> None:
+    good = {"address": "0000:3b:00.0", "vendor_id": "8086", "product_id": "1592", "numa_node": 1}
+    bad = {**good, "numa_node": numa}
+    hosts = [{"name": "a", "devices": [good]}, {"name": "b", "devices": [bad]}]
+    with pytest.raises(SnapshotError, match="numa_node"):
+        load_fleet(doc(hosts=hosts))

@@ -19,6 +19,7 @@ from pciplane.cli.request_input import (
     inputs_from_args,
 )
 from pciplane.cli.snapshot_file import add_fleet_arguments, load_fleet_file, settle_heap
+from pciplane.cli.snapshot_stream import gc_paused
 from pciplane.core.fit import Outcome
 from pciplane.core.index import FleetFit, FleetIndex
 
@@ -40,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     inputs = inputs_from_args(args)
     fleet = load_fleet_file(args.fleet, quiet=args.json, nova_conf=args.nova_conf)
     guests = [guest_from_input(inp, fleet.aliases) for inp in inputs]
-    index = FleetIndex.build(fleet)
+    with gc_paused():
+        index = FleetIndex.build(fleet)
     settle_heap()
     results = [index.fit(g) for g in guests]
     if args.explain:
@@ -63,7 +65,7 @@ def _result_json(inp: RequestInput, res: FleetFit, explain: str | None) -> dict[
     if inp.name:
         doc["name"] = inp.name
     doc["request"] = inp.as_json()
-    doc["hosts"] = [{"name": v.host, "fits": v.fits, "reason": v.reason} for v in res.verdicts()]
+    doc["hosts"] = [{"name": v.host, "fits": v.fits, "reason": v.reason} for v in res.reasons()]
     doc["fit_count"] = res.fit_count
     if explain:
         outcome = res.outcome(explain)
@@ -89,7 +91,7 @@ def _print_result(inp: RequestInput, res: FleetFit, explain: str | None) -> None
         print("  fit: " + ", ".join(fitting[:SHOWN_HOSTS]) + more)
     reasons: Counter[str] = Counter()
     examples: dict[str, list[str]] = {}
-    for v in res.verdicts():
+    for v in res.reasons():
         if not v.fits:
             reasons[v.reason] += 1
             examples.setdefault(v.reason, []).append(v.host)

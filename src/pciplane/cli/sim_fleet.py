@@ -1,4 +1,5 @@
-"""``pciplane sim fleet``: write a deterministic synthetic fleet snapshot."""
+"""``pciplane sim fleet``: write a deterministic synthetic fleet snapshot (``--varied``:
+hosts of mixed hardware and usage, as real fleets are)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from pciplane.cli.flag_types import output_path
 from pciplane.core.errors import RequestError
 from pciplane.sim.fleet import generate
+from pciplane.sim.fleet_varied import generate_varied
 
 
 def register(sub: Any) -> None:
@@ -20,6 +22,12 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--hosts", type=int, default=20, help="number of hosts (default 20)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument(
+        "--varied",
+        action="store_true",
+        help="every host its own mix of NICs, GPUs and NUMA layout, ~60%% partly used "
+        "(as real fleets; the default is four hardware templates, the scheduler's best case)",
+    )
     parser.add_argument(
         "--out", required=True, type=output_path, metavar="FILE", help="where to write (- = stdout)"
     )
@@ -38,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
             elapsed = time.monotonic() - start
             print(f"\rgenerating: {done}/{total} hosts ({elapsed:.1f} s)", end=end, file=sys.stderr)
 
-    doc = generate(args.hosts, args.seed, progress=progress)
+    make = generate_varied if args.varied else generate
+    doc = make(args.hosts, args.seed, progress=progress)
     text = json.dumps(doc, separators=(",", ":"))
     if args.out == "-":
         print(text)

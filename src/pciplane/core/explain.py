@@ -21,7 +21,7 @@ def request_label(request: PciRequest) -> str:
         return request.alias_name
     physnet = next((s.get("physical_network") for s in request.specs), None)
     label = physnet if physnet else "port (no physical network)"
-    if any(s.get("dev_type") == str(DevType.PF) for s in request.specs):
+    if request.wants_pf:
         label += " (direct-physical)"
     return label
 

@@ -15,15 +15,23 @@ from the PFs with the fewest free VFs. The evaluation depends only on the host's
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pciplane.core.address import PciAddress
 from pciplane.core.device import TAKEN, DevType, Inventory
 from pciplane.core.explain import request_label, spec_failure, stage_failure
 from pciplane.core.fleet import Host, NumaNode
-from pciplane.core.pool import KindTable, Pool, PoolKind, SpecMemo, build_pools, held_kinds
-from pciplane.core.request import PciRequest, RequestSpec, spec_matches
+from pciplane.core.pool import (
+    KindMatcher,
+    KindTable,
+    Pool,
+    PoolKind,
+    SpecMemo,
+    build_pools,
+    held_kinds,
+)
+from pciplane.core.request import PciRequest, pf_last_order
 from pciplane.core.spec import DeviceSpec, resolve_specs
 from pciplane.core.stages import STAGES, Candidate, Context
 
@@ -68,23 +76,6 @@ class Verdict:
     stages: tuple[StageRecord, ...] = ()
     #: Per request (in the guest's order), the devices chosen; empty when it does not fit.
     choice: tuple[tuple[PciAddress, ...], ...] = ()
-
-
-class KindMatcher:
-    """Memo of "does this request spec match this pool kind", shared across hosts."""
-
-    def __init__(self) -> None:
-        self._memo: dict[tuple[int, RequestSpec], bool] = {}
-
-    def matches(self, kind: PoolKind, specs: Sequence[RequestSpec]) -> bool:
-        for spec in specs:
-            key = (kind.id, spec)
-            hit = self._memo.get(key)
-            if hit is None:
-                hit = self._memo[key] = spec_matches(spec, kind.mapping)
-            if hit:
-                return True
-        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,18 +129,38 @@ class HostView:
         inventory: Inventory,
         held: tuple[tuple[PoolKind, int], ...] = (),
     ) -> HostView:
+        def used(address: PciAddress) -> bool:
+            head = inventory.devices.get(address)
+            return head is not None and (
+                head.status in TAKEN
+                or any(vf.status in TAKEN for vf in inventory.children_of(head))
+            )
+
+        return cls.assemble(name, numa_nodes, pools, used, held)
+
+    @classmethod
+    def assemble(
+        cls,
+        name: str,
+        numa_nodes: tuple[NumaNode, ...],
+        pools: tuple[Pool, ...],
+        used_family: Callable[[PciAddress], bool],
+        held: tuple[tuple[PoolKind, int], ...] = (),
+    ) -> HostView:
+        """The view of ``pools``; ``used_family`` says whether a family's head device or
+        one of its VFs is taken (what makes fit pack VFs onto it)."""
         by_family: dict[PciAddress, list[int]] = {}
         for i, pool in enumerate(pools):
             by_family.setdefault(pool.address, []).append(i)
         families: list[_Family] = []
         family_of = [0] * len(pools)
         for addr, members in by_family.items():
-            pf_pool = next((i for i in members if pools[i].kind.dev_type is DevType.PF), None)
-            head = inventory.devices.get(addr)
-            used = head is not None and (
-                head.status in TAKEN
-                or any(vf.status in TAKEN for vf in inventory.children_of(head))
-            )
+            pf_pool = None
+            for i in members:
+                if pools[i].kind.dev_type is DevType.PF:
+                    pf_pool = i
+                    break
+            used = used_family(addr)
             sig = (
                 used,
                 pf_pool is not None,
@@ -196,6 +207,11 @@ class HostView:
     def outcome(self, guest: GuestRequest, matcher: KindMatcher) -> Outcome:
         return _Evaluation(self, guest, matcher).run()[0]
 
+    def failure(self, guest: GuestRequest, matcher: KindMatcher) -> Outcome:
+        """:meth:`outcome` for a guest known not to fit here: its own order's run, which
+        is what explains a "no", without trying the orders that cannot succeed."""
+        return _Evaluation(self, guest, matcher).run_order(list(range(len(guest.pci))))[0]
+
 
 class _Evaluation:
     """One guest against one host view: requests in turn, each through every stage."""
@@ -217,7 +233,7 @@ class _Evaluation:
     def _pf_wanted(self) -> set[int]:
         wanted: set[int] = set()
         for req in self.guest.pci:
-            if any(s.get("dev_type") == str(DevType.PF) for s in req.specs):
+            if req.wants_pf:
                 for i, pool in enumerate(self.view.pools):
                     if self.matcher.matches(pool.kind, req.specs):
                         wanted.add(self.view.family_of[i])
@@ -236,7 +252,7 @@ class _Evaluation:
         """
         pci = self.guest.pci
         own = list(range(len(pci)))
-        pf_last = sorted(own, key=lambda r: _wants_pf(pci[r]))
+        pf_last = pf_last_order(pci)
         tried: set[tuple[PciRequest, ...]] = set()
         failure: tuple[Outcome, tuple[tuple[PciAddress, ...], ...]] | None = None
         for order in (pf_last, own):
@@ -244,7 +260,7 @@ class _Evaluation:
             if shape in tried:
                 continue
             tried.add(shape)
-            result = self._run_order(order)
+            result = self.run_order(order)
             if result[0].fits:
                 return result
             failure = result
@@ -255,7 +271,7 @@ class _Evaluation:
             shape = tuple(pci[r] for r in perm)
             if shape not in tried:
                 tried.add(shape)
-                retry = self._run_order(list(perm))
+                retry = self.run_order(list(perm))
                 if retry[0].fits:
                     return retry
         return failure
@@ -263,9 +279,9 @@ class _Evaluation:
     def _each_fits_alone(self) -> bool:
         """A cheap bound on reordering: when a request fails even alone, the other orders
         are not tried (the guest's own order and PFs-last have been)."""
-        return all(self._run_order([r])[0].fits for r in range(len(self.guest.pci)))
+        return all(self.run_order([r])[0].fits for r in range(len(self.guest.pci)))
 
-    def _run_order(self, order: list[int]) -> tuple[Outcome, tuple[tuple[PciAddress, ...], ...]]:
+    def run_order(self, order: list[int]) -> tuple[Outcome, tuple[tuple[PciAddress, ...], ...]]:
         """Place the requests in ``order``; the choice is empty unless all of them fit."""
         self.remaining = [p.count for p in self.view.pools]
         self.blocked = [0] * len(self.view.pools)
@@ -383,7 +399,3 @@ class _Evaluation:
         for i in others:
             self.blocked[i] += self.remaining[i]
             self.remaining[i] = 0
-
-
-def _wants_pf(request: PciRequest) -> bool:
-    return any(s.get("dev_type") == str(DevType.PF) for s in request.specs)

@@ -1,9 +1,14 @@
-"""The fleet index: every host's pools, grouped so look-alike hosts are judged once.
+"""The fleet index: every host's pools as columns, screened at once, explained on demand.
 
-Pool kinds recur across a fleet, and so do whole host states: hosts with equal
-:attr:`HostView.signature` get the same verdict for any request. ``fit`` therefore costs
-one evaluation per distinct host state, plus one memoised spec match per distinct
-(pool kind, request spec) pair, however many hosts share them.
+A fit over ten thousand hosts cannot run the pipeline of :mod:`pciplane.core.fit` once
+per host (about 50-100 µs each), and real hosts rarely look alike. So the index keeps
+each host's :class:`HostView` for the pipeline *and* copies its pools into columns
+(:mod:`pciplane.core.pool_table`); a fit screens all hosts by counting
+(:mod:`pciplane.core.screen`), runs the pipeline only for the hosts the counting cannot
+decide, and works out the words of each verdict only when they are asked for
+(:mod:`pciplane.core.verdict_classes`). Verdicts are exactly the pipeline's.
+
+Replacing a host costs O(its pools): the service updates one host after each claim.
 """
 
 from __future__ import annotations
@@ -11,44 +16,133 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
+from pciplane.core.columns import BoolArray, IntArray
 from pciplane.core.errors import NotFoundError
-from pciplane.core.fit import GuestRequest, HostView, KindMatcher, Outcome, Verdict
+from pciplane.core.fit import GuestRequest, HostView, Outcome, Verdict
 from pciplane.core.fleet import Fleet, Host
-from pciplane.core.pool import KindTable, SpecMemo, check_pool_tags
+from pciplane.core.kind_vectors import KindVectors
+from pciplane.core.pool import KindMatcher, KindTable, SpecMemo, check_pool_tags
+from pciplane.core.pool_table import PoolTable, TableView
+from pciplane.core.screen import Screen, screen
 from pciplane.core.spec import DeviceSpec
+from pciplane.core.verdict_classes import exact_outcomes
+from pciplane.core.view_builder import ViewBuilder
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HostReason:
+    """A host's verdict without its stage records: what ``fit`` prints per host."""
+
+    host: str
+    fits: bool
+    reason: str = ""
+
+
+class _Pipeline:
+    """Runs the exact pipeline for one slot, once per distinct host state."""
+
+    def __init__(
+        self, views: list[HostView | None], guest: GuestRequest, matcher: KindMatcher
+    ) -> None:
+        self.views = views
+        self.guest = guest
+        self.matcher = matcher
+        #: Once known, which slots fit: a "no" then needs only the guest's own order.
+        self.fits: BoolArray | None = None
+        self.by_slot: dict[int, Outcome] = {}
+        self.by_state: dict[tuple[object, ...], Outcome] = {}
+
+    def __call__(self, slot: int) -> Outcome:
+        known = self.by_slot.get(slot)
+        if known is not None:
+            return known
+        view = self.views[slot]
+        assert view is not None, "a live slot always has a view"
+        outcome = self.by_state.get(view.signature)
+        if outcome is None:
+            if self.fits is not None and not self.fits[slot]:
+                outcome = view.failure(self.guest, self.matcher)
+            else:
+                outcome = view.outcome(self.guest, self.matcher)
+            self.by_state[view.signature] = outcome
+        self.by_slot[slot] = outcome
+        return outcome
+
+
 class FleetFit:
-    """The answer for every host, in the index's host order, without a copy per host."""
+    """The answer for every host, in the index's host order.
 
-    names: tuple[str, ...]
-    outcomes: tuple[Outcome, ...]
-    outcome_of_host: tuple[int, ...]
+    Which hosts fit is known when :meth:`FleetIndex.fit` returns; the reasons and stage
+    records are worked out when asked for, from the state that fit saw (the index may
+    have moved on since).
+    """
+
+    def __init__(
+        self,
+        *,
+        names: tuple[str, ...],
+        order: IntArray,
+        fits: BoolArray,
+        table: TableView,
+        screened: Screen | None,
+        pipeline: _Pipeline,
+    ) -> None:
+        self.names = names
+        self._order = order
+        self._fits = fits
+        self._table = table
+        self._screen = screened
+        self._pipeline = pipeline
 
     @property
     def fit_count(self) -> int:
-        fits = [o.fits for o in self.outcomes]
-        return sum(1 for k in self.outcome_of_host if fits[k])
+        return int(self._fits[self._order].sum())
 
     def hosts_that_fit(self) -> list[str]:
-        fits = [o.fits for o in self.outcomes]
-        return [n for n, k in zip(self.names, self.outcome_of_host, strict=True) if fits[k]]
+        names = self.names
+        return [names[i] for i in np.flatnonzero(self._fits[self._order])]
 
     def verdicts(self) -> Iterator[Verdict]:
-        for name, k in zip(self.names, self.outcome_of_host, strict=True):
-            o = self.outcomes[k]
+        """Every host's full verdict (stage records included, for fitting hosts too)."""
+        outcomes = self._outcomes(self._order)
+        for name, slot in zip(self.names, self._order.tolist(), strict=True):
+            o = outcomes[slot]
             yield Verdict(host=name, fits=o.fits, reason=o.reason, stages=o.stages)
+
+    def reasons(self) -> Iterator[HostReason]:
+        """Every host's verdict and reason; cheaper than :meth:`verdicts` (no records are
+        worked out for the hosts that fit, whose reason is empty)."""
+        ruled_out = self._order[~self._fits[self._order]]
+        outcomes = self._outcomes(ruled_out, reasons_only=True)
+        for name, slot in zip(self.names, self._order.tolist(), strict=True):
+            o = outcomes.get(slot)
+            yield HostReason(host=name, fits=o is None, reason="" if o is None else o.reason)
 
     def outcome(self, host: str) -> Outcome:
         try:
-            return self.outcomes[self.outcome_of_host[self.names.index(host)]]
+            position = self.names.index(host)
         except ValueError:
             raise NotFoundError(f"no host {host!r} in the fleet") from None
+        return self._pipeline(int(self._order[position]))
+
+    def _outcomes(self, slots: IntArray, *, reasons_only: bool = False) -> dict[int, Outcome]:
+        if self._screen is None:
+            return {int(s): self._pipeline(int(s)) for s in slots}
+        return exact_outcomes(
+            self._table,
+            self._screen,
+            self._pipeline.guest,
+            slots,
+            self._fits,
+            self._pipeline,
+            reasons_only=reasons_only,
+        )
 
 
 class FleetIndex:
-    """Host views of a fleet, kept current host by host with :meth:`replace_host`."""
+    """Host views of a fleet and their pool columns, kept current with :meth:`replace_host`."""
 
     def __init__(
         self,
@@ -64,11 +158,16 @@ class FleetIndex:
         self.matcher = KindMatcher()
         self._views: dict[str, HostView] = {}
         self._order: list[str] = []
-        #: Distinct host states: signature -> state id, and each host's state id.
-        self._state_ids: dict[tuple[object, ...], int] = {}
-        self._states: list[HostView] = []  # a representative view per state
-        self._state_of: dict[str, int] = {}
-        self._picks: tuple[int, ...] | None = None  # state id per host, in host order
+        self._order_cache: tuple[tuple[str, ...], IntArray] | None = None
+        self._slot_of: dict[str, int] = {}
+        self._free_slots: list[int] = []
+        #: The view per slot (None: a free slot).
+        self._slot_views: list[HostView | None] = []
+        self._table = PoolTable()
+        self._vectors = KindVectors(self.kinds, self.matcher)
+        self._builder = ViewBuilder(
+            default_specs, kinds=self.kinds, memo=self.memo, pool_tags=pool_tags
+        )
         #: Hosts with the very same device records share their pools. Keyed by object
         #: identity; the value keeps the keyed objects alive so ids cannot be reused.
         self._by_devices: dict[tuple[object, ...], tuple[object, HostView]] = {}
@@ -83,57 +182,61 @@ class FleetIndex:
     ) -> FleetIndex:
         index = cls(fleet.device_spec, pool_tags=pool_tags)
         total = len(fleet.hosts)
+        views = []
         for i, host in enumerate(fleet.hosts, 1):
-            index.replace_host(host)
+            views.append(index._view_of(host))
             if progress is not None and i % 1000 == 0:
                 progress(i, total)
+        index._add_new(views)
         return index
 
     def replace_host(self, host: Host) -> HostView:
-        """Add or rebuild one host's view (after a claim, a free or a rescan)."""
-        self._compact()
-        specs = host.device_spec if host.device_spec is not None else self.default_specs
-        key = (id(specs), host.numa_nodes, *map(id, host.devices))
-        hit = self._by_devices.get(key)
-        if hit is not None:
-            view = hit[1].renamed(host.name)
+        """Add or rebuild one host's view and rows (after a claim, a free or a rescan)."""
+        view = self._view_of(host)
+        slot = self._slot_of.get(host.name)
+        if slot is None:
+            self._add_new([view])
         else:
-            view = HostView.build(
-                host, self.default_specs, kinds=self.kinds, memo=self.memo, pool_tags=self.pool_tags
-            )
-            self._by_devices[key] = ((specs, host.devices), view)
-        if host.name not in self._views:
-            self._order.append(host.name)
-        self._views[host.name] = view
-        state = self._state_ids.get(view.signature)
-        if state is None:
-            state = self._state_ids[view.signature] = len(self._states)
-            self._states.append(view)
-        self._state_of[host.name] = state
-        self._picks = None
+            old = self._views[host.name]
+            self._set_view(slot, view)
+            self._views[host.name] = view
+            self._table.put(slot, view, old=old)
         return view
 
-    def _compact(self) -> None:
-        """Forget stale memo entries and states once updates have piled them up."""
-        limit = 2 * len(self._views) + 1000
-        if len(self._by_devices) > limit:
+    def _view_of(self, host: Host) -> HostView:
+        if len(self._by_devices) > 2 * len(self._views) + 1000:
             self._by_devices.clear()
-        if len(self._states) > limit:
-            live = {self._state_of[n]: self._views[n] for n in self._order}
-            self._states = []
-            self._state_ids = {}
-            remap = {}
-            for old, view in live.items():
-                remap[old] = self._state_ids[view.signature] = len(self._states)
-                self._states.append(view)
-            self._state_of = {n: remap[s] for n, s in self._state_of.items()}
-            self._picks = None
+        specs = host.device_spec if host.device_spec is not None else self.default_specs
+        key = (id(specs), id(host.numa_nodes), *map(id, host.devices))
+        hit = self._by_devices.get(key)
+        if hit is not None:
+            return hit[1].renamed(host.name)
+        view = self._builder.build(host)
+        self._by_devices[key] = ((specs, host.numa_nodes, host.devices), view)
+        return view
+
+    def _add_new(self, views: list[HostView]) -> None:
+        """Hosts not in the index yet (names not seen, each once)."""
+        reused = [self._free_slots.pop() for _ in range(min(len(views), len(self._free_slots)))]
+        slots = [*reused, *self._table.new_slots(len(views) - len(reused))]
+        for slot, view in zip(slots, views, strict=True):
+            self._slot_of[view.name] = slot
+            self._order.append(view.name)
+            self._set_view(slot, view)
+            self._views[view.name] = view
+        self._order_cache = None
+        self._table.put_many([(slot, view, None) for slot, view in zip(slots, views, strict=True)])
 
     def remove_host(self, name: str) -> None:
-        if self._views.pop(name, None) is not None:
-            self._order.remove(name)
-            del self._state_of[name]
-            self._picks = None
+        view = self._views.pop(name, None)
+        if view is None:
+            return
+        slot = self._slot_of.pop(name)
+        self._table.drop(slot, view)
+        self._set_view(slot, None)
+        self._free_slots.append(slot)
+        self._order.remove(name)
+        self._order_cache = None
 
     def view(self, name: str) -> HostView:
         try:
@@ -145,22 +248,46 @@ class FleetIndex:
         return len(self._order)
 
     def host_names(self) -> tuple[str, ...]:
-        return tuple(self._order)
+        return self._ordered()[0]
 
     def distinct_states(self) -> int:
-        return len(set(self._state_of.values()))
+        """How many hosts differ in state (what the pipeline's result can depend on)."""
+        return len({view.signature for view in self._views.values()})
 
     def fit(self, guest: GuestRequest) -> FleetFit:
-        """Judge every host; one evaluation per distinct host state in use."""
-        if self._picks is None:
-            self._picks = tuple(self._state_of[name] for name in self._order)
-        picks = self._picks
-        used = set(picks)
-        outcomes = tuple(
-            self._states[s].outcome(guest, self.matcher) if s in used else _UNUSED
-            for s in range(len(self._states))
+        """Which hosts fit: screened by counting, the undecided ones by the pipeline."""
+        names, order = self._ordered()
+        table = self._table.snapshot()
+        pipeline = _Pipeline(list(self._slot_views), guest, self.matcher)
+        screened = screen(table, guest, self._vectors)
+        if screened is None:
+            fits = np.zeros(len(self._slot_views), dtype=np.bool_)
+            undecided = order
+        else:
+            fits = screened.fits.copy()
+            undecided = np.flatnonzero(screened.undecided)
+        for slot in undecided.tolist():
+            fits[slot] = pipeline(slot).fits
+        fits.flags.writeable = False
+        pipeline.fits = fits
+        return FleetFit(
+            names=names,
+            order=order,
+            fits=fits,
+            table=table.kept(),
+            screened=screened,
+            pipeline=pipeline,
         )
-        return FleetFit(tuple(self._order), outcomes, picks)
 
+    def _ordered(self) -> tuple[tuple[str, ...], IntArray]:
+        if self._order_cache is None:
+            slots = np.array([self._slot_of[n] for n in self._order], dtype=np.int64)
+            slots.flags.writeable = False
+            self._order_cache = (tuple(self._order), slots)
+        return self._order_cache
 
-_UNUSED = Outcome(fits=False, reason="(no host in this state)")
+    def _set_view(self, slot: int, view: HostView | None) -> None:
+        if slot == len(self._slot_views):
+            self._slot_views.append(view)
+        else:
+            self._slot_views[slot] = view

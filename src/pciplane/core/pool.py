@@ -14,12 +14,13 @@ request specs are matched against each kind once (:class:`KindTable`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pciplane.core.address import PciAddress
 from pciplane.core.device import TAKEN, DevType, Inventory, PciDevice, Status
 from pciplane.core.errors import ConfigError
+from pciplane.core.request import RequestSpec, spec_matches
 from pciplane.core.spec import DeviceSpec, HostSpecs
 
 #: Device attributes an operator may add to the pool key.
@@ -46,15 +47,14 @@ class PoolKind:
     id: int
     attrs: tuple[tuple[str, AttrValue], ...]
     mapping: Mapping[str, AttrValue] = field(compare=False, hash=False, repr=False)
+    #: Read from ``mapping`` once: the pipeline asks for them for every candidate.
+    dev_type: DevType = field(init=False, compare=False, hash=False, repr=False)
+    numa_node: int | None = field(init=False, compare=False, hash=False, repr=False)
 
-    @property
-    def dev_type(self) -> DevType:
-        return DevType(str(self.mapping["dev_type"]))
-
-    @property
-    def numa_node(self) -> int | None:
+    def __post_init__(self) -> None:
         node = self.mapping["numa_node"]
-        return node if isinstance(node, int) else None
+        object.__setattr__(self, "dev_type", DevType(str(self.mapping["dev_type"])))
+        object.__setattr__(self, "numa_node", node if isinstance(node, int) else None)
 
     def describe(self) -> str:
         """``8086:154c type-VF NUMA 0 physical_network=physnet1``."""
@@ -70,11 +70,29 @@ class PoolKind:
 _CORE_KEYS = frozenset({"vendor_id", "product_id", "dev_type", "numa_node"})
 
 
+class KindMatcher:
+    """Memo of "does this request spec match this pool kind", shared across hosts."""
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple[int, RequestSpec], bool] = {}
+
+    def matches(self, kind: PoolKind, specs: Sequence[RequestSpec]) -> bool:
+        for spec in specs:
+            key = (kind.id, spec)
+            hit = self._memo.get(key)
+            if hit is None:
+                hit = self._memo[key] = spec_matches(spec, kind.mapping)
+            if hit:
+                return True
+        return False
+
+
 class KindTable:
     """Interns pool kinds so that equal keys share one object and one integer id."""
 
     def __init__(self) -> None:
         self._kinds: dict[tuple[tuple[str, AttrValue], ...], PoolKind] = {}
+        self._by_id: list[PoolKind] = []
         self._by_shape: dict[tuple[object, ...], tuple[DeviceSpec, PoolKind]] = {}
 
     def intern(self, attrs: dict[str, AttrValue]) -> PoolKind:
@@ -83,7 +101,12 @@ class KindTable:
         if kind is None:
             kind = PoolKind(len(self._kinds), key, dict(key))
             self._kinds[key] = kind
+            self._by_id.append(kind)
         return kind
+
+    def since(self, start: int) -> list[PoolKind]:
+        """The kinds with ids from ``start`` on (kinds are never forgotten, ids only grow)."""
+        return self._by_id[start:]
 
     def of_device(self, dev: PciDevice, spec: DeviceSpec, pool_tags: tuple[str, ...]) -> PoolKind:
         """The kind of ``dev`` allowed by ``spec``, memoised on what the key is made of."""

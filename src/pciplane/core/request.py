@@ -18,7 +18,7 @@ and an operator's spelling does not matter:
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -251,9 +251,20 @@ class PciRequest:
             raise RequestError("a PCI request needs at least one spec")
 
     @property
+    def wants_pf(self) -> bool:
+        """Whether an alternative asks for a whole PF (``direct-physical``, §4.3)."""
+        return any(s.get("dev_type") == DevType.PF.value for s in self.specs)
+
+    @property
     def is_live_migratable(self) -> bool:
         """True only when every alternative asks for ``live_migratable`` (Nova §4.1)."""
         return all(s.flag("live_migratable") is True for s in self.specs)
+
+
+def pf_last_order(requests: Sequence[PciRequest]) -> list[int]:
+    """The first order fit tries: requests for PFs last, the others as given (a VF taken
+    first can still leave a PF whole; the other way round it cannot)."""
+    return sorted(range(len(requests)), key=lambda r: requests[r].wants_pf)
 
 
 def request_from_port(

@@ -8,7 +8,8 @@ ignored for forward compatibility.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from pciplane.core.address import PciAddress
@@ -16,7 +17,7 @@ from pciplane.core.alias import parse_aliases
 from pciplane.core.device import DevType, PciDevice, Status
 from pciplane.core.errors import AddressError, ConfigError, SnapshotError
 from pciplane.core.fleet import Fleet, Host, NumaNode
-from pciplane.core.spec import parse_device_specs
+from pciplane.core.spec import DeviceSpec, parse_device_specs
 
 FORMAT = "pciplane-fleet/1"
 _HEX4 = frozenset("0123456789abcdef")
@@ -27,9 +28,17 @@ class _Parser:
 
     def __init__(self) -> None:
         self.addresses: dict[str, PciAddress] = {}
+        #: One record per address however it is spelt, so an address listed twice is found
+        #: by identity (hashing the records is what a large snapshot spends most on).
+        self.canonical: dict[PciAddress, PciAddress] = {}
         self.strings: dict[str, str] = {}
         #: Devices recur verbatim across hosts of one hardware model; records are immutable.
-        self.devices: dict[tuple[tuple[str, object], ...], PciDevice] = {}
+        self.devices: dict[tuple[object, ...], PciDevice] = {}
+        #: By the decoded object's identity; the object is kept, so its id stays unique.
+        self.objects: dict[int, tuple[object, PciDevice]] = {}
+        #: Hosts of one rack share their own device_spec and NUMA layout; parsed once.
+        self.specs: dict[str, tuple[DeviceSpec, ...]] = {}
+        self.numa: dict[tuple[tuple[object, ...], ...], tuple[NumaNode, ...]] = {}
 
     def address(self, value: object, where: Callable[[str], str], key: str) -> PciAddress:
         if not isinstance(value, str):
@@ -37,10 +46,10 @@ class _Parser:
         cached = self.addresses.get(value)
         if cached is None:
             try:
-                cached = PciAddress.parse(value)
+                parsed = PciAddress.parse(value)
             except AddressError as exc:
                 raise SnapshotError(f"{where(key)}: {exc}") from None
-            self.addresses[value] = cached
+            cached = self.addresses[value] = self.canonical.setdefault(parsed, parsed)
         return cached
 
     def hex4(self, value: object, where: Callable[[str], str], key: str) -> str:
@@ -51,9 +60,20 @@ class _Parser:
         raise SnapshotError(f"{where(key)}: expected 4 hex digits, got {value!r}")
 
     def device(self, obj: object, where_prefix: str) -> PciDevice:
+        seen = self.objects.get(id(obj))
+        if seen is not None:  # the very object again (a reader that shares equal ones)
+            return seen[1]
+        dev = self._device_of(obj, where_prefix)
+        self.objects[id(obj)] = (obj, dev)
+        return dev
+
+    def _device_of(self, obj: object, where_prefix: str) -> PciDevice:
         if not isinstance(obj, dict):
             raise SnapshotError(f"{where_prefix}: a device must be an object, got {obj!r}")
-        key: tuple[tuple[str, object], ...] | None = tuple(obj.items())
+        # Keyed with the values' types too: JSON's true, 1 and 1.0 are equal in Python,
+        # and a malformed device must not pass for a well-formed one seen before.
+        values = obj.values()
+        key: tuple[object, ...] | None = (*obj.items(), *map(type, values))
         try:
             cached = self.devices.get(key)  # type: ignore[arg-type]
         except TypeError:  # a list value (capabilities): parse it every time
@@ -188,25 +208,51 @@ def _host(obj: object, index: int, source: str, parser: _Parser) -> Host:
         raise SnapshotError(f"{source}: hosts[{index}] has no 'name' string")
     where = f"{source}: host {name!r}"
     spec_raw = obj.get("device_spec")
-    specs = None
-    if spec_raw is not None:
-        try:
-            specs = parse_device_specs(_entries(spec_raw, f"{where} device_spec"))
-        except ConfigError as exc:
-            raise SnapshotError(f"{where}: {exc}") from None
-    devices = tuple(parser.device(d, where) for d in _entries(obj.get("devices"), where))
-    seen: set[PciAddress] = set()
-    for dev in devices:
-        if dev.address in seen:
-            raise SnapshotError(f"{where} device {dev.address}: listed twice")
-        seen.add(dev.address)
+    specs = None if spec_raw is None else _host_specs(spec_raw, where, parser)
+    device = parser.device
+    devices = tuple([device(d, where) for d in _entries(obj.get("devices"), where)])
+    if len({id(d.address) for d in devices}) != len(devices):
+        seen: set[PciAddress] = set()
+        for dev in devices:
+            if dev.address in seen:
+                raise SnapshotError(f"{where} device {dev.address}: listed twice")
+            seen.add(dev.address)
     return Host(
         name=name,
-        numa_nodes=_numa_nodes(obj.get("numa_nodes"), where),
+        numa_nodes=_host_numa(obj.get("numa_nodes"), where, parser),
         devices=devices,
         device_spec=specs,
         device_spec_raw=tuple(spec_raw) if isinstance(spec_raw, list) else None,
     )
+
+
+def _host_specs(raw: object, where: str, parser: _Parser) -> tuple[DeviceSpec, ...]:
+    try:
+        key = json.dumps(raw, sort_keys=True)
+    except (TypeError, ValueError):  # not JSON-like: parse it (and fail) every time
+        key = None
+    cached = parser.specs.get(key) if key is not None else None
+    if cached is None:
+        try:
+            cached = parse_device_specs(_entries(raw, f"{where} device_spec"))
+        except ConfigError as exc:
+            raise SnapshotError(f"{where}: {exc}") from None
+        if key is not None:
+            parser.specs[key] = cached
+    return cached
+
+
+def _host_numa(raw: object, where: str, parser: _Parser) -> tuple[NumaNode, ...]:
+    try:
+        key = tuple(tuple(item.items()) for item in raw) if isinstance(raw, list) else None
+        cached = parser.numa.get(key) if key is not None else None
+    except (AttributeError, TypeError):  # not a list of flat objects: no cache
+        key, cached = None, None
+    if cached is None:
+        cached = _numa_nodes(raw, where)
+        if key is not None:
+            parser.numa[key] = cached
+    return cached
 
 
 def host_from_json(obj: object, *, source: str = "<host>") -> Host:
@@ -223,18 +269,61 @@ def load_fleet(
     """Parse a ``pciplane-fleet/1`` document (already JSON-decoded)."""
     if not isinstance(doc, dict):
         raise SnapshotError(f"{source}: a fleet snapshot must be a JSON object")
-    fmt = doc.get("format", FORMAT)
+    return load_fleet_members(doc.items(), source=source, progress=progress)
+
+
+def load_fleet_members(
+    members: Iterable[tuple[object, object]],
+    *,
+    source: str = "<fleet>",
+    progress: Callable[[int, int], None] | None = None,
+) -> Fleet:
+    """Parse a snapshot given as its top-level members, in document order.
+
+    The value of ``hosts`` may be an iterator that decodes one host at a time, so that a
+    large snapshot is never held decoded all at once (JSON's dicts take about six times
+    the file's size). ``progress`` gets ``(hosts done, total)``, the total 0 when the
+    hosts arrive one by one.
+    """
+    parser = _Parser()
+    top: dict[object, object] = {}
+    hosts: list[Host] = []
+    for key, value in members:
+        top[key] = value
+        if key == "hosts":
+            top[key] = None
+            hosts = _hosts(value, source, parser, progress)
+    fmt = top.get("format", FORMAT)
     if fmt != FORMAT:
         raise SnapshotError(f"{source}: format {fmt!r} is not {FORMAT!r}")
-    spec_raw = _entries(doc.get("device_spec"), f"{source}: device_spec")
-    alias_raw = _entries(doc.get("alias"), f"{source}: alias")
+    spec_raw = _entries(top.get("device_spec"), f"{source}: device_spec")
+    alias_raw = _entries(top.get("alias"), f"{source}: alias")
     try:
         specs = parse_device_specs(spec_raw)
         aliases = parse_aliases(alias_raw)
     except ConfigError as exc:
         raise SnapshotError(f"{source}: {exc}") from None
-    parser = _Parser()
-    raw_hosts = _entries(doc.get("hosts"), f"{source}: hosts")
+    return Fleet(
+        device_spec=specs,
+        aliases=aliases,
+        hosts=tuple(hosts),
+        device_spec_raw=spec_raw,
+        alias_raw=alias_raw,
+    )
+
+
+def _hosts(
+    value: object,
+    source: str,
+    parser: _Parser,
+    progress: Callable[[int, int], None] | None,
+) -> list[Host]:
+    if isinstance(value, Iterator):
+        raw_hosts: Iterable[object] = value
+        total = 0
+    else:
+        listed = _entries(value, f"{source}: hosts")
+        raw_hosts, total = listed, len(listed)
     hosts = []
     names: set[str] = set()
     for i, raw in enumerate(raw_hosts):
@@ -244,14 +333,8 @@ def load_fleet(
         names.add(host.name)
         hosts.append(host)
         if progress is not None and (i + 1) % 1000 == 0:
-            progress(i + 1, len(raw_hosts))
-    return Fleet(
-        device_spec=specs,
-        aliases=aliases,
-        hosts=tuple(hosts),
-        device_spec_raw=spec_raw,
-        alias_raw=alias_raw,
-    )
+            progress(i + 1, total)
+    return hosts
 
 
 def device_to_json(dev: PciDevice) -> dict[str, object]:

@@ -9,7 +9,7 @@ restriction (§3.4 step 6) has no equivalent: pciplane does not use Placement.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pciplane.core.boolean import truthy
@@ -32,7 +32,7 @@ class Context:
     """What the stages need besides the pools: the guest's cells and the host's sockets."""
 
     numa_cells: frozenset[int] | None
-    sockets: dict[int, int | None]  # host NUMA node id -> socket
+    sockets: Mapping[int, int | None]  # host NUMA node id -> socket
 
 
 def _total(cands: Sequence[Candidate]) -> int:
@@ -41,6 +41,18 @@ def _total(cands: Sequence[Candidate]) -> int:
 
 def _requested_dev_types(request: PciRequest) -> set[str]:
     return {str(s.get("dev_type")) for s in request.specs if s.get("dev_type") is not None}
+
+
+def socket_nodes(sockets: Mapping[int, int | None], cells: frozenset[int]) -> frozenset[int]:
+    """The host NUMA nodes on the sockets of the guest's cells (Nova §3.6, ``socket``).
+
+    Empty when the host reports no sockets or any node's socket is unknown: the socket
+    policy then allows no device.
+    """
+    if not sockets or any(s is None for s in sockets.values()):
+        return frozenset()
+    wanted = {sockets.get(c) for c in cells} - {None}
+    return frozenset(n for n, s in sockets.items() if s in wanted)
 
 
 def numa_filter(cands: list[Candidate], request: PciRequest, ctx: Context) -> list[Candidate]:
@@ -53,10 +65,7 @@ def numa_filter(cands: list[Candidate], request: PciRequest, ctx: Context) -> li
     if policy is NumaPolicy.REQUIRED or _total(strict) >= request.count:
         return strict
     if policy is NumaPolicy.SOCKET:
-        if not ctx.sockets or any(s is None for s in ctx.sockets.values()):
-            return []
-        sockets = {ctx.sockets.get(c) for c in cells} - {None}
-        nodes = {n for n, s in ctx.sockets.items() if s in sockets}
+        nodes = socket_nodes(ctx.sockets, cells)
         return [c for c in cands if c.kind.numa_node is not None and c.kind.numa_node in nodes]
     loose = [c for c in cands if c.kind.numa_node is None or c.kind.numa_node in cells]
     if policy is NumaPolicy.LEGACY or _total(loose) >= request.count:
@@ -104,10 +113,14 @@ class Stage:
     keep: Keep
     #: Why a device this stage removes may not be used, for the explanation.
     because: str
+    #: Whether the stage keeps or drops each pool on the pool's kind and the request
+    #: alone, never on counts: the fleet-wide screen (:mod:`pciplane.core.screen`) then
+    #: decides it once per pool kind instead of once per host.
+    per_kind: bool = True
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("numa", numa_filter, "on the wrong NUMA node for the policy"),
+    Stage("numa", numa_filter, "on the wrong NUMA node for the policy", per_kind=False),
     Stage("pf", pf_filter, "PFs, which only a request for type-PF may take"),
     Stage("vdpa", vdpa_filter, "vdpa devices, which only a vdpa request may take"),
     Stage(

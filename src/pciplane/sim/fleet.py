@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pciplane.core.address import PciAddress
@@ -21,7 +21,7 @@ from pciplane.core.alias import Alias, parse_aliases, requests_from_flavor
 from pciplane.core.claim import allocate, claim
 from pciplane.core.device import DevType, Inventory, PciDevice
 from pciplane.core.fit import GuestRequest, HostView
-from pciplane.core.fleet import Fleet, Host, NumaNode
+from pciplane.core.fleet import Fleet, Host, NumaNode, replace_devices
 from pciplane.core.request import PciRequest, VnicType, request_from_port
 from pciplane.core.snapshot import dump_fleet
 from pciplane.core.spec import DeviceSpec, parse_device_specs
@@ -166,7 +166,7 @@ def generate(
         template = rng.choices(names, weights)[0]
         host = Host(name=f"cmp{i + 1:05d}", numa_nodes=numa, devices=templates[template])
         if rng.random() < 0.3:
-            host = _use(host, specs, aliases, rng, servers=rng.randint(1, 3))
+            host = place_servers(host, specs, aliases, rng, servers=rng.randint(1, 3))
         out.append(host)
         if progress is not None and (i + 1) % 1000 == 0:
             progress(i + 1, hosts)
@@ -180,20 +180,23 @@ def generate(
     return dump_fleet(fleet)
 
 
-def _use(
+def place_servers(
     host: Host,
     specs: tuple[DeviceSpec, ...],
     aliases: Mapping[str, Alias],
     rng: random.Random,
+    *,
     servers: int,
+    workloads: Sequence[Workload] = WORKLOADS,
 ) -> Host:
+    """``host`` after ``servers`` tries to place a random workload (those that fit stay)."""
     inventory = Inventory.of(host.devices)
     for n in range(servers):
-        guest = GuestRequest(pci=_requests(rng.choice(WORKLOADS), aliases))
-        current = Host(name=host.name, numa_nodes=host.numa_nodes, devices=tuple(inventory))
+        guest = GuestRequest(pci=_requests(rng.choice(workloads), aliases))
+        current = replace_devices(host, tuple(inventory))
         verdict = HostView.build(current, specs).fit(guest)
         if not verdict.fits:
             continue
         owner = f"{host.name}-vm{n}"
         inventory = allocate(claim(inventory, verdict, guest, owner=owner), owner=owner)
-    return Host(name=host.name, numa_nodes=host.numa_nodes, devices=tuple(inventory))
+    return replace_devices(host, tuple(inventory))

@@ -1,0 +1,181 @@
+"""The fleet index's screen gives exactly the pipeline's verdicts (hypothesis).
+
+For random varied fleets (PF families with VFs on physnets, PFs allow-listed whole next
+to their own VFs, GPUs of two models, NUMA layouts with and without sockets, devices
+with no NUMA node, hosts with their own device_spec, devices held by other servers) and
+random guests (flavor aliases with OR'ed specs, ports on physnets, direct-physical, the
+four NUMA policies, guest cells, up to four requests at once), every host's verdict from
+:meth:`FleetIndex.fit` (fits, reason and stage records, by ``verdicts()`` and by
+``reasons()``) equals the pipeline run on that host alone.
+
+``PCIPLANE_EQUIVALENCE_EXAMPLES`` sets the number of examples (default: a CI-sized 40).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from fleetbuilder import ALIASES, GPU_A, GPU_B, gpu, nic
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pciplane.core.alias import requests_from_flavor
+from pciplane.core.device import Action, Inventory, PciDevice
+from pciplane.core.errors import DeviceStateError
+from pciplane.core.fit import GuestRequest, HostView
+from pciplane.core.fleet import Fleet, Host, NumaNode
+from pciplane.core.index import FleetIndex
+from pciplane.core.request import NumaPolicy, PciRequest, request_from_port
+from pciplane.core.spec import parse_device_specs
+
+EXAMPLES = int(os.environ.get("PCIPLANE_EQUIVALENCE_EXAMPLES", "40"))
+PROPERTY = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+SPECS: dict[str, dict[str, object]] = {
+    "vf-p1": {"vendor_id": "8086", "product_id": "1889", "physical_network": "physnet1"},
+    "vf-p2-trusted": {"vendor_id": "8086", "product_id": "1889", "address": "0000:11:*.*",
+                      "physical_network": "physnet2", "trusted": "true"},
+    "pf-p1": {"vendor_id": "8086", "product_id": "1592", "physical_network": "physnet1"},
+    "pf-p2": {"vendor_id": "8086", "product_id": "1592", "address": "*:*:00.0",
+              "physical_network": "physnet2"},
+    "gpus": {"vendor_id": "10de", "product_id": "*"},
+    "gpu-a-migratable": {"vendor_id": "10de", "product_id": GPU_A, "live_migratable": "yes"},
+}  # fmt: skip
+SPEC_ORDERS = st.lists(st.sampled_from(sorted(SPECS)), min_size=2, max_size=5, unique=True)
+
+LAYOUTS: tuple[tuple[tuple[int, int | None], ...], ...] = (
+    ((0, 0), (1, 1)),
+    ((0, 0), (1, 0), (2, 1), (3, 1)),
+    ((0, None), (1, None)),
+    ((0, 0),),
+    (),
+)
+NUMA = st.sampled_from([0, 0, 1, 1, 2, None])
+
+
+@st.composite
+def hosts(draw: st.DrawFn, name: str) -> Host:
+    devices: list[PciDevice] = []
+    for i in range(draw(st.integers(0, 4))):
+        devices += nic(0x10 + i, draw(st.sampled_from([0, 2, 4, 8])), draw(NUMA))
+    for j in range(draw(st.integers(0, 4))):
+        devices.append(gpu(0x40 + j, draw(NUMA), draw(st.sampled_from([GPU_A, GPU_B]))))
+    inventory = Inventory.of(devices)
+    for k, dev in enumerate(devices):
+        if draw(st.integers(0, 5)) == 0:
+            action = draw(st.sampled_from([Action.CLAIM, Action.ALLOCATE]))
+            with contextlib.suppress(DeviceStateError):  # a relative was taken already
+                inventory = inventory.apply(action, [dev.address], owner=f"other{k}")
+    own = draw(st.sampled_from([None, None, None]) | SPEC_ORDERS)
+    layout = draw(st.sampled_from(LAYOUTS))
+    return Host(
+        name=name,
+        numa_nodes=tuple(NumaNode(id=i, socket=s) for i, s in layout),
+        devices=tuple(inventory),
+        device_spec=None if own is None else parse_device_specs([SPECS[s] for s in own]),
+    )
+
+
+@st.composite
+def fleets(draw: st.DrawFn) -> Fleet:
+    count = draw(st.integers(1, 10))
+    default = draw(st.permutations(sorted(SPECS)))
+    return Fleet(
+        device_spec=parse_device_specs([SPECS[s] for s in default]),
+        hosts=tuple(draw(hosts(f"h{i}")) for i in range(count)),
+    )
+
+
+FLAVOR_ALIASES = ["a", "b", "ab", "a_required", "a_legacy", "a_preferred", "a_socket",
+                  "nic_pf", "nic_vf", "nic_any"]  # fmt: skip
+POLICIES = st.none() | st.sampled_from(list(NumaPolicy))
+
+
+@st.composite
+def flavor_requests(draw: st.DrawFn) -> tuple[PciRequest, ...]:
+    names = draw(st.lists(st.sampled_from(FLAVOR_ALIASES), min_size=1, max_size=2, unique=True))
+    spec = ",".join(f"{n}:{draw(st.sampled_from([1, 1, 2, 3]))}" for n in names)
+    extra = {"pci_passthrough:alias": spec}
+    policy = draw(POLICIES)
+    if policy is not None:
+        extra["hw:pci_numa_affinity_policy"] = policy.value
+    return requests_from_flavor(extra, ALIASES)
+
+
+@st.composite
+def port_request(draw: st.DrawFn) -> PciRequest:
+    request = request_from_port(
+        vnic_type=draw(st.sampled_from(["direct", "direct", "macvtap", "direct-physical"])),
+        physical_network=draw(st.sampled_from(["physnet1"] * 3 + ["physnet2"] * 2 + ["physnet3"])),
+        trusted=draw(st.sampled_from([None, None, None, True, False])),
+        numa_policy=draw(POLICIES),
+    )
+    assert request is not None
+    return request
+
+
+@st.composite
+def guests(draw: st.DrawFn) -> GuestRequest:
+    pci: list[PciRequest] = []
+    if draw(st.booleans()):
+        pci += draw(flavor_requests())
+    pci += draw(st.lists(port_request(), min_size=0 if pci else 1, max_size=3))
+    cells = draw(st.sampled_from([None, (0,), (1,), (0, 1), (2,)]))
+    return GuestRequest(pci=tuple(pci), numa_cells=None if cells is None else frozenset(cells))
+
+
+def assert_exact(index: FleetIndex, guest: GuestRequest) -> None:
+    """Every host's verdict from the index equals the pipeline run on its view alone."""
+    result = index.fit(guest)
+    verdicts = list(result.verdicts())
+    reasons = list(result.reasons())
+    assert [v.host for v in verdicts] == list(index.host_names())
+    assert result.fit_count == sum(v.fits for v in verdicts)
+    for verdict, short in zip(verdicts, reasons, strict=True):
+        exact = index.view(verdict.host).outcome(guest, index.matcher)
+        assert (verdict.fits, verdict.reason, verdict.stages) == (
+            exact.fits, exact.reason, exact.stages), verdict.host  # fmt: skip
+        assert (short.host, short.fits, short.reason) == (verdict.host, exact.fits, exact.reason)
+        assert result.outcome(verdict.host) == exact
+
+
+@PROPERTY
+@given(fleets(), st.lists(guests(), min_size=1, max_size=4))
+def test_the_screen_gives_the_pipelines_verdicts(fleet: Fleet, batch: list[GuestRequest]) -> None:
+    index = FleetIndex.build(fleet)
+    for guest in batch:
+        assert_exact(index, guest)
+
+
+@PROPERTY
+@given(fleets(), fleets(), guests(), st.data())
+def test_verdicts_stay_exact_as_hosts_come_and_go(
+    fleet: Fleet, other: Fleet, guest: GuestRequest, data: st.DataObject
+) -> None:
+    """Hosts replaced, removed and added again; an earlier answer keeps its own state."""
+    index = FleetIndex.build(fleet)
+    before = index.fit(guest)
+    expected = [(v.fits, v.reason) for v in before.verdicts()]
+    before = index.fit(guest)
+    for host in other.hosts:
+        if data.draw(st.booleans()):
+            index.remove_host(host.name)
+        index.replace_host(host)
+    for name in data.draw(st.lists(st.sampled_from([h.name for h in fleet.hosts]), max_size=3)):
+        index.remove_host(name)
+    assert [(v.fits, v.reason) for v in before.verdicts()] == expected
+    assert_exact(index, guest)
+
+
+@PROPERTY
+@given(fleets())
+def test_the_index_builds_the_views_hostview_builds(fleet: Fleet) -> None:
+    index = FleetIndex.build(fleet)
+    for host in fleet.hosts:
+        alone = HostView.build(host, fleet.device_spec, kinds=index.kinds, memo=index.memo)
+        assert index.view(host.name) == alone
