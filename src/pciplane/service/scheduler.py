@@ -123,7 +123,7 @@ def rank(
 def live_verdicts(result: FleetFit, down: Mapping[str, str]) -> list[HostVerdict]:
     """Every host's verdict, a host whose agent is down ruled out with that reason."""
     out = []
-    for v in result.verdicts():
+    for v in result.reasons():
         if v.host in down:
             out.append(HostVerdict(host=v.host, fits=False, reason=down[v.host]))
         else:
