@@ -19,11 +19,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pciplane.core.address import PciAddress
-from pciplane.core.binding import Binding, VifType
 from pciplane.core.device import PciDevice
 from pciplane.core.errors import HypervisorError, RequestError
-from pciplane.core.guest import AttachMode, GuestDevice, GuestPlan
-from pciplane.core.request import VnicType
+from pciplane.core.guest import AttachMode, GuestDevice, GuestNic, GuestPlan
 
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _VIRT_TYPES = frozenset({"kvm", "qemu", "test"})
@@ -96,7 +94,27 @@ class DirectInterface:
             raise RequestError(f"VF interface name {self.source_dev!r} is not a netdev name")
 
 
-DomainDevice = HostdevDevice | HostdevInterface | DirectInterface
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BridgeInterface:
+    """A ``normal`` port on the software switch: ``<interface type='bridge'>`` with an
+    Open vSwitch virtual port whose ``interfaceid`` is the port's id (Nova §6.6, os-vif)."""
+
+    bridge: str
+    mac: str
+    interfaceid: str
+    model: str = "virtio"
+
+    def __post_init__(self) -> None:
+        _check_mac(self.mac)
+        if not self.bridge or "/" in self.bridge or " " in self.bridge:
+            raise RequestError(f"bridge name {self.bridge!r} is not a netdev name")
+        try:
+            uuidlib.UUID(self.interfaceid)
+        except (ValueError, TypeError, AttributeError):
+            raise RequestError(f"interfaceid {self.interfaceid!r} is not a UUID") from None
+
+
+DomainDevice = HostdevDevice | HostdevInterface | DirectInterface | BridgeInterface
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -161,10 +179,38 @@ def _check_cells(domain: Domain) -> None:
 
 
 def domain_device(device: GuestDevice) -> DomainDevice:
-    """The libvirt device for one device of the guest plan, by its attach mode."""
+    """The libvirt device for one device of the guest plan, by its attach mode: a
+    ``<hostdev>`` (flavor device, or the PF of a ``direct-physical`` port, §6.3, §6.7), an
+    ``<interface type='hostdev'>`` (``direct``, §6.1) or an ``<interface type='direct'>``
+    on the VF's netdev (``macvtap``, §6.2)."""
     if device.attach is AttachMode.HOSTDEV:
         return HostdevDevice(address=device.address, managed=device.managed)
-    raise RequestError(f"device {device.address}: attach mode {device.attach} is not rendered")
+    nic = device.nic
+    if nic is None:
+        raise RequestError(f"device {device.address}: attach mode {device.attach} needs its port")
+    if device.attach is AttachMode.INTERFACE_HOSTDEV:
+        return HostdevInterface(address=device.address, mac=nic.mac, vlan=nic.vlan)
+    if not nic.source_dev:
+        raise RequestError(
+            f"port {nic.port}: macvtap needs the VF's netdev name, and device "
+            f"{device.address} has none (is it bound to a network driver?)"
+        )
+    return DirectInterface(source_dev=nic.source_dev, mac=nic.mac, vlan=nic.vlan)
+
+
+def interface_device(nic: GuestNic) -> DomainDevice:
+    """The interface of a port that needs no host device (a ``normal`` port, vif ``ovs``)."""
+    if nic.bridge is None:
+        raise RequestError(f"port {nic.port}: vif type {nic.vif_type} has no bridge to plug into")
+    return BridgeInterface(bridge=nic.bridge, mac=nic.mac, interfaceid=nic.port)
+
+
+def plan_devices(plan: GuestPlan) -> tuple[DomainDevice, ...]:
+    """Every libvirt device of a plan: its host devices, then its switch interfaces."""
+    return (
+        *(domain_device(d) for d in plan.devices),
+        *(interface_device(n) for n in plan.interfaces),
+    )
 
 
 def domain_for_plan(plan: GuestPlan, *, virt_type: str) -> Domain:
@@ -175,7 +221,7 @@ def domain_for_plan(plan: GuestPlan, *, virt_type: str) -> Domain:
         uuid=plan.uuid,
         memory_mib=plan.memory_mib,
         vcpus=plan.vcpus,
-        devices=tuple(domain_device(d) for d in plan.devices),
+        devices=plan_devices(plan),
         virt_type=virt_type,
     )
 
@@ -183,33 +229,6 @@ def domain_for_plan(plan: GuestPlan, *, virt_type: str) -> Domain:
 def flavor_hostdev(device: PciDevice, *, managed: bool = True) -> HostdevDevice:
     """A flavor (alias) device; ``managed`` is the device spec's ``managed`` tag (Nova §6.7)."""
     return HostdevDevice(address=device.address, managed=managed)
-
-
-def domain_device_for_binding(binding: Binding) -> DomainDevice | None:
-    """The guest device for a bound port, or None for an ``ovs`` port (no PCI device).
-
-    ``direct`` gives ``<interface type='hostdev'>``, ``macvtap`` gives
-    ``<interface type='direct'>`` on the VF's netdev, ``direct-physical`` gives a managed
-    ``<hostdev>`` of the PF (Nova §6.1-§6.4).
-    """
-    device, port = binding.device, binding.port
-    if binding.vif_type is VifType.OVS or device is None:
-        return None
-    details = binding.vif_details
-    if binding.vif_type is VifType.HOSTDEV_PHYSICAL:
-        return HostdevDevice(address=device.address, managed=True)
-    if port.vnic_type is VnicType.MACVTAP:
-        if not device.devname:
-            raise RequestError(
-                f"port {port.id!r}: macvtap needs the VF's netdev name, and device "
-                f"{device.address} has none (is it bound to a network driver?)"
-            )
-        return DirectInterface(
-            source_dev=device.devname, mac=port.mac, vlan=details.vlan, profileid=details.profileid
-        )
-    return HostdevInterface(
-        address=device.address, mac=port.mac, vlan=details.vlan, profileid=details.profileid
-    )
 
 
 # --- rendering --------------------------------------------------------------------
@@ -248,6 +267,14 @@ def device_element(device: DomainDevice) -> ET.Element:
         attrs = {"mode": "subsystem", "type": "pci", "managed": _yes_no(device.managed)}
         element = ET.Element("hostdev", attrs)
         _pci_source(element, device.address, typed=False)
+        return element
+    if isinstance(device, BridgeInterface):
+        element = ET.Element("interface", {"type": "bridge"})
+        ET.SubElement(element, "mac", {"address": device.mac})
+        ET.SubElement(element, "source", {"bridge": device.bridge})
+        port = ET.SubElement(element, "virtualport", {"type": "openvswitch"})
+        ET.SubElement(port, "parameters", {"interfaceid": device.interfaceid})
+        ET.SubElement(element, "model", {"type": device.model})
         return element
     if isinstance(device, HostdevInterface):
         element = ET.Element("interface", {"type": "hostdev", "managed": "yes"})
@@ -394,6 +421,7 @@ def held_addresses(held: Sequence[HeldDevice]) -> tuple[PciAddress, ...]:
 
 
 __all__ = [
+    "BridgeInterface",
     "DirectInterface",
     "Domain",
     "DomainDevice",
@@ -405,11 +433,12 @@ __all__ = [
     "device_element",
     "devices_in_domain",
     "domain_device",
-    "domain_device_for_binding",
     "domain_element",
     "domain_for_plan",
     "flavor_hostdev",
     "held_addresses",
+    "interface_device",
+    "plan_devices",
     "render_device",
     "render_domain",
 ]
