@@ -33,6 +33,7 @@ STATUS: Mapping[type[e.PciplaneError], int] = {
     e.DeviceStateError: 409,
     e.StateError: 409,
     e.NoFitError: 409,
+    e.BindingFailedError: 409,
     e.ConflictError: 409,
     e.AuthError: 401,
     e.ForbiddenError: 403,
