@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from memory_hypervisor import MemoryHypervisor
 
 from pciplane.core.address import PciAddress
 from pciplane.core.binding import AgentState, BindRequest, Bound, bind_port, default_drivers
@@ -39,6 +38,7 @@ from pciplane.host.libvirt_driver import LibvirtDriver, PowerState
 from pciplane.service.binding import device_nic
 from pciplane.sim.host import build_host
 from pciplane.sim.host_write import node_xml
+from pciplane.sim.memory_hypervisor import MemoryHypervisor
 from pciplane.store.networks import PortRecord
 
 pytestmark = [

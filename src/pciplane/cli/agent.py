@@ -27,8 +27,10 @@ from pciplane.core.sriov_agent import SriovAgentConfig
 from pciplane.host.agent import Agent, AgentConfig, libvirt_scanner, sysfs_scanner
 from pciplane.host.libvirt_driver import LibvirtDriver
 from pciplane.host.vf_wiring import VfWirer
+from pciplane.sim.memory_hypervisor import MemoryHypervisor
 
 KVM_URI = "qemu:///system"
+MEMORY = "memory:"
 
 
 def register(sub: Any) -> None:
@@ -52,7 +54,8 @@ def register(sub: Any) -> None:
         "--libvirt",
         metavar="URI",
         help=f"required: the libvirt connection the guests run on ({KVM_URI} on a KVM "
-        "host); also the device source when --sysfs-root is not given",
+        "host; memory:/// for an in-memory hypervisor that can hot plug, with "
+        "--sysfs-root); also the device source when --sysfs-root is not given",
     )
     parser.add_argument(
         "--device-spec",
@@ -117,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
     )
     # httpx logs every request at INFO: one line per poll, ~43,000 a day per host.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if uri.startswith(MEMORY) and args.sysfs_root is None:
+        raise ConfigError(f"--libvirt {uri} (in memory) has no node devices: give --sysfs-root")
     scanner = sysfs_scanner(args.sysfs_root) if args.sysfs_root else libvirt_scanner(uri)
     network = SriovAgentConfig(
         physical_device_mappings=args.physical_device_mappings,
@@ -136,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _n, _f: stop.set())
-    with LibvirtDriver.connect(uri) as driver, Client(args.api, args.token) as client:
+    with _hypervisor(uri) as driver, Client(args.api, args.token) as client:
         agent = Agent(
             config=config, api=client, hypervisor=driver, scanner=scanner, wirer=_wirer(uri)
         )
@@ -144,11 +149,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hypervisor(uri: str) -> LibvirtDriver:
+    """libvirt at ``uri``; ``memory:///`` is the in-memory hypervisor, which hot-plugs
+    (libvirt's test driver cannot) and checks every XML with libvirt's schema."""
+    if uri.startswith(MEMORY):
+        return LibvirtDriver(MemoryHypervisor(), uri=uri)
+    return LibvirtDriver.connect(uri)
+
+
 def _wirer(uri: str) -> VfWirer:
-    """Netlink on a real hypervisor's host (it owns the VFs); nothing on the test driver,
-    whose hosts are synthetic: there the VF settings are recorded only."""
-    if uri.startswith("test:"):
-        return VfWirer(None, reason="libvirt's test driver: the host's NICs are not touched")
+    """Netlink on a real hypervisor's host (it owns the VFs); nothing on the test driver
+    or the in-memory one, whose hosts are synthetic: there the VF settings are recorded."""
+    if uri.startswith(("test:", MEMORY)):
+        return VfWirer(None, reason=f"{uri} runs synthetic hosts: their NICs are not touched")
     try:
         from pyroute2 import IPRoute
     except ImportError:  # pragma: no cover - the host extra is not installed

@@ -116,7 +116,7 @@ class HotPlugService:
             guest = GuestRequest(
                 name=server.name, pci=() if nic.request is None else (nic.request,)
             )
-            verdict = view.fit(guest, self.scheduler.index.matcher)
+            verdict = view.fit(guest)  # a fresh matcher: the kinds are this view's own
             if not verdict.fits:
                 raise NoFitError(
                     f"cannot add {nic.port.label()} to server {server.name!r}: its host "
