@@ -20,15 +20,14 @@ from pciplane.core.binding import (
     PortStatusAtBinding,
     VifType,
     bind_port,
-    bound_profile,
     default_drivers,
     device_profile,
     merge_user_profile,
     profile_trusted,
     sriov_nic_switch,
     try_driver,
-    unbind_profile,
     vlan_tag,
+    whole_profile,
 )
 from pciplane.core.device import DevType, PciDevice
 from pciplane.core.errors import ConfigError, RequestError
@@ -281,46 +280,52 @@ def test_profile_gains_novas_keys(
 ) -> None:
     added = device_profile(device, "physnet1", parent)
     assert added == profile
-    whole = bound_profile({"trusted": True}, added)
-    assert whole == {"trusted": True, **profile}
-    assert unbind_profile(whole) == {"trusted": True}
+    assert set(added) <= BOUND_PROFILE_KEYS
+    assert whole_profile({"trusted": True}, added) == {"trusted": True, **profile}
 
 
-def test_unbind_removes_capabilities_Q12() -> None:
-    whole = bound_profile({}, device_profile(VF, "physnet1", PF))
-    assert "capabilities" in whole
-    assert unbind_profile(whole) == {}
+def test_the_clients_capabilities_stay_and_binding_adds_none_Q12() -> None:
+    user = {"capabilities": ["switchdev"]}
+    added = device_profile(VF, "physnet1", PF, user=user)
+    assert "capabilities" not in added
+    assert whole_profile(user, added)["capabilities"] == ["switchdev"]
+    # Unbinding drops what binding added (kept apart), never the client's keys.
+    assert whole_profile(user, {}) == user
 
 
 user_keys = st.text(min_size=1, max_size=12).filter(lambda k: k not in BOUND_PROFILE_KEYS)
 user_profiles = st.dictionaries(user_keys, st.integers() | st.text(max_size=5) | st.booleans())
 
 
-@given(user_profiles, st.sampled_from([VF, PF]))
-def test_unbind_undoes_bind_exactly(user: dict[str, object], device: PciDevice) -> None:
-    bound = bound_profile(user, device_profile(device, "physnet1", PF))
-    assert set(bound) - set(user) <= BOUND_PROFILE_KEYS
-    assert unbind_profile(bound) == user
-
-
 @given(user_profiles, user_profiles)
 def test_a_client_writing_the_profile_back_keeps_the_service_keys(
     before: dict[str, object], after: dict[str, object]
 ) -> None:
-    current = bound_profile(before, device_profile(VF, "physnet1", PF))
-    written_back = {**current, **after}  # `port set --binding-profile k=v` (clients §7.6)
-    merged = merge_user_profile(current, written_back)
-    assert {k: merged[k] for k in BOUND_PROFILE_KEYS & merged.keys()} == {
-        k: current[k] for k in BOUND_PROFILE_KEYS & current.keys()
-    }
-    assert unbind_profile(merged) == unbind_profile(written_back)
-    assert unbind_profile(merge_user_profile(current, after)) == after
+    bound = device_profile(VF, "physnet1", PF, user=before)
+    shown = whole_profile(before, bound)
+    written_back = {**shown, **after}  # `port set --binding-profile k=v` (clients §7.6)
+    user = merge_user_profile(before, bound, written_back)
+    assert not set(user) & set(bound)
+    assert whole_profile(user, bound) == written_back
+    assert merge_user_profile(before, bound, after) == after
 
 
-def test_a_client_cannot_change_a_service_key() -> None:
-    current = bound_profile({}, device_profile(VF, "physnet1", PF))
-    with pytest.raises(RequestError, match="'pci_slot' is written by the service"):
-        merge_user_profile(current, {**current, "pci_slot": "0000:00:00.1"})
+@pytest.mark.parametrize(
+    ("given", "ok"),
+    [
+        pytest.param({"pci_slot": "0000:00:00.1"}, False, id="change-a-service-key"),
+        pytest.param({"vf_num": 3}, False, id="set-a-service-key-unbound"),
+        pytest.param({"capabilities": ["switchdev"]}, True, id="capabilities-are-the-clients"),
+        pytest.param({"pci_group": "g", "trusted": "yes"}, True, id="own-keys"),
+    ],
+)
+def test_what_a_client_may_write(given: dict[str, object], ok: bool) -> None:
+    bound = {"pci_slot": "0000:81:02.1"}
+    if ok:
+        assert merge_user_profile({}, bound, given) == given
+    else:
+        with pytest.raises(RequestError, match="is written by the service"):
+            merge_user_profile({}, bound, given)
 
 
 @pytest.mark.parametrize(

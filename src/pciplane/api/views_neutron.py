@@ -7,6 +7,7 @@ from typing import cast
 
 from pydantic import JsonValue
 
+from pciplane.core.binding import whole_profile
 from pciplane.service.agents import AGENT_TYPE, BINARY, AgentInfo
 from pciplane.store.networks import NetworkRecord, PortRecord
 from pciplane.wire import networks as wn
@@ -73,7 +74,7 @@ def port_out(port: PortRecord) -> wn.PortOut:
             "propagate_uplink_status": port.propagate_uplink_status,
             "binding:vnic_type": str(port.vnic_type),
             "binding:host_id": port.host_id,
-            "binding:profile": dict(port.profile),
+            "binding:profile": whole_profile(port.profile, port.bound_profile),
             "binding:vif_type": str(port.vif_type),
             "binding:vif_details": dict(port.vif_details),
             "tags": [],
@@ -86,8 +87,8 @@ def port_out(port: PortRecord) -> wn.PortOut:
 
 def nic_out(port: PortRecord) -> NicOut:
     """A server's NIC: ``server show`` lists port, network, vnic type, VF, VLAN, binding."""
-    slot = port.profile.get("pci_slot")
-    physnet = port.profile.get("physical_network")
+    slot = port.bound_profile.get("pci_slot")
+    physnet = port.bound_profile.get("physical_network")
     vlan = port.vif_details.get("vlan")
     return NicOut(
         port_id=port.id,

@@ -20,6 +20,7 @@ from pciplane.cli.request_input import (
 )
 from pciplane.cli.snapshot_file import add_fleet_arguments, load_fleet_file, settle_heap
 from pciplane.core.fit import Outcome
+from pciplane.core.host_rules import ruled_out, with_rules
 from pciplane.core.index import FleetFit, FleetIndex
 
 SHOWN_HOSTS = 10
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     guests = [guest_from_input(inp, fleet.aliases) for inp in inputs]
     index = FleetIndex.build(fleet)
     settle_heap()
-    results = [index.fit(g) for g in guests]
+    results = [with_rules(index.fit(g), ruled_out(fleet.hosts, g)) for g in guests]
     if args.explain:
         index.view(args.explain)  # NotFoundError for an unknown host
     if args.json:

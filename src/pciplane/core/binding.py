@@ -309,12 +309,23 @@ BOUND_PROFILE_KEYS: frozenset[str] = frozenset(
 )
 
 
+#: What only binding writes: a client may write these back unchanged, never set them.
+#: ``capabilities`` is not among them: a client sets it too (``["switchdev"]`` asks for
+#: OVS hardware offload, §2 step 2), so binding adds it only when the client did not.
+SERVICE_KEYS: frozenset[str] = BOUND_PROFILE_KEYS - {"capabilities"}
+
+
 def device_profile(
-    device: PciDevice, spec_physnet: str | None, pf: PciDevice | None = None
+    device: PciDevice,
+    spec_physnet: str | None,
+    pf: PciDevice | None = None,
+    *,
+    user: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     """The keys binding adds for the port's device: ``pci_slot``, ``pci_vendor_info``, the
     device spec's ``physical_network``; for a VF its card serial, PF MAC, VF number and
-    capabilities when known; for a PF its MAC (``device_mac_address``)."""
+    capabilities when known (and the client's ``user`` profile has none); for a PF its
+    MAC (``device_mac_address``)."""
     out: dict[str, object] = {
         "pci_slot": str(device.address),
         "pci_vendor_info": device.vendor_info,
@@ -327,40 +338,42 @@ def device_profile(
             out["pf_mac_address"] = pf.mac_address
         if device.vf_num is not None:
             out["vf_num"] = device.vf_num
-        if device.capabilities:
+        if device.capabilities and "capabilities" not in (user or {}):
             out["capabilities"] = list(device.capabilities)
     elif device.dev_type is DevType.PF and device.mac_address is not None:
         out["device_mac_address"] = device.mac_address
     return out
 
 
-def bound_profile(existing: Mapping[str, object], added: Mapping[str, object]) -> dict[str, object]:
-    """The port's whole ``binding:profile`` after binding: the user's keys plus ours."""
-    return {**unbind_profile(existing), **added}
-
-
-def unbind_profile(profile: Mapping[str, object]) -> dict[str, object]:
-    """The profile with every key binding adds removed; the user's (``trusted``) stay."""
-    return {k: v for k, v in profile.items() if k not in BOUND_PROFILE_KEYS}
+def whole_profile(user: Mapping[str, object], bound: Mapping[str, object]) -> dict[str, object]:
+    """``binding:profile`` as shown: the client's keys and the ones binding added. The two
+    are kept apart, so unbinding removes exactly what binding added (Nova leaves
+    ``capabilities`` behind, Q12) and the client's own keys stay."""
+    return {**user, **bound}
 
 
 def merge_user_profile(
-    current: Mapping[str, object], given: Mapping[str, object]
+    user: Mapping[str, object], bound: Mapping[str, object], given: Mapping[str, object]
 ) -> dict[str, object]:
-    """A client's new ``binding:profile`` with the keys the service wrote kept.
+    """The client's keys after it writes ``given`` as the whole ``binding:profile``.
 
     ``openstack port set --binding-profile k=v`` reads the whole profile and writes it
-    all back, ours included (openstack-clients §7.6): those may come back unchanged or
-    be left out, and are kept; a different value for one of them is refused.
+    all back, binding's keys included (openstack-clients §7.6): those may come back
+    unchanged and are kept as binding's; setting one of :data:`SERVICE_KEYS` otherwise
+    is refused.
     """
-    for key in sorted(BOUND_PROFILE_KEYS & given.keys()):
-        if key not in current or current[key] != given[key]:
+    out: dict[str, object] = {}
+    for key, value in given.items():
+        if key in bound and bound[key] == value:
+            continue
+        if key in SERVICE_KEYS:
             raise RequestError(
                 f"binding:profile: {key!r} is written by the service when the port is bound "
                 "to a device, not by clients"
             )
-    kept = {k: v for k, v in current.items() if k in BOUND_PROFILE_KEYS}
-    return {**unbind_profile(given), **kept}
+        out[key] = value
+    del user  # the client replaces its own keys as a whole (Neutron's PUT)
+    return out
 
 
 def profile_trusted(profile: Mapping[str, object]) -> bool | None:

@@ -73,6 +73,7 @@ class VnicType(enum.StrEnum):
     ACCELERATOR_DIRECT = "accelerator-direct"
     ACCELERATOR_DIRECT_PHYSICAL = "accelerator-direct-physical"
     REMOTE_MANAGED = "remote-managed"
+    SMART_NIC = "smart-nic"
 
 
 #: The vnic types that need a host PCI device (Nova's ``VNIC_TYPES_SRIOV``, §4.3).

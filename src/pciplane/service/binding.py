@@ -26,6 +26,7 @@ from pciplane.core.binding import (
     bind_port,
     profile_trusted,
     sriov_nic_switch,
+    whole_profile,
 )
 from pciplane.core.device import PciDevice
 from pciplane.core.errors import BindingFailedError
@@ -82,7 +83,7 @@ class Binder:
             vnic_type=port.vnic_type,
             segments=segments,
             agent=self.agent(record, alive=alive),
-            profile=port.profile,
+            profile=whole_profile(port.profile, port.bound_profile),
             port_security=port.port_security_enabled,
         )
         return bind_port(self.drivers, request)
@@ -129,6 +130,7 @@ UNBOUND_VALUES: Mapping[str, object] = {
     "host_id": "",
     "vif_type": VifType.UNBOUND,
     "vif_details": {},
+    "bound_profile": {},
 }
 
 

@@ -22,7 +22,6 @@ from typing import NoReturn
 
 from sqlalchemy.engine import Connection
 
-from pciplane.core.binding import unbind_profile
 from pciplane.core.claim import allocate, claim
 from pciplane.core.device import Action, Inventory
 from pciplane.core.errors import (
@@ -254,8 +253,8 @@ class HotPlugService:
             netstore.delete_port(conn, port_id)
             return
         netstore.move_port(
-            conn, port_id, PortEvent.UNBOUND, now=time.time(), profile=unbind_profile(port.profile),
-            wired=(), server_id=None, device_id="", device_owner="", **UNBOUND_VALUES,
+            conn, port_id, PortEvent.UNBOUND, now=time.time(), wired=(), server_id=None,
+            device_id="", device_owner="", **UNBOUND_VALUES,
         )  # fmt: skip
 
 

@@ -24,10 +24,8 @@ from sqlalchemy.engine import Connection
 from pciplane.core.binding import (
     NotBound,
     VifType,
-    bound_profile,
     device_profile,
     profile_trusted,
-    unbind_profile,
 )
 from pciplane.core.device import Inventory
 from pciplane.core.errors import InUseError, RequestError
@@ -40,6 +38,7 @@ from pciplane.core.request import (
     NumaPolicy,
     PciRequest,
     RequestSource,
+    VnicType,
     parse_numa_policy,
     request_from_port,
 )
@@ -91,14 +90,30 @@ def flavor_numa_policy(extra_specs: Mapping[str, str]) -> NumaPolicy | None:
     return None if value is None else parse_numa_policy(value, what=FLAVOR_NUMA_POLICY)
 
 
+#: Vnic types whose device comes from a service pciplane does not have (Cyborg's
+#: accelerators, Ironic's bare metal, an OVN SmartNIC): refused at create.
+ELSEWHERE: Mapping[VnicType, str] = {
+    VnicType.ACCELERATOR_DIRECT: "Cyborg's accelerator requests",
+    VnicType.ACCELERATOR_DIRECT_PHYSICAL: "Cyborg's accelerator requests",
+    VnicType.BAREMETAL: "Ironic (bare metal)",
+    VnicType.SMART_NIC: "an OVN SmartNIC",
+}
+
+
 def port_request(
     port: PortRecord, network: NetworkRecord, flavor_policy: NumaPolicy | None
 ) -> PciRequest | None:
     """The port's PCI request (Nova §4.3), None for a vnic type that needs no device.
 
     A port no SR-IOV device can reach (no flat or VLAN segment) is refused here, at
-    create, rather than left for "no valid host" to explain.
+    create, rather than left for "no valid host" to explain; so is a vnic type whose
+    device another service provides.
     """
+    if port.vnic_type in ELSEWHERE:
+        raise RequestError(
+            f"{port.label()}: vnic type {port.vnic_type} needs {ELSEWHERE[port.vnic_type]}, "
+            "which pciplane does not provide"
+        )
     if port.vnic_type not in SRIOV_VNIC_TYPES:
         return None
     physnets = request_physnets(network.segments)
@@ -166,15 +181,15 @@ class PortClaim:
             result = self.binder.bind(port, nic.network, record, physnet=physnet, alive=True)
             if isinstance(result, NotBound):
                 raise failure(port, host, result)
-            profile = unbind_profile(port.profile)
+            added: dict[str, object] = {}
             if device is not None:
                 mode, guest_nic = device_nic(port, result, device)
                 wired[device.address] = (mode, guest_nic)
-                added = device_profile(device, physnet, inventory.parent_of(device))
-                profile = bound_profile(port.profile, added)
+                parent = inventory.parent_of(device)
+                added = device_profile(device, physnet, parent, user=port.profile)
             else:
                 interfaces.append(switch_nic(port, result))
-            values = {**bound_values(host, result), "profile": profile}
+            values = {**bound_values(host, result), "bound_profile": added}
             writes.append((nic, values, self.event or bound_event(result)))
         finished = wire_ports(plan, wired, interfaces)  # type: ignore[arg-type]
 
@@ -320,7 +335,6 @@ class NicService:
                 port.id,
                 PortEvent.UNBOUND,
                 now=now,
-                profile=unbind_profile(port.profile),
                 wired=(),
                 **UNBOUND_VALUES,
             )

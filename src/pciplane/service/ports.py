@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 from sqlalchemy.engine import Connection
 
-from pciplane.core.binding import NotBound, merge_user_profile, unbind_profile
+from pciplane.core.binding import NotBound, merge_user_profile
 from pciplane.core.errors import ForbiddenError, InUseError, RequestError
 from pciplane.core.lifecycle import PortEvent
 from pciplane.core.request import parse_numa_policy, parse_vnic_type
@@ -100,7 +100,7 @@ class PortFactory:
         prefix = f"{where}: " if where else ""
         try:
             vnic = parse_vnic_type(vnic_type or self.settings.default_vnic_type)
-            own = merge_user_profile({}, profile or {})
+            own = merge_user_profile({}, {}, profile or {})
             mac = parse_mac(attrs["mac_address"]) if attrs.get("mac_address") else random_mac()
             policy = _policy(attrs.get("numa_affinity_policy"))
         except RequestError as exc:
@@ -227,7 +227,8 @@ class PortService:
         if attrs.get("binding:vnic_type") is not None:
             values["vnic_type"] = parse_vnic_type(attrs["binding:vnic_type"])
         if "binding:profile" in attrs:
-            values["profile"] = merge_user_profile(port.profile, _profile(attrs["binding:profile"]))
+            given = _profile(attrs["binding:profile"])
+            values["profile"] = merge_user_profile(port.profile, port.bound_profile, given)
         return values
 
     def _bind_to_host(
@@ -249,7 +250,6 @@ class PortService:
             port.id,
             PortEvent.UNBOUND,
             now=time.time(),
-            profile=unbind_profile(port.profile),
             **UNBOUND_VALUES,
         )
 

@@ -61,7 +61,10 @@ class PortRecord:
     device_owner: str = ""
     status: PortStatus = PortStatus.DOWN
     host_id: str = ""
+    #: ``binding:profile`` is these two merged: the client's keys, and the keys binding
+    #: added for the port's device (Nova §4.5), removed again when it is unbound.
     profile: Mapping[str, object] = field(default_factory=dict)
+    bound_profile: Mapping[str, object] = field(default_factory=dict)
     vif_type: VifType = VifType.UNBOUND
     vif_details: Mapping[str, object] = field(default_factory=dict)
     server_id: str | None = None
@@ -257,6 +260,7 @@ def _port_values(port: PortRecord) -> dict[str, object]:
         "vnic_type": str(port.vnic_type),
         "host_id": port.host_id,
         "profile": json.dumps(dict(port.profile), sort_keys=True),
+        "bound_profile": json.dumps(dict(port.bound_profile), sort_keys=True),
         "vif_type": str(port.vif_type),
         "vif_details": json.dumps(dict(port.vif_details), sort_keys=True),
         "server_id": port.server_id,
@@ -295,6 +299,7 @@ def _port(row: sa.Row[tuple[object, ...]]) -> PortRecord:
         status=PortStatus(row.status),
         host_id=row.host_id,
         profile=json.loads(row.profile),
+        bound_profile=json.loads(row.bound_profile),
         vif_type=VifType(row.vif_type),
         vif_details=json.loads(row.vif_details),
         server_id=row.server_id,
@@ -343,7 +348,7 @@ def get_port(conn: Connection, port_id: str, *, project: str | None = None) -> P
 
 def _json_values(values: Mapping[str, object]) -> dict[str, object]:
     out = dict(values)
-    for key in ("profile", "vif_details"):
+    for key in ("profile", "bound_profile", "vif_details"):
         if key in out:
             out[key] = json.dumps(dict(out[key]), sort_keys=True)  # type: ignore[call-overload]
     if "wired" in out:

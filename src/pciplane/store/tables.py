@@ -189,6 +189,7 @@ ports = sa.Table(
     sa.Column("vnic_type", sa.String(32), nullable=False),
     sa.Column("host_id", sa.String(255), nullable=False),
     sa.Column("profile", sa.Text, nullable=False),
+    sa.Column("bound_profile", sa.Text, nullable=False),
     sa.Column("vif_type", sa.String(32), nullable=False),
     sa.Column("vif_details", sa.Text, nullable=False),
     #: The server that uses it; a port is in one server at most (the conditional write).

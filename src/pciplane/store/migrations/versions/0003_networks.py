@@ -76,6 +76,7 @@ def upgrade() -> None:
         sa.Column("vnic_type", sa.String(32), nullable=False),
         sa.Column("host_id", sa.String(255), nullable=False),
         sa.Column("profile", sa.Text, nullable=False),
+        sa.Column("bound_profile", sa.Text, nullable=False),
         sa.Column("vif_type", sa.String(32), nullable=False),
         sa.Column("vif_details", sa.Text, nullable=False),
         sa.Column("server_id", sa.String(36), nullable=True),
