@@ -122,7 +122,7 @@ class HotPlugService:
                     f"{record.host.name} has no device for it: {verdict.reason}"
                 )
             before = Inventory.of(record.host.devices)
-            ids = [f"{server.id}/{nic.port.id}"]
+            ids = [f"{server.id}/{nic.port.id}"] if guest.pci else []
             after = claim(before, verdict, guest, owner=server.id, request_ids=ids)
             base = plan_for_claim(
                 server_id=server.id, server_name=server.name, vcpus=server.vcpus,
