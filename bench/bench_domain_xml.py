@@ -30,7 +30,7 @@ from pciplane.host.domain_xml import (
     render_domain,
 )
 from pciplane.service.binding import device_nic
-from pciplane.store.networks import PortRecord
+from pciplane.store.ports import PortRecord
 
 NETWORK = Segment(network_type=NetworkType.VLAN, physical_network="physnet1", segmentation_id=120)
 AGENT = AgentState(alive=True, device_mappings={"physnet1": ("ens1f0",)})

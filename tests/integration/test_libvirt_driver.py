@@ -39,7 +39,7 @@ from pciplane.service.binding import device_nic
 from pciplane.sim.host import build_host
 from pciplane.sim.host_write import node_xml
 from pciplane.sim.memory_hypervisor import MemoryHypervisor
-from pciplane.store.networks import PortRecord
+from pciplane.store.ports import PortRecord
 
 pytestmark = [
     pytest.mark.integration,

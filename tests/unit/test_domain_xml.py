@@ -39,7 +39,7 @@ from pciplane.host.domain_xml import (
     render_domain,
 )
 from pciplane.service.binding import device_nic, switch_nic
-from pciplane.store.networks import PortRecord
+from pciplane.store.ports import PortRecord
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "domain_xml"
 MAC = "fa:16:3e:11:22:33"

@@ -28,7 +28,8 @@ from pciplane.core.sriov_agent import (
     parse_exclude_devices,
 )
 from pciplane.service.nics import port_request
-from pciplane.store.networks import NetworkRecord, PortRecord
+from pciplane.store.networks import NetworkRecord
+from pciplane.store.ports import PortRecord
 
 
 def seg(kind: str, physnet: str | None = None, seg_id: int | None = None) -> Segment:

@@ -45,7 +45,7 @@ from pciplane.host.vf_settings import (
     release_plan,
 )
 from pciplane.service.binding import device_nic
-from pciplane.store.networks import PortRecord
+from pciplane.store.ports import PortRecord
 
 MAC = "fa:16:3e:11:22:33"
 

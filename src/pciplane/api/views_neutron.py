@@ -9,7 +9,8 @@ from pydantic import JsonValue
 
 from pciplane.core.binding import whole_profile
 from pciplane.service.agents import AGENT_TYPE, BINARY, AgentInfo
-from pciplane.store.networks import NetworkRecord, PortRecord
+from pciplane.store.networks import NetworkRecord
+from pciplane.store.ports import PortRecord
 from pciplane.wire import networks as wn
 from pciplane.wire.servers import NicOut
 

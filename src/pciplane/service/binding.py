@@ -35,7 +35,8 @@ from pciplane.core.lifecycle import PortEvent
 from pciplane.core.request import VnicType
 from pciplane.service.settings import Settings
 from pciplane.store.hosts import HostRecord
-from pciplane.store.networks import NetworkRecord, PortRecord
+from pciplane.store.networks import NetworkRecord
+from pciplane.store.ports import PortRecord
 
 #: ``device_owner`` of a port a server uses (Nova writes ``compute:<availability zone>``).
 COMPUTE_OWNER = "compute:nova"

@@ -49,10 +49,11 @@ from pciplane.service.retry import on_conflict
 from pciplane.service.scheduler import Scheduler
 from pciplane.service.settings import Settings
 from pciplane.store import networks as netstore
+from pciplane.store import ports as portstore
 from pciplane.store import servers
 from pciplane.store.db import Database
 from pciplane.store.hosts import load_host, write_devices
-from pciplane.store.networks import PortRecord
+from pciplane.store.ports import PortRecord
 from pciplane.store.servers import ServerRecord, WorkRecord
 
 POLL_S = 0.05
@@ -90,7 +91,7 @@ class HotPlugService:
     def add_port(self, server_id: str, port_id: str, caller: Caller) -> PortRecord:
         with self.db.read() as conn:
             server = self._running(conn, server_id, caller)
-            port = netstore.get_port(conn, port_id, project=caller.scope)
+            port = portstore.get_port(conn, port_id, project=caller.scope)
             if port.server_id is not None or port.device_id:
                 raise InUseError(f"{port.label()} is in use by {port.server_id or port.device_id}")
             if port.project != server.project:
@@ -143,7 +144,7 @@ class HotPlugService:
     def remove_port(self, server_id: str, port_id: str, caller: Caller) -> PortRecord:
         with self.db.write() as conn:
             server = self._running(conn, server_id, caller)
-            port = netstore.get_port(conn, port_id, project=caller.scope)
+            port = portstore.get_port(conn, port_id, project=caller.scope)
             if port.server_id != server.id:
                 raise NotFoundError(f"{port.label()} is not attached to server {server.name!r}")
             if port.status is PortStatus.BUILD:
@@ -162,7 +163,7 @@ class HotPlugService:
 
     def _port(self, port_id: str) -> PortRecord:
         with self.db.read() as conn:
-            return netstore.get_port(conn, port_id)
+            return portstore.get_port(conn, port_id)
 
     def _wait(self, work_id: int, server: ServerRecord, what: str) -> None:
         """Until the agent answered; its failure is raised as the error it hit."""
@@ -228,7 +229,7 @@ class HotPlugService:
             now = time.time()
             if attach and ok:
                 mine = tuple(w for w in wired if w.get("port") == port_id)
-                netstore.move_port(conn, port_id, PortEvent.GUEST_UP, now=now, wired=mine)
+                portstore.move_port(conn, port_id, PortEvent.GUEST_UP, now=now, wired=mine)
                 self._set_plan(conn, server_id, lambda p: p.merged(plan))
             elif attach or ok:
                 self._release_port(conn, port_id, server_id, delete=ok)
@@ -247,12 +248,12 @@ class HotPlugService:
 
     @staticmethod
     def _release_port(conn: Connection, port_id: str, server_id: str, *, delete: bool) -> None:
-        port = netstore.get_port(conn, port_id)
+        port = portstore.get_port(conn, port_id)
         if delete and port.auto_delete:
-            netstore.update_port(conn, port_id, now=time.time(), server=server_id, server_id=None)
-            netstore.delete_port(conn, port_id)
+            portstore.update_port(conn, port_id, now=time.time(), server=server_id, server_id=None)
+            portstore.delete_port(conn, port_id)
             return
-        netstore.move_port(
+        portstore.move_port(
             conn, port_id, PortEvent.UNBOUND, now=time.time(), wired=(), server_id=None,
             device_id="", device_owner="", **UNBOUND_VALUES,
         )  # fmt: skip

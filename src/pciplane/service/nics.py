@@ -56,8 +56,10 @@ from pciplane.service.binding import (
 )
 from pciplane.service.ports import PortFactory
 from pciplane.store import networks as store
+from pciplane.store import ports as portstore
 from pciplane.store.hosts import HostRecord
-from pciplane.store.networks import NetworkRecord, PortRecord
+from pciplane.store.networks import NetworkRecord
+from pciplane.store.ports import PortRecord
 from pciplane.store.servers import ServerRecord
 
 FLAVOR_NUMA_POLICY = "hw:pci_numa_affinity_policy"
@@ -197,7 +199,7 @@ class PortClaim:
             now = time.time()
             for nic, values, event in writes:
                 _take(conn, nic, server.id, now, values)
-                store.move_port(conn, nic.port.id, event, now=now)
+                portstore.move_port(conn, nic.port.id, event, now=now)
 
         return finished, write
 
@@ -207,8 +209,8 @@ def _take(
 ) -> None:
     """The port becomes the server's (created first when it is new)."""
     if nic.new:
-        store.insert_port(conn, nic.port)
-    store.update_port(
+        portstore.insert_port(conn, nic.port)
+    portstore.update_port(
         conn,
         nic.port.id,
         now=now,
@@ -237,7 +239,7 @@ class NicService:
         """Check every ``--nic`` entry (nothing is written); the ports with their requests."""
         policy = flavor_numa_policy(extra_specs)
         seen: set[str] = set()
-        out = []
+        out: list[PlannedNic] = []
         for i, nic in enumerate(nics):
             where = f"nics[{i}]"
             if (nic.net_id is None) == (nic.port_id is None):
@@ -248,7 +250,7 @@ class NicService:
                         f"{where}: vnic-type and pci-group go with net-id; a port-id entry "
                         "uses the port's own binding:vnic_type and binding:profile"
                     )
-                port = store.get_port(conn, nic.port_id, project=project)
+                port = portstore.get_port(conn, nic.port_id, project=project)
                 if port.server_id is not None or port.device_id:
                     owner = port.server_id or port.device_id
                     raise InUseError(f"{where}: {port.label()} is in use by {owner}")
@@ -260,6 +262,12 @@ class NicService:
                 assert nic.net_id is not None
                 network = store.get_network(conn, nic.net_id, project=project)
                 profile = {} if nic.pci_group is None else {"pci_group": nic.pci_group}
+                network_id = network.id
+
+                def taken(mac: str, network_id: str = network_id) -> bool:
+                    mine = any(p.port.mac_address == mac for p in out)
+                    return mine or portstore.mac_in_use(conn, network_id, mac)
+
                 port = self.factory.new(
                     project=project,
                     network=network,
@@ -267,6 +275,7 @@ class NicService:
                     profile=profile,
                     where=where,
                     auto_delete=True,
+                    taken=taken,
                 )
                 new = True
             seen.add(port.id)
@@ -278,7 +287,7 @@ class NicService:
         """The ports a server already has, to place it again (a reschedule)."""
         policy = flavor_numa_policy(dict(server.extra_specs))
         out = []
-        for port in store.list_ports(conn, server_id=server.id):
+        for port in portstore.list_ports(conn, server_id=server.id):
             network = store.get_network(conn, port.network_id)
             request = port_request(port, network, policy)
             out.append(
@@ -305,7 +314,7 @@ class NicService:
                 values = failed_values(failed.host)
             if nic.owner == server_id:
                 if values:
-                    store.update_port(conn, nic.port.id, now=now, server=server_id, **values)
+                    portstore.update_port(conn, nic.port.id, now=now, server=server_id, **values)
                 continue
             _take(conn, nic, server_id, now, values)
 
@@ -316,21 +325,21 @@ class NicService:
     ) -> None:
         """The guest runs: its ports waiting for it turn ACTIVE, with their VF records."""
         now = time.time()
-        for port in store.list_ports(conn, server_id=server_id):
+        for port in portstore.list_ports(conn, server_id=server_id):
             mine = tuple(w for w in wired if w.get("port") == port.id)
             if port.status is not PortStatus.ACTIVE and port.vif_type in (
                 VifType.HW_VEB,
                 VifType.OVS,
             ):
-                store.move_port(conn, port.id, PortEvent.GUEST_UP, now=now, wired=mine)
+                portstore.move_port(conn, port.id, PortEvent.GUEST_UP, now=now, wired=mine)
             elif mine:
-                store.update_port(conn, port.id, now=now, wired=mine)
+                portstore.update_port(conn, port.id, now=now, wired=mine)
 
     def unbind(self, conn: Connection, server_id: str) -> None:
         """The server lost its host (it is placed again): bindings and device keys go."""
         now = time.time()
-        for port in store.list_ports(conn, server_id=server_id):
-            store.move_port(
+        for port in portstore.list_ports(conn, server_id=server_id):
+            portstore.move_port(
                 conn,
                 port.id,
                 PortEvent.UNBOUND,
@@ -342,10 +351,10 @@ class NicService:
     def release(self, conn: Connection, server_id: str) -> None:
         """The server is gone: the ports it created go too, the others are unbound and free."""
         self.unbind(conn, server_id)
-        store.delete_server_ports(conn, server_id)
+        portstore.delete_server_ports(conn, server_id)
         now = time.time()
-        for port in store.list_ports(conn, server_id=server_id):
-            store.update_port(
+        for port in portstore.list_ports(conn, server_id=server_id):
+            portstore.update_port(
                 conn, port.id, now=now, server=server_id, server_id=None, device_id="",
                 device_owner="",
             )  # fmt: skip

@@ -29,7 +29,7 @@ from pciplane.core.lifecycle import (
     server_move,
     work_move,
 )
-from pciplane.store.networks import PortRecord, list_ports
+from pciplane.store.ports import PortRecord, list_ports
 from pciplane.store.tables import devices, hosts, servers, work_items
 
 
