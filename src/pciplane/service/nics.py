@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.engine import Connection
 
+from pciplane.core.address import PciAddress
 from pciplane.core.binding import (
     NotBound,
     VifType,
@@ -31,7 +32,7 @@ from pciplane.core.device import Inventory
 from pciplane.core.errors import InUseError, RequestError
 from pciplane.core.fit import GuestRequest, HostView, Verdict
 from pciplane.core.guest import AttachMode, GuestNic, GuestPlan, wire_ports
-from pciplane.core.lifecycle import PortEvent, PortStatus
+from pciplane.core.lifecycle import PORT_MOVES, PortEvent, PortStatus, port_move
 from pciplane.core.network import request_physnets
 from pciplane.core.request import (
     SRIOV_VNIC_TYPES,
@@ -169,7 +170,7 @@ class PortClaim:
         inventory = Inventory.of(record.host.devices)
         kinds = {address: pool.kind for pool in view.pools for address in pool.devices}
         host = record.host.name
-        wired: dict[object, tuple[AttachMode, GuestNic]] = {}
+        wired: dict[PciAddress, tuple[AttachMode, GuestNic]] = {}
         interfaces: list[GuestNic] = []
         writes: list[tuple[PlannedNic, Mapping[str, object], PortEvent]] = []
         for nic in self.planned:
@@ -193,33 +194,38 @@ class PortClaim:
                 interfaces.append(switch_nic(port, result))
             values = {**bound_values(host, result), "bound_profile": added}
             writes.append((nic, values, self.event or bound_event(result)))
-        finished = wire_ports(plan, wired, interfaces)  # type: ignore[arg-type]
+        finished = wire_ports(plan, wired, interfaces)
 
         def write(conn: Connection) -> None:
             now = time.time()
             for nic, values, event in writes:
-                _take(conn, nic, server.id, now, values)
-                portstore.move_port(conn, nic.port.id, event, now=now)
+                _take(conn, nic, server.id, now, values, event)
 
         return finished, write
 
 
 def _take(
-    conn: Connection, nic: PlannedNic, server_id: str, now: float, values: Mapping[str, object]
+    conn: Connection,
+    nic: PlannedNic,
+    server_id: str,
+    now: float,
+    values: Mapping[str, object],
+    event: PortEvent | None = None,
 ) -> None:
-    """The port becomes the server's (created first when it is new)."""
+    """The port becomes the server's, bound as ``values`` say, its status moved by
+    ``event``: one statement (an insert for a port the server creates, else an update
+    conditional on its server and status)."""
+    port = nic.port
+    status = port.status if event is None else port_move(port.status, event)
+    owned = {"server_id": server_id, "device_id": server_id, "device_owner": COMPUTE_OWNER}
     if nic.new:
-        portstore.insert_port(conn, nic.port)
+        portstore.insert_port(conn, replace(port, **owned, **values, status=status))  # type: ignore[arg-type]
+        return
+    allowed = None if event is None else PORT_MOVES[event].allowed_from
     portstore.update_port(
-        conn,
-        nic.port.id,
-        now=now,
-        server=nic.owner,
-        server_id=server_id,
-        device_id=server_id,
-        device_owner=COMPUTE_OWNER,
-        **values,
-    )
+        conn, port.id, now=now, server=nic.owner, statuses=allowed, status=status,
+        **owned, **values,
+    )  # fmt: skip
 
 
 class NicService:
@@ -314,7 +320,7 @@ class NicService:
                 values = failed_values(failed.host)
             if nic.owner == server_id:
                 if values:
-                    portstore.update_port(conn, nic.port.id, now=now, server=server_id, **values)
+                    portstore.update_port(conn, nic.port.id, now=now, server=server_id, **values)  # type: ignore[arg-type]
                 continue
             _take(conn, nic, server_id, now, values)
 

@@ -191,24 +191,32 @@ def update_port(
     *,
     now: float,
     server: str | bool | None = False,
+    statuses: frozenset[str] | None = None,
     **values: object,
 ) -> None:
     """Write ``values``; with ``server`` (an id, or None) only while the port's server
-    is that one, else :class:`InUseError` and nothing is written."""
+    is that one, else :class:`InUseError` and nothing is written; with ``statuses`` only
+    while its status is one of them (a move of :data:`PORT_MOVES`), else StateError."""
     query = sa.update(ports).where(ports.c.id == port_id)
     if server is not False:
         query = query.where(
             ports.c.server_id.is_(None) if server is None else ports.c.server_id == server
         )
+    if statuses is not None:
+        query = query.where(ports.c.status.in_(sorted(statuses)))
     result = conn.execute(
         query.values(
             revision_number=ports.c.revision_number + 1, updated_at=now, **_json_values(values)
         )
     )
     if result.rowcount != 1:
-        owner = conn.execute(sa.select(ports.c.server_id).where(ports.c.id == port_id)).first()
+        owner = conn.execute(
+            sa.select(ports.c.server_id, ports.c.status).where(ports.c.id == port_id)
+        ).first()
         if owner is None:
             raise NotFoundError(f"port {port_id} could not be found")
+        if statuses is not None and owner.status not in statuses:
+            raise StateError(f"port {port_id} changed meanwhile (it is {owner.status})")
         raise InUseError(
             f"port {port_id} is in use by server {owner.server_id}"
             if owner.server_id
