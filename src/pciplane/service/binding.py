@@ -159,7 +159,9 @@ def _wiring(port: PortRecord, device: PciDevice, vlan: int | None) -> VfWiring |
     )
 
 
-def device_nic(port: PortRecord, result: Bound, device: PciDevice) -> tuple[AttachMode, GuestNic]:
+def device_nic(
+    port: PortRecord, result: Bound, device: PciDevice, *, host: str = ""
+) -> tuple[AttachMode, GuestNic]:
     """How the port's device enters the guest (Nova §6.1-§6.3) and what wires it."""
     nic = GuestNic(
         port=port.id,
@@ -176,9 +178,10 @@ def device_nic(port: PortRecord, result: Bound, device: PciDevice) -> tuple[Atta
     if not device.devname:
         raise PortBindingFailed(
             f"{port.label()}: macvtap needs the VF's network interface, and VF "
-            f"{device.address} has none (bound to {device.driver or 'no driver'})",
+            f"{device.address} on host {host} has none (bound to "
+            f"{device.driver or 'no driver'})",
             port_id=port.id,
-            host="",
+            host=host,
         )
     return AttachMode.INTERFACE_DIRECT, replace(nic, source_dev=device.devname)
 

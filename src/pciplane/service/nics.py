@@ -186,7 +186,7 @@ class PortClaim:
                 raise failure(port, host, result)
             added: dict[str, object] = {}
             if device is not None:
-                mode, guest_nic = device_nic(port, result, device)
+                mode, guest_nic = device_nic(port, result, device, host=host)
                 wired[device.address] = (mode, guest_nic)
                 parent = inventory.parent_of(device)
                 added = device_profile(device, physnet, parent, user=port.profile)
