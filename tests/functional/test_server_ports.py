@@ -364,3 +364,41 @@ def test_bad_nic_entries_are_refused_and_create_nothing(client: TestClient) -> N
     assert client.post("/v1/servers", json=twice, headers=ALPHA).status_code == 400
     assert client.get("/v1/servers?all=true", headers=ALPHA).json()["servers"] == []
     assert len(client.get("/v2.0/ports", headers=ALPHA).json()["ports"]) == 1
+
+
+def test_hot_plug_requests_are_checked_before_anything_is_written(client: TestClient) -> None:
+    from test_networks_api import _stale, rows
+
+    register(client, "cmp1")
+    flavor(client, "f0")
+    net = vlan(client, "n", "physnet1", 100)
+    created = server(client, "vm", "f0", [{"net_id": net["id"], "vnic_type": "direct"}])
+    spare = port(client, net["id"], **{"binding:vnic_type": "macvtap"})
+    path = f"/v1/servers/{created['id']}/ports"
+    cases: list[tuple[str, dict[str, Any], dict[str, str], int, str]] = [
+        (path, {"port_id": spare["id"]}, ALPHA, 409, "ACTIVE servers only"),  # still BUILD
+        (path, {"port_id": "a/b"}, ALPHA, 422, "port_id"),
+        (path, {"port": spare["id"]}, ALPHA, 422, "port"),
+        (path, {"port_id": spare["id"]}, BETA, 404, "does not exist"),
+    ]
+    for url, body, headers, status, words in cases:
+        before = rows(client)
+        answer = client.post(url, json=body, headers=headers)
+        assert answer.status_code == status, (body, answer.text)
+        assert words in answer.json()["errors"][0]["detail"]
+        assert rows(client) == before
+    run_agent(client, "cmp1")  # ACTIVE now
+    in_use = created["nics"][0]["port_id"]
+    _stale(client, "cmp1")
+    later = [
+        (path, {"port_id": in_use}, 409, "is in use by"),
+        (path, {"port_id": spare["id"]}, 409, "the agent of host cmp1 is down"),
+    ]
+    for url, body, status, words in later:
+        before = rows(client)
+        answer = client.post(url, json=body, headers=ALPHA)
+        assert answer.status_code == status, (body, answer.text)
+        assert words in answer.json()["errors"][0]["detail"]
+        assert rows(client) == before
+    answer = client.delete(f"{path}/{spare['id']}", headers=ALPHA)
+    assert answer.status_code == 404 and "is not attached" in answer.text
