@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from svc_helpers import ADMIN, auth
+
+from pciplane.store.tables import hosts, metadata
 
 ADMIN_H = auth(ADMIN)
 ALPHA = auth("tok-alpha")
@@ -173,3 +176,20 @@ def run_agent(client: TestClient, host: str, *, ok: bool = True, reason: str = "
         assert answer.status_code == 200, answer.text
         out.append(answer.json())
     return out
+
+
+def rows(client: TestClient) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table: what "nothing changed" is checked against."""
+    engine = client.app.state.services.db.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        return {
+            t.name: sorted((tuple(r) for r in conn.execute(sa.select(t))), key=repr)
+            for t in metadata.sorted_tables
+        }
+
+
+def stale(client: TestClient, host: str) -> None:
+    """The agent's last report long ago: its host counts as down (agent_down_time)."""
+    engine = client.app.state.services.db.engine  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        conn.execute(sa.update(hosts).where(hosts.c.name == host).values(last_seen=1.0))

@@ -8,24 +8,11 @@ import json
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from net_helpers import ADMIN_H, ALPHA, BETA, flat, network, port, register, vlan
+from net_helpers import ADMIN_H, ALPHA, BETA, flat, network, port, register, rows, stale, vlan
 from svc_helpers import make_settings
 
 from pciplane.api.app import create_app
-from pciplane.store.tables import metadata
-
-
-def rows(client: TestClient) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of every table: what "nothing changed" is checked against."""
-    engine = client.app.state.services.db.engine  # type: ignore[attr-defined]
-    with engine.connect() as conn:
-        return {
-            t.name: sorted((tuple(r) for r in conn.execute(sa.select(t))), key=repr)
-            for t in metadata.sorted_tables
-        }
-
 
 # --- networks ---------------------------------------------------------------------
 
@@ -391,7 +378,7 @@ def test_host_binding_failures_end_binding_failed(
     with TestClient(app) as client:
         register(client, "cmp1")
         if agent == "dead":
-            _stale(client, "cmp1")
+            stale(client, "cmp1")
         net = network(client, "n", **network_attrs)
         host = "cmp1" if agent != "none" else "cmp9"
         made = port(client, net["id"], headers=ADMIN_H, **{"binding:vnic_type": vnic,
@@ -400,15 +387,6 @@ def test_host_binding_failures_end_binding_failed(
         assert (made["status"], made["binding:vif_details"]) == ("DOWN", {})
         del words  # the reasons are the server's to show (test_server_ports.py)
     app.state.services.db.dispose()
-
-
-def _stale(client: TestClient, host: str) -> None:
-    """The agent's last report long ago: its host counts as down (agent_down_time)."""
-    from pciplane.store.tables import hosts
-
-    engine = client.app.state.services.db.engine  # type: ignore[attr-defined]
-    with engine.begin() as conn:
-        conn.execute(sa.update(hosts).where(hosts.c.name == host).values(last_seen=1.0))
 
 
 # --- extensions and agents --------------------------------------------------------
@@ -429,7 +407,7 @@ def test_agents_show_each_host_alive_and_its_mappings(app_client: TestClient) ->
         "device_mappings": {"physnet1": ["ens129f0"]}, "sriov_only": True,
         "exclude_devices": {"ens129f0": ["0000:81:02.3"]}, "sriov_pci_group": "gold"})  # fmt: skip
     register(app_client, "cmp2", network={})
-    _stale(app_client, "cmp2")
+    stale(app_client, "cmp2")
     agents = app_client.get("/v2.0/agents", headers=ADMIN_H).json()["agents"]
     by_host = {a["host"]: a for a in agents}
     assert (by_host["cmp1"]["alive"], by_host["cmp2"]["alive"]) == (True, False)

@@ -20,8 +20,10 @@ from net_helpers import (
     network,
     port,
     register,
+    rows,
     run_agent,
     server,
+    stale,
     vlan,
 )
 from svc_helpers import make_settings
@@ -367,8 +369,6 @@ def test_bad_nic_entries_are_refused_and_create_nothing(client: TestClient) -> N
 
 
 def test_hot_plug_requests_are_checked_before_anything_is_written(client: TestClient) -> None:
-    from test_networks_api import _stale, rows
-
     register(client, "cmp1")
     flavor(client, "f0")
     net = vlan(client, "n", "physnet1", 100)
@@ -389,7 +389,7 @@ def test_hot_plug_requests_are_checked_before_anything_is_written(client: TestCl
         assert rows(client) == before
     run_agent(client, "cmp1")  # ACTIVE now
     in_use = created["nics"][0]["port_id"]
-    _stale(client, "cmp1")
+    stale(client, "cmp1")
     later = [
         (path, {"port_id": in_use}, 409, "is in use by"),
         (path, {"port_id": spare["id"]}, 409, "the agent of host cmp1 is down"),
