@@ -262,7 +262,7 @@ def test_guest_plan_nics_round_trip(
     [
         ({"port": "p", "mac": "m", "vnic_type": "direct"}, "'vif_type' must be a string"),
         ({"port": "p", "mac": "m", "vnic_type": "d", "vif_type": "v", "vlan": "100"},
-         "'vlan' must be a int"),
+         "'vlan' must be an integer or null"),
         ({"port": "p", "mac": "m", "vnic_type": "d", "vif_type": "v",
           "vf": {"pf": "e", "vf": 1, "mac": "m", "spoofchk": "yes", "trust": False,
                  "link_state": "auto"}}, "'spoofchk' must be true or false"),

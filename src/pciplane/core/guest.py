@@ -245,10 +245,19 @@ def _device(obj: object, index: int) -> GuestDevice:
     )
 
 
-def _optional(obj: Mapping[str, object], key: str, kind: type, where: str) -> object:
+def _opt_int(obj: Mapping[str, object], key: str, where: str) -> int | None:
     value = obj.get(key)
-    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-        raise RequestError(f"{where}: {key!r} must be a {kind.__name__} or null, got {value!r}")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RequestError(f"{where}: {key!r} must be an integer or null, got {value!r}")
+    return value
+
+
+def _opt_text(obj: Mapping[str, object], key: str, where: str) -> str | None:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, str):
+        raise RequestError(f"{where}: {key!r} must be a string or null, got {value!r}")
     return value
 
 
@@ -265,7 +274,7 @@ def _vf(obj: object, where: str) -> VfWiring:
         pf=_text(vf, "pf", where),
         vf=_count(vf, "vf", where),
         mac=_text(vf, "mac", where),
-        vlan=_optional(vf, "vlan", int, where),  # type: ignore[arg-type]
+        vlan=_opt_int(vf, "vlan", where),
         spoofchk=_flag(vf, "spoofchk", where),
         trust=_flag(vf, "trust", where),
         link_state=_text(vf, "link_state", where),
@@ -280,9 +289,9 @@ def _nic(obj: object, where: str) -> GuestNic:
         mac=_text(nic, "mac", where),
         vnic_type=_text(nic, "vnic_type", where),
         vif_type=_text(nic, "vif_type", where),
-        vlan=_optional(nic, "vlan", int, where),  # type: ignore[arg-type]
-        source_dev=_optional(nic, "source_dev", str, where),  # type: ignore[arg-type]
-        bridge=_optional(nic, "bridge", str, where),  # type: ignore[arg-type]
+        vlan=_opt_int(nic, "vlan", where),
+        source_dev=_opt_text(nic, "source_dev", where),
+        bridge=_opt_text(nic, "bridge", where),
         vf=None if vf is None else _vf(vf, f"{where} vf"),
     )
 

@@ -16,7 +16,7 @@ created it, as Nova does).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import NoReturn
 
@@ -241,10 +241,12 @@ class HotPlugService:
         self.scheduler.update_host(host_id, change, also)
 
     @staticmethod
-    def _set_plan(conn: Connection, server_id: str, edit: object) -> None:
+    def _set_plan(conn: Connection, server_id: str, edit: Callable[[GuestPlan], GuestPlan]) -> None:
+        """The server's guest plan holds what its guest holds (a start after a host
+        restart renders it whole)."""
         server = servers.get_server(conn, server_id)
         if server.guest_plan is not None:
-            servers.update_server(conn, server_id, guest_plan=edit(server.guest_plan))  # type: ignore[operator]
+            servers.update_server(conn, server_id, guest_plan=edit(server.guest_plan))
 
     @staticmethod
     def _release_port(conn: Connection, port_id: str, server_id: str, *, delete: bool) -> None:
