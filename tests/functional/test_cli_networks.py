@@ -126,10 +126,13 @@ def test_network_port_server_story(run: Run, live: tuple[str, Any]) -> None:
                      "KEY one of network_type", id="segment"),
     ],
 )  # fmt: skip
-def test_bad_flags_are_usage_errors(run: Run, argv: list[str], words: str) -> None:
+def test_bad_flags_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], argv: list[str], words: str
+) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        run(*argv)
+        main([*argv, "--api", "http://127.0.0.1:9"])  # refused before any request
     assert exit_info.value.code == 2
+    assert words in capsys.readouterr().err
 
 
 def test_service_refusals_are_one_line_errors(run: Run) -> None:
