@@ -16,21 +16,35 @@ import sys
 import time
 
 from pciplane.core.address import PciAddress
-from pciplane.core.binding import Network, NetworkType, Port, bind
+from pciplane.core.binding import AgentState, BindRequest, Bound, bind_port, default_drivers
 from pciplane.core.device import DevType, PciDevice
+from pciplane.core.guest import GuestDevice
+from pciplane.core.network import NetworkType, Segment
 from pciplane.core.request import VnicType
 from pciplane.host.domain_xml import (
     Domain,
     DomainDevice,
     NumaCell,
-    domain_device_for_binding,
+    domain_device,
     flavor_hostdev,
     render_domain,
 )
+from pciplane.service.binding import device_nic
+from pciplane.store.ports import PortRecord
 
-NETWORK = Network(
-    name="prod", physical_network="physnet1", segmentation_id=120, network_type=NetworkType.VLAN
-)
+NETWORK = Segment(network_type=NetworkType.VLAN, physical_network="physnet1", segmentation_id=120)
+AGENT = AgentState(alive=True, device_mappings={"physnet1": ("ens1f0",)})
+
+
+def bound_device(port: PortRecord, vf: PciDevice) -> DomainDevice:
+    """The port bound by the mechanism drivers and its VF wired, as the scheduler does."""
+    request = BindRequest(vnic_type=port.vnic_type, segments=(NETWORK,), agent=AGENT)
+    result = bind_port(default_drivers(), request)
+    assert isinstance(result, Bound)
+    mode, nic = device_nic(port, result, vf)
+    return domain_device(GuestDevice(address=vf.address, attach=mode, nic=nic))
+
+
 GPUS = tuple(
     PciDevice(
         address=PciAddress(domain=0, bus=0x3B + i, slot=0, function=0),
@@ -56,10 +70,9 @@ VNICS = (VnicType.DIRECT, VnicType.DIRECT, VnicType.DIRECT, VnicType.MACVTAP)
 def render_server() -> str:
     devices: list[DomainDevice] = [flavor_hostdev(gpu, managed=True) for gpu in GPUS]
     for i, (vnic, vf) in enumerate(zip(VNICS, VFS, strict=True)):
-        port = Port(id=f"p{i}", mac=f"fa:16:3e:00:00:0{i}", vnic_type=vnic, network=NETWORK)
-        device = domain_device_for_binding(bind(port, vf, "physnet1"))
-        assert device is not None
-        devices.append(device)
+        port = PortRecord(id=f"p{i}", name="", project="p", network_id="n",
+                          mac_address=f"fa:16:3e:00:00:0{i}", vnic_type=vnic)  # fmt: skip
+        devices.append(bound_device(port, vf))
     domain = Domain(
         name="server-1",
         uuid="0b6d5a4e-4a39-4d9b-9f43-0d8d5e5a1c01",

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from memory_hypervisor import MemoryHypervisor
 
 from pciplane.core.address import PciAddress
 from pciplane.core.guest import GuestDevice, GuestPlan
@@ -22,6 +21,7 @@ from pciplane.host.domain_xml import Domain, held_addresses
 from pciplane.host.libvirt_driver import LibvirtDriver
 from pciplane.sim.host import build_host
 from pciplane.sim.host_write import node_xml
+from pciplane.sim.memory_hypervisor import MemoryHypervisor
 from pciplane.wire.hosts import WorkOut
 
 pytestmark = [

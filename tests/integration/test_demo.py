@@ -62,17 +62,29 @@ def test_demo_tells_the_story_and_leaves_nothing_running(hosts: int) -> None:
         "vm-1   g1.large     ACTIVE on compute-",
         "vm-3   g1.small-vf  ACTIVE on compute-",
         "vm-big is ERROR; the service says why:",
-        f"No valid host for server 'vm-big' (0 of {hosts} hosts fit):",
+        f"No valid host for server 'vm-big' (0 of {hosts + 1} hosts fit):",
         "host(s): large_GPU: ",
+        "(sriov_only) (hotplug-1)",
         "vm-1 is DELETED;",
         "-> server DELETED",
-        "[8] The pools at the end",
+        "provider:segmentation_id   100",
+        "vm-net is ACTIVE on compute-2",
+        "direct device 0000:",
+        " vlan 100 hw_veb on compute-2 ACTIVE",
+        'binding:vif_details      {"connectivity": "l2", "port_filter": false, "vlan": "100"}',
+        "VFs: port ",
+        "binding:vif_type   hostdev_physical",
+        "vm-hp is ACTIVE on hotplug-1",
+        "macvtap device 0000:10:02.",
+        "does not support it",
+        "p-extra is still DOWN, binding:vif_type unbound",
+        "[11] The pools at the end",
         "fit: compute-2",
     ):
         assert line in out, f"missing {line!r} in:\n{out}"
-    assert len(re.findall(r"^    compute-\d +pid \d+$", out, re.M)) == hosts
+    assert len(re.findall(r"^    compute-\d +pid \d+(  --.*)?$", out, re.M)) == hosts
     pids = _pids(out)
-    assert len(pids) == hosts + 1
+    assert len(pids) == hosts + 2
     assert not [p for p in pids if _alive(p)]
     assert not _workdir(out).exists()
 
@@ -97,7 +109,8 @@ def test_demo_keep_stays_up_until_interrupted() -> None:
             headers={"Authorization": f"Bearer {token.group(1)}"},
             timeout=5,
         )
-        assert [h["name"] for h in hosts.json()["hosts"]] == ["compute-1", "compute-2", "compute-3"]
+        names = [h["name"] for h in hosts.json()["hosts"]]
+        assert names == ["compute-1", "compute-2", "compute-3", "hotplug-1"]
 
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=20)

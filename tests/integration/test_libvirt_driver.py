@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from memory_hypervisor import MemoryHypervisor
 
 from pciplane.core.address import PciAddress
-from pciplane.core.binding import Network, NetworkType, Port, bind
+from pciplane.core.binding import AgentState, BindRequest, Bound, bind_port, default_drivers
 from pciplane.core.device import DevType, PciDevice
 from pciplane.core.errors import HypervisorError, NotFoundError, UnsupportedOperationError
+from pciplane.core.guest import GuestDevice
+from pciplane.core.network import NetworkType, Segment
 from pciplane.core.request import VnicType
 from pciplane.host import libvirt_schema, nodedev
 from pciplane.host.domain_xml import (
@@ -29,13 +30,16 @@ from pciplane.host.domain_xml import (
     HostdevDevice,
     HostdevInterface,
     NumaCell,
-    domain_device_for_binding,
+    domain_device,
     flavor_hostdev,
     held_addresses,
 )
 from pciplane.host.libvirt_driver import LibvirtDriver, PowerState
+from pciplane.service.binding import device_nic
 from pciplane.sim.host import build_host
 from pciplane.sim.host_write import node_xml
+from pciplane.sim.memory_hypervisor import MemoryHypervisor
+from pciplane.store.ports import PortRecord
 
 pytestmark = [
     pytest.mark.integration,
@@ -45,9 +49,17 @@ pytestmark = [
 ]
 
 UUID = "7f1d8a2c-0c43-4b2e-9d0e-5a8f3c2b1a01"
-VLAN = Network(
-    name="prod", physical_network="physnet1", segmentation_id=120, network_type=NetworkType.VLAN
-)
+VLAN = Segment(network_type=NetworkType.VLAN, physical_network="physnet1", segmentation_id=120)
+AGENT = AgentState(alive=True, device_mappings={"physnet1": ("ens1f0",)})
+
+
+def bound_device(port: PortRecord, vf: PciDevice) -> DomainDevice:
+    """The port bound by the mechanism drivers and its VF wired, as the scheduler does."""
+    request = BindRequest(vnic_type=port.vnic_type, segments=(VLAN,), agent=AGENT)
+    result = bind_port(default_drivers(), request)
+    assert isinstance(result, Bound)
+    mode, nic = device_nic(port, result, vf)
+    return domain_device(GuestDevice(address=vf.address, attach=mode, nic=nic))
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +89,9 @@ def guest_devices(devices: tuple[PciDevice, ...]) -> tuple[DomainDevice, ...]:
     for i, (vnic, vf) in enumerate(
         [(VnicType.DIRECT, vfs[0]), (VnicType.DIRECT, vfs[1]), (VnicType.MACVTAP, vfs[2])]
     ):
-        port = Port(id=f"port-{i}", mac=f"fa:16:3e:00:01:0{i}", vnic_type=vnic, network=VLAN)
-        device = domain_device_for_binding(bind(port, vf, "physnet1"))
-        assert device is not None
-        out.append(device)
+        port = PortRecord(id=f"port-{i}", name="", project="p", network_id="n",
+                          mac_address=f"fa:16:3e:00:01:0{i}", vnic_type=vnic)  # fmt: skip
+        out.append(bound_device(port, vf))
     return tuple(out)
 
 

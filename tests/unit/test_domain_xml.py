@@ -14,9 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pciplane.core.address import PciAddress
-from pciplane.core.binding import Network, NetworkType, Port, bind
+from pciplane.core.binding import AgentState, BindRequest, Bound, bind_port, default_drivers
 from pciplane.core.device import DevType, PciDevice
-from pciplane.core.errors import HypervisorError, RequestError
+from pciplane.core.errors import BindingFailedError, HypervisorError, RequestError
+from pciplane.core.guest import GuestDevice
+from pciplane.core.network import NetworkType, Segment
 from pciplane.core.request import VnicType
 from pciplane.host import libvirt_schema
 from pciplane.host.domain_xml import (
@@ -29,12 +31,15 @@ from pciplane.host.domain_xml import (
     HostdevInterface,
     NumaCell,
     devices_in_domain,
-    domain_device_for_binding,
+    domain_device,
     flavor_hostdev,
     held_addresses,
+    interface_device,
     render_device,
     render_domain,
 )
+from pciplane.service.binding import device_nic, switch_nic
+from pciplane.store.ports import PortRecord
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "domain_xml"
 MAC = "fa:16:3e:11:22:33"
@@ -132,39 +137,61 @@ VF_DEV = PciDevice(
 GPU_DEV = PciDevice(address=GPU, vendor_id="10de", product_id="20b0")
 
 
-def network(vlan: int | None) -> Network:
-    kind = NetworkType.FLAT if vlan is None else NetworkType.VLAN
-    return Network(name="n", physical_network="physnet1", segmentation_id=vlan, network_type=kind)
+def bound_device(vnic: VnicType, segment: Segment, device: PciDevice | None) -> DomainDevice:
+    """A port bound by the mechanism drivers (binding §2), its device wired as the
+    scheduler does (service/binding.py), and rendered by the agent."""
+    port = PortRecord(id=PORT_ID, name="p", project="x", network_id="n", mac_address=MAC,
+                      vnic_type=vnic)  # fmt: skip
+    agent = AgentState(alive=True, device_mappings={"physnet1": ("enp129s0f0",)})
+    result = bind_port(default_drivers(), BindRequest(vnic_type=vnic, segments=(segment,),
+                                                       agent=agent))  # fmt: skip
+    assert isinstance(result, Bound), result
+    if device is None:
+        return interface_device(switch_nic(port, result))
+    mode, nic = device_nic(port, result, device)
+    return domain_device(GuestDevice(address=device.address, attach=mode, nic=nic))
 
 
-def port(vnic: VnicType, vlan: int | None, profileid: str | None = None) -> Port:
-    return Port(id="p1", mac=MAC, vnic_type=vnic, network=network(vlan), profileid=profileid)
+PORT_ID = "5d0c1a52-7a63-4a43-9a61-0d3f1f3e2a10"
+VLAN100 = Segment(network_type=NetworkType.VLAN, physical_network="physnet1", segmentation_id=100)
+VLAN42 = Segment(network_type=NetworkType.VLAN, physical_network="physnet1", segmentation_id=42)
+FLAT = Segment(network_type=NetworkType.FLAT, physical_network="physnet1")
+VLAN_NO_ID = Segment(network_type=NetworkType.VLAN, physical_network="physnet1")
 
 
 @pytest.mark.parametrize(
-    ("name", "the_port", "device"),
+    ("name", "vnic", "segment", "device"),
     [
-        pytest.param("direct_vlan", port(VnicType.DIRECT, 100), VF_DEV, id="direct-vlan"),
-        pytest.param("direct_flat", port(VnicType.DIRECT, None), VF_DEV, id="direct-flat"),
-        pytest.param("direct_vlan0", port(VnicType.DIRECT, 0), VF_DEV, id="direct-vlan0"),
+        pytest.param("direct_vlan", VnicType.DIRECT, VLAN100, VF_DEV, id="direct-vlan"),
+        pytest.param("direct_flat", VnicType.DIRECT, FLAT, VF_DEV, id="direct-flat-vlan-0-Q16"),
+        pytest.param("direct_flat", VnicType.DIRECT, VLAN_NO_ID, VF_DEV, id="direct-vlan-None"),
         pytest.param(
-            "direct_physical", port(VnicType.DIRECT_PHYSICAL, 100), PF_DEV, id="direct-physical"
-        ),
-        pytest.param("macvtap", port(VnicType.MACVTAP, 42), VF_DEV, id="macvtap"),
-        pytest.param(
-            "macvtap_8021qbh", port(VnicType.MACVTAP, 42, "finance"), VF_DEV, id="macvtap-qbh"
+            "direct_vlan", VnicType.ACCELERATOR_DIRECT, VLAN100, VF_DEV, id="accelerator-direct"
         ),
         pytest.param(
-            "direct_8021qbh", port(VnicType.DIRECT, 100, "finance"), VF_DEV, id="direct-qbh"
+            "direct_physical", VnicType.DIRECT_PHYSICAL, VLAN100, PF_DEV, id="direct-physical"
         ),
+        pytest.param("macvtap", VnicType.MACVTAP, VLAN42, VF_DEV, id="macvtap"),
+        pytest.param("normal_ovs", VnicType.NORMAL, VLAN100, None, id="normal"),
     ],
 )
 def test_bound_ports_render_as_the_golden_files(
-    name: str, the_port: Port, device: PciDevice
+    name: str, vnic: VnicType, segment: Segment, device: PciDevice | None
 ) -> None:
-    guest_device = domain_device_for_binding(bind(the_port, device, "physnet1"))
-    assert guest_device is not None
-    check_golden(name, render_device(guest_device))
+    xml = render_device(bound_device(vnic, segment, device))
+    check_golden(name, xml)
+    if validator_available():
+        libvirt_schema.validate_device(xml)
+
+
+def test_macvtap_needs_the_vf_netdev() -> None:
+    no_netdev = PciDevice(address=VF, vendor_id="8086", product_id="154c", dev_type=DevType.VF)
+    with pytest.raises(BindingFailedError, match="network interface"):
+        bound_device(VnicType.MACVTAP, VLAN42, no_netdev)
+
+
+def validator_available() -> bool:
+    return libvirt_schema.validator_available()
 
 
 @pytest.mark.parametrize(
@@ -176,17 +203,6 @@ def test_bound_ports_render_as_the_golden_files(
 )
 def test_flavor_devices_render_as_the_golden_files(managed: bool, name: str) -> None:
     check_golden(name, render_device(flavor_hostdev(GPU_DEV, managed=managed)))
-
-
-def test_normal_port_has_no_guest_pci_device() -> None:
-    assert domain_device_for_binding(bind(port(VnicType.NORMAL, 5), None, None)) is None
-
-
-def test_macvtap_needs_the_vf_netdev() -> None:
-    no_netdev = PciDevice(address=VF, vendor_id="8086", product_id="154c", dev_type=DevType.VF)
-    binding = bind(port(VnicType.MACVTAP, 5), no_netdev, "physnet1")
-    with pytest.raises(RequestError, match="netdev name"):
-        domain_device_for_binding(binding)
 
 
 needs_validator = pytest.mark.skipif(
@@ -209,7 +225,7 @@ def test_full_domain_is_valid_for_libvirt(virt_type: str) -> None:
 @needs_validator
 def test_every_golden_file_is_valid_for_libvirt() -> None:
     files = sorted(GOLDEN.glob("*.xml"))
-    assert len(files) == len(DEVICE_CASES) + 1
+    assert len(files) == len(DEVICE_CASES) + 2  # the full domain, and normal_ovs
     for path in files:
         text = path.read_text(encoding="utf-8")
         if text.startswith("<domain"):

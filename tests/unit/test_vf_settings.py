@@ -20,9 +20,11 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
 from pciplane.cli.main import main
 from pciplane.core.address import PciAddress
-from pciplane.core.binding import Network, NetworkType, Port, bind
+from pciplane.core.binding import AgentState, BindRequest, Bound, bind_port, default_drivers
 from pciplane.core.device import DevType, PciDevice
 from pciplane.core.errors import HypervisorError, NotFoundError, RequestError
+from pciplane.core.guest import VfWiring
+from pciplane.core.network import NetworkType, Segment
 from pciplane.core.request import VnicType
 from pciplane.host.vf_settings import (
     ZERO_MAC,
@@ -39,10 +41,11 @@ from pciplane.host.vf_settings import (
     apply,
     assign_plan,
     full_release_plan,
-    plan_for_binding,
+    plan_for_wiring,
     release_plan,
-    settings_for_binding,
 )
+from pciplane.service.binding import device_nic
+from pciplane.store.ports import PortRecord
 
 MAC = "fa:16:3e:11:22:33"
 
@@ -350,70 +353,56 @@ VF = PciDevice(
     dev_type=DevType.VF,
     devname="enp129s2f3",
     parent_ifname="enp129s0f0",
+    vf_num=3,
 )
-PF = PciDevice(
-    address=PciAddress.parse("0000:81:00.0"),
-    vendor_id="8086",
-    product_id="1572",
-    dev_type=DevType.PF,
-)
+VLAN200 = Segment(network_type=NetworkType.VLAN, physical_network="physnet1", segmentation_id=200)
+FLAT = Segment(network_type=NetworkType.FLAT, physical_network="physnet1")
 
 
-def vlan_port(vnic: VnicType, **kw: Any) -> Port:
-    network = Network(
-        name="n", physical_network="physnet1", segmentation_id=200, network_type=NetworkType.VLAN
-    )
-    return Port(id="p9", mac=MAC, vnic_type=vnic, network=network, **kw)
+def wiring(segment: Segment = VLAN200, **port: Any) -> VfWiring | None:
+    """The VF settings a port's binding gives its VF (service/binding.py, binding §4)."""
+    record = PortRecord(id="p9", name="", project="x", network_id="n", mac_address=MAC,
+                        vnic_type=VnicType.DIRECT, **port)  # fmt: skip
+    agent = AgentState(alive=True, device_mappings={"physnet1": ()})
+    request = BindRequest(vnic_type=VnicType.DIRECT, segments=(segment,), agent=agent)
+    result = bind_port(default_drivers(), request)
+    assert isinstance(result, Bound)
+    return device_nic(record, result, VF)[1].vf
 
 
 @pytest.mark.parametrize(
-    ("the_port", "expected"),
+    ("port", "segment", "expected"),
     [
-        pytest.param(
-            vlan_port(VnicType.DIRECT),
-            VfSettings(mac=MAC, vlan=200, spoofchk=True, trust=False),
-            id="direct",
-        ),
-        pytest.param(
-            vlan_port(VnicType.MACVTAP, port_security=False, trusted=True),
-            VfSettings(mac=MAC, vlan=200, spoofchk=False, trust=True),
-            id="macvtap-trusted-no-port-security",
-        ),
-        pytest.param(
-            vlan_port(VnicType.DIRECT, profileid="finance"),
-            VfSettings(mac=MAC, vlan=None),
-            id="802.1qbh-switch-sets-vlan",
-        ),
+        pytest.param({}, VLAN200, ("vlan 200", "spoofchk on", "trust off", "state enable"),
+                     id="vlan-secure-up"),
+        pytest.param({}, FLAT, ("vlan 0", "state enable"), id="flat-vlan-0-untagged"),
+        pytest.param({"port_security_enabled": False, "profile": {"trusted": "yes"}}, VLAN200,
+                     ("spoofchk off", "trust on"), id="trusted-no-port-security"),
+        pytest.param({"admin_state_up": False}, VLAN200, ("state disable",), id="admin-down"),
+        pytest.param({"admin_state_up": False, "propagate_uplink_status": True}, VLAN200,
+                     ("state auto",), id="propagate-uplink-status"),
     ],
-)
-def test_settings_from_a_binding(the_port: Port, expected: VfSettings) -> None:
-    assert settings_for_binding(bind(the_port, VF, "physnet1")) == expected
+)  # fmt: skip
+def test_a_ports_binding_gives_its_vf_settings(
+    port: dict[str, Any], segment: Segment, expected: tuple[str, ...]
+) -> None:
+    found = wiring(segment, **port)
+    assert found is not None
+    commands = plan_for_wiring(found).commands()
+    assert commands[0] == f"ip link set enp129s0f0 vf 3 mac {MAC}"
+    for words in expected:
+        assert f"ip link set enp129s0f0 vf 3 {words}" in commands
 
 
-def test_settings_need_a_vf() -> None:
-    binding = bind(vlan_port(VnicType.DIRECT_PHYSICAL), PF, "physnet1")
-    with pytest.raises(RequestError, match=r"need a VF.*type-PF"):
-        settings_for_binding(binding)
-
-
-def test_plan_for_binding_uses_the_pf_netdev_and_vf_index() -> None:
-    binding = bind(vlan_port(VnicType.DIRECT, trusted=True), VF, "physnet1")
-    plan = plan_for_binding(binding, vf_index=3, max_tx_rate=100)
-    assert plan.commands() == (
-        "ip link set enp129s0f0 vf 3 mac fa:16:3e:11:22:33",
-        "ip link set enp129s0f0 vf 3 vlan 200",
-        "ip link set enp129s0f0 vf 3 spoofchk on",
-        "ip link set enp129s0f0 vf 3 trust on",
-        "ip link set enp129s0f0 vf 3 state auto",
-        "ip link set enp129s0f0 vf 3 max_tx_rate 100 min_tx_rate 0",
-    )
-
-
-def test_plan_for_binding_needs_the_pf_netdev() -> None:
+def test_a_vf_without_its_pf_netdev_or_number_gets_no_settings() -> None:
     orphan = PciDevice(address=VF.address, vendor_id="8086", product_id="154c", dev_type=DevType.VF)
-    binding = bind(vlan_port(VnicType.DIRECT), orphan, "physnet1")
-    with pytest.raises(RequestError, match="no PF interface name"):
-        plan_for_binding(binding, vf_index=0)
+    record = PortRecord(id="p9", name="", project="x", network_id="n", mac_address=MAC,
+                        vnic_type=VnicType.DIRECT)  # fmt: skip
+    result = bind_port(default_drivers(), BindRequest(
+        vnic_type=VnicType.DIRECT, segments=(VLAN200,),
+        agent=AgentState(alive=True, device_mappings={"physnet1": ()})))  # fmt: skip
+    assert isinstance(result, Bound)
+    assert device_nic(record, result, orphan)[1].vf is None
 
 
 def test_full_release_resets_a_vf_whatever_was_set() -> None:

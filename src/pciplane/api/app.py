@@ -181,6 +181,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
             status_code=route.status,
             summary=route.summary or None,
             responses=_ERROR_RESPONSES,
+            response_model_exclude_unset=route.exclude_unset,
         )
     _add_docs(app)
     app.add_exception_handler(PciplaneError, errors.domain_error)

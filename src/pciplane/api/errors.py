@@ -8,7 +8,7 @@ without a row gets its parent's. Every error body has the same shape:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -33,6 +33,7 @@ STATUS: Mapping[type[e.PciplaneError], int] = {
     e.DeviceStateError: 409,
     e.StateError: 409,
     e.NoFitError: 409,
+    e.BindingFailedError: 409,
     e.ConflictError: 409,
     e.AuthError: 401,
     e.ForbiddenError: 403,
@@ -67,25 +68,40 @@ def render(error: e.PciplaneError, status: int | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def domain_error(_request: Request, exc: Exception) -> JSONResponse:
+Renderer = Callable[[e.PciplaneError, int | None], JSONResponse]
+#: Error bodies by API, the first path prefix that matches: pciplane's envelope everywhere
+#: for now. The OpenStack-shaped APIs add their clients' shapes here (Neutron's
+#: ``{"NeutronError": {...}}`` for ``/v2.0``), over the same classes and status table.
+RENDERERS: dict[str, Renderer] = {}
+
+
+def render_for(request: Request, error: e.PciplaneError, status: int | None = None) -> JSONResponse:
+    path = request.url.path
+    for prefix, renderer in RENDERERS.items():
+        if path.startswith(prefix):
+            return renderer(error, status)
+    return render(error, status)
+
+
+async def domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, e.PciplaneError)
-    return render(exc)
+    return render_for(request, exc)
 
 
-async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     """422 with one line per problem: where in the request, and what is wrong there."""
     assert isinstance(exc, RequestValidationError)
     problems = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         problems.append(f"{where}: {err.get('msg', 'invalid')}")
-    return render(e.MalformedRequestError("; ".join(problems) or "invalid body"))
+    return render_for(request, e.MalformedRequestError("; ".join(problems) or "invalid body"))
 
 
-async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
-        return render(e.RouteNotFoundError(str(exc.detail)))
+        return render_for(request, e.RouteNotFoundError(str(exc.detail)))
     if exc.status_code == 405:
-        return render(e.MethodNotAllowedError(str(exc.detail)))
-    return render(e.PciplaneError(str(exc.detail)), exc.status_code)
+        return render_for(request, e.MethodNotAllowedError(str(exc.detail)))
+    return render_for(request, e.PciplaneError(str(exc.detail)), exc.status_code)

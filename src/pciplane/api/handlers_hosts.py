@@ -42,7 +42,14 @@ def report_work(
     hosts = services(request).hosts
     work = hosts.work(work_id)
     require_host(who, work.host)
-    server = hosts.report_work(work, ok=body.ok, reason=body.reason, domain_xml=body.domain_xml)
+    server = hosts.report_work(
+        work,
+        ok=body.ok,
+        reason=body.reason,
+        domain_xml=body.domain_xml,
+        code=body.code,
+        wired=[w.model_dump() for w in body.wired],
+    )
     return views.server_out(server)
 
 

@@ -8,7 +8,9 @@ from fastapi import Query, Request
 
 from pciplane.api import views
 from pciplane.api.auth import Who, require_user
+from pciplane.api.handlers_neutron import IdParam, caller
 from pciplane.api.paths import ServerIdParam, services
+from pciplane.service.nics import NicRequest
 from pciplane.wire import servers as ws
 from pciplane.wire.common import Text255
 
@@ -16,8 +18,32 @@ from pciplane.wire.common import Text255
 def create_server(request: Request, body: ws.ServerIn, who: Who) -> ws.ServerOut:
     """Create and schedule; the answer is BUILD (placed) or ERROR (with the reason)."""
     project = require_user(who) or "admin"
-    server = services(request).servers.create(name=body.name, flavor=body.flavor, project=project)
+    nics = [
+        NicRequest(net_id=n.net_id, port_id=n.port_id, vnic_type=n.vnic_type, pci_group=n.pci_group)
+        for n in body.nics
+    ]
+    server = services(request).servers.create(
+        name=body.name, flavor=body.flavor, project=project, nics=nics
+    )
     return views.server_out(server)
+
+
+def add_port(
+    request: Request, server_id: ServerIdParam, body: ws.PortAttachIn, who: Who
+) -> ws.ServerOut:
+    """Hot-plug the port; answers once the host's agent did (or refused, and then nothing
+    changed)."""
+    svc = services(request)
+    svc.hotplug.add_port(server_id, body.port_id, caller(who))
+    return views.server_out(svc.servers.get(server_id))
+
+
+def remove_port(
+    request: Request, server_id: ServerIdParam, port_id: IdParam, who: Who
+) -> ws.ServerOut:
+    svc = services(request)
+    svc.hotplug.remove_port(server_id, port_id, caller(who))
+    return views.server_out(svc.servers.get(server_id))
 
 
 def list_servers(

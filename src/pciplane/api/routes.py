@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from pciplane.api import handlers_catalog as cat
 from pciplane.api import handlers_hosts as hosts
+from pciplane.api import handlers_neutron as neu
 from pciplane.api import handlers_ops as ops
 from pciplane.api import handlers_servers as srv
 
@@ -18,6 +19,9 @@ class Route:
     handler: Callable[..., object]
     status: int = 200
     summary: str = ""
+    #: Leave out what the handler did not set (Neutron shows a network's provider
+    #: attributes, or its segments, only to the admin).
+    exclude_unset: bool = False
 
 
 ROUTES: tuple[Route, ...] = (
@@ -50,4 +54,27 @@ ROUTES: tuple[Route, ...] = (
     Route(method="GET", path="/v1/servers/{server_id}", handler=srv.show_server),
     Route(method="DELETE", path="/v1/servers/{server_id}", handler=srv.delete_server,
           status=202),
+    Route(method="POST", path="/v1/servers/{server_id}/ports", handler=srv.add_port,
+          summary="hot-plug a port into a running server (server add port)"),
+    Route(method="DELETE", path="/v1/servers/{server_id}/ports/{port_id}",
+          handler=srv.remove_port, summary="hot-unplug a port (server remove port)"),
+    # Neutron's v2.0 API, in its own shapes.
+    Route(method="GET", path="/v2.0/extensions", handler=neu.list_extensions),
+    Route(method="GET", path="/v2.0/extensions/{alias}", handler=neu.show_extension),
+    Route(method="GET", path="/v2.0/networks", handler=neu.list_networks, exclude_unset=True),
+    Route(method="POST", path="/v2.0/networks", handler=neu.create_network, status=201,
+          exclude_unset=True),
+    Route(method="GET", path="/v2.0/networks/{network_id}", handler=neu.show_network,
+          exclude_unset=True),
+    Route(method="PUT", path="/v2.0/networks/{network_id}", handler=neu.update_network,
+          exclude_unset=True),
+    Route(method="DELETE", path="/v2.0/networks/{network_id}", handler=neu.delete_network,
+          status=204),
+    Route(method="GET", path="/v2.0/ports", handler=neu.list_ports),
+    Route(method="POST", path="/v2.0/ports", handler=neu.create_port, status=201),
+    Route(method="GET", path="/v2.0/ports/{port_id}", handler=neu.show_port),
+    Route(method="PUT", path="/v2.0/ports/{port_id}", handler=neu.update_port),
+    Route(method="DELETE", path="/v2.0/ports/{port_id}", handler=neu.delete_port, status=204),
+    Route(method="GET", path="/v2.0/agents", handler=neu.list_agents),
+    Route(method="GET", path="/v2.0/agents/{agent_id}", handler=neu.show_agent),
 )  # fmt: skip

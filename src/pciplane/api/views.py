@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pciplane.api.views_neutron import nic_out
+from pciplane.core.index import HostReason
 from pciplane.core.pool import PoolUsage
 from pciplane.core.snapshot import device_to_json
 from pciplane.service.hosts import HostInfo, WorkOrder
-from pciplane.service.scheduler import HostVerdict
 from pciplane.store.catalog import FlavorRecord
 from pciplane.store.servers import ServerRecord
 from pciplane.wire import catalog as wc
@@ -42,6 +43,7 @@ def server_out(server: ServerRecord) -> ws.ServerOut:
         attempts=server.attempts,
         faults=[ws.FaultOut(host=f.host, reason=f.reason) for f in server.faults],
         devices=list(server.devices),
+        nics=[nic_out(p) for p in server.ports],
         guest_plan=None if server.guest_plan is None else server.guest_plan.to_json(),  # type: ignore[arg-type]
         domain_xml=server.domain_xml,
         created_at=server.created_at,
@@ -72,6 +74,7 @@ def host_out(info: HostInfo) -> wh.HostOut:
         alive=info.alive,
         devices=len(record.host.devices),
         pools=[pool_out(p) for p in info.pools],
+        network=record.agent.to_json() if record.agent else None,  # type: ignore[arg-type]
     )
 
 
@@ -98,5 +101,5 @@ def work_out(order: WorkOrder) -> wh.WorkOut:
     )
 
 
-def verdict_out(verdict: HostVerdict) -> ww.VerdictOut:
+def verdict_out(verdict: HostReason) -> ww.VerdictOut:
     return ww.VerdictOut(name=verdict.host, fits=verdict.fits, reason=verdict.reason)

@@ -43,7 +43,7 @@ def client_from(args: argparse.Namespace) -> Client:
 def as_json(value: Any) -> Any:
     """JSON for records: wire models exactly as the API renders them, dataclasses by field."""
     if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
+        return value.model_dump(mode="json", by_alias=True)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: as_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, list | tuple):

@@ -19,14 +19,18 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from pciplane.cli.flag_types import LOG_LEVELS, api_url
+from pciplane.cli.flag_types import LOG_LEVELS, api_url, device_mappings, exclude_devices
 from pciplane.client import DEFAULT_API, Client
 from pciplane.conf.pci_entries import FILE_HELP, load_device_specs
 from pciplane.core.errors import ConfigError
+from pciplane.core.sriov_agent import SriovAgentConfig
 from pciplane.host.agent import Agent, AgentConfig, libvirt_scanner, sysfs_scanner
 from pciplane.host.libvirt_driver import LibvirtDriver
+from pciplane.host.vf_wiring import VfWirer
+from pciplane.sim.memory_hypervisor import MemoryHypervisor
 
 KVM_URI = "qemu:///system"
+MEMORY = "memory:"
 
 
 def register(sub: Any) -> None:
@@ -50,7 +54,8 @@ def register(sub: Any) -> None:
         "--libvirt",
         metavar="URI",
         help=f"required: the libvirt connection the guests run on ({KVM_URI} on a KVM "
-        "host); also the device source when --sysfs-root is not given",
+        "host; memory:/// for an in-memory hypervisor that can hot plug, with "
+        "--sysfs-root); also the device source when --sysfs-root is not given",
     )
     parser.add_argument(
         "--device-spec",
@@ -58,6 +63,35 @@ def register(sub: Any) -> None:
         metavar="FILE",
         help=f"this host's [pci] device_spec entries: {FILE_HELP} (default: the service's "
         "fleet-wide device_spec setting applies to this host)",
+    )
+    net = parser.add_argument_group(
+        "network (Neutron's SR-IOV agent options, in its syntax)",
+        "reported with each registration; GET /v2.0/agents shows them",
+    )
+    net.add_argument(
+        "--physical-device-mappings",
+        type=device_mappings,
+        default={},
+        metavar="PHYSNET:PF[,...]",
+        help="physical networks to PF interfaces, e.g. physnet1:ens1f0,physnet2:ens2f0",
+    )
+    net.add_argument(
+        "--exclude-devices",
+        type=exclude_devices,
+        default={},
+        metavar="PF:ADDR[;ADDR][,...]",
+        help="VFs of a mapped PF kept from guests, e.g. ens1f0:0000:3b:02.2;0000:3b:02.3",
+    )
+    net.add_argument(
+        "--sriov-auto-all",
+        action="store_true",
+        help="every VF of the mapped PFs is assignable, tagged with its physnet",
+    )
+    net.add_argument(
+        "--sriov-only", action="store_true", help="take only servers with an SR-IOV port"
+    )
+    net.add_argument(
+        "--sriov-pci-group", metavar="NAME", help="the named group of this host's SR-IOV ports"
     )
     parser.add_argument("--once", action="store_true", help="one turn, then exit")
     parser.add_argument(
@@ -86,19 +120,50 @@ def run(args: argparse.Namespace) -> int:
     )
     # httpx logs every request at INFO: one line per poll, ~43,000 a day per host.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if uri.startswith(MEMORY) and args.sysfs_root is None:
+        raise ConfigError(f"--libvirt {uri} (in memory) has no node devices: give --sysfs-root")
     scanner = sysfs_scanner(args.sysfs_root) if args.sysfs_root else libvirt_scanner(uri)
+    network = SriovAgentConfig(
+        physical_device_mappings=args.physical_device_mappings,
+        exclude_devices=args.exclude_devices,
+        sriov_auto_all=args.sriov_auto_all,
+        sriov_only=args.sriov_only,
+        sriov_pci_group=args.sriov_pci_group,
+    )
     config = AgentConfig(
         name=name,
         device_spec_raw=raw,
         device_spec=specs,
         interval=args.interval,
         rescan_interval=args.rescan_interval,
+        network=network,
     )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _n, _f: stop.set())
-    with LibvirtDriver.connect(uri) as driver, Client(args.api, args.token) as client:
-        Agent(config=config, api=client, hypervisor=driver, scanner=scanner).run(
-            stop, once=args.once
+    with _hypervisor(uri) as driver, Client(args.api, args.token) as client:
+        agent = Agent(
+            config=config, api=client, hypervisor=driver, scanner=scanner, wirer=_wirer(uri)
         )
+        agent.run(stop, once=args.once)
     return 0
+
+
+def _hypervisor(uri: str) -> LibvirtDriver:
+    """libvirt at ``uri``; ``memory:///`` is the in-memory hypervisor, which hot-plugs
+    (libvirt's test driver cannot) and checks every XML with libvirt's schema."""
+    if uri.startswith(MEMORY):
+        return LibvirtDriver(MemoryHypervisor(), uri=uri)
+    return LibvirtDriver.connect(uri)
+
+
+def _wirer(uri: str) -> VfWirer:
+    """Netlink on a real hypervisor's host (it owns the VFs); nothing on the test driver
+    or the in-memory one, whose hosts are synthetic: there the VF settings are recorded."""
+    if uri.startswith(("test:", MEMORY)):
+        return VfWirer(None, reason=f"{uri} runs synthetic hosts: their NICs are not touched")
+    try:
+        from pyroute2 import IPRoute
+    except ImportError:  # pragma: no cover - the host extra is not installed
+        return VfWirer(None, reason="pyroute2 is not installed (pip install pciplane[host])")
+    return VfWirer(IPRoute())

@@ -16,6 +16,7 @@ from pciplane.cli.request_input import (
 )
 from pciplane.cli.snapshot_file import add_fleet_arguments, load_fleet_file
 from pciplane.core.capacity import FleetCapacity, fleet_capacity
+from pciplane.core.host_rules import capacity_with_rules, ruled_out
 from pciplane.core.index import FleetIndex
 
 
@@ -33,7 +34,10 @@ def run(args: argparse.Namespace) -> int:
     inputs = inputs_from_args(args)
     fleet = load_fleet_file(args.fleet, quiet=args.json, nova_conf=args.nova_conf)
     guest = guest_from_input(inputs[0], fleet.aliases)
-    result = fleet_capacity(fleet.hosts, FleetIndex.build(fleet), guest)
+    result = capacity_with_rules(
+        fleet_capacity(fleet.hosts, FleetIndex.build(fleet), guest),
+        ruled_out(fleet.hosts, guest),
+    )
     if args.json:
         doc = {
             "request": inputs[0].as_json(),

@@ -2,9 +2,13 @@
 
 It starts the API (``pciplane serve``) on a fresh SQLite database and three to five host
 agents (``pciplane agent``) on libvirt's ``test:///`` driver, each host generated from a
-``pciplane.sim`` profile; creates aliases and flavors, boots servers with GPUs and a VF,
-shows a request refused with its reasons, deletes a server and shows its devices free
-again, prints the pool table, and closes the loop offline (``export`` then ``fit``).
+``pciplane.sim`` profile, and one more on the in-memory hypervisor (which can hot plug);
+creates aliases and flavors, boots servers with GPUs and a VF, shows a request refused
+with its reasons, deletes a server and shows its devices free again; then networks and
+ports in Neutron's words: a VLAN network and a ``direct`` port booted with a GPU, a
+``direct-physical`` port on a flat network, a ``macvtap`` port hot-plugged (and
+``test:///`` refusing to); prints the pool table, and closes the loop offline
+(``export`` then ``fit``).
 Everything it started is stopped at the end, on failure and on Ctrl-C (issue 4, "The
 demo"); ``--keep`` leaves it running until Ctrl-C and prints the URL and tokens.
 """
@@ -22,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
+from pciplane.cli import demo_network as dn
 from pciplane.cli import demo_stack as st
 from pciplane.cli.table import table_lines
 from pciplane.client import Client
@@ -41,6 +46,7 @@ DEVICE_SPEC = [
     {"vendor_id": "10de"},
     {"vendor_id": "15b3", "product_id": "1018", "physical_network": "physnet1"},
     {"vendor_id": "8086", "product_id": "154c", "physical_network": "physnet2"},
+    {"vendor_id": "8086", "product_id": "158b", "physical_network": "physnet2"},
 ]
 ALIASES = [
     {"name": "large_GPU", "vendor_id": "10de", "product_id": "20b5", "device_type": "type-PCI"},
@@ -52,6 +58,8 @@ FLAVORS = [
     ("g1.large-x2", 16, 32768, "large_GPU:2"),
     ("g1.small-vf", 4, 8192, "small_GPU:1,cx5_VF:1"),
     ("g1.big-mixed", 32, 65536, "large_GPU:2,small_GPU:1"),
+    ("g1.small", 4, 8192, "small_GPU:1"),
+    ("m1.plain", 2, 2048, ""),
 ]
 BOOTS = [("vm-1", "g1.large"), ("vm-2", "g1.large-x2"), ("vm-3", "g1.small-vf")]
 REFUSED = ("vm-big", "g1.big-mixed")
@@ -111,27 +119,45 @@ def story(stack: st.Stack, plan: list[tuple[str, str]], *, keep: bool) -> None:
     for host in hosts:
         say(f"    {host.name:10s} profile {host.profile:9s} {host.uri}")
     say(f"    device_spec for every host: {json.dumps(DEVICE_SPEC)}")
-    tokens = st.Tokens.generate([h.name for h in hosts])
+    hotplug = st.write_hotplug_host(stack.workdir, dn.HOTPLUG_HOST, dn.HOTPLUG_NETWORK)
+    say(
+        f"    {hotplug.name:10s} profile {hotplug.profile:9s} {hotplug.uri} (in memory, it can "
+        f"hot plug) with sysfs under {hotplug.sysfs}"
+    )
+    tokens = st.Tokens.generate([h.name for h in (*hosts, hotplug)])
 
     step(2, "Starting the API: pciplane serve on a fresh SQLite database")
     api, url = st.start_api(stack, tokens, st.free_port())
     say(f"    {url}  (pid {api.popen.pid}, database {stack.workdir / 'pciplane.db'})")
 
     step(3, "Starting one agent per host: pciplane agent --libvirt test:///...")
-    for host in hosts:
-        agent = st.start_agent(
-            stack, host, url=url, token=tokens.agents[host.name], spec_file=spec_file
-        )
-        say(f"    {host.name:10s} pid {agent.popen.pid}")
+    for host in (*hosts, hotplug):
+        spec = None if host is hotplug else spec_file
+        agent = st.start_agent(stack, host, url=url, token=tokens.agents[host.name], spec_file=spec)
+        flags = " ".join(host.network)
+        say(f"    {host.name:10s} pid {agent.popen.pid}" + (f"  {flags}" if flags else ""))
     with Client(url, tokens.admin) as admin, Client(url, tokens.project) as user:
-        st.wait_registered(stack, admin, [h.name for h in hosts])
+        st.wait_registered(stack, admin, [h.name for h in (*hosts, hotplug)])
         say("    every agent registered its host:")
         pool_table(admin.list_hosts())
         catalog(admin)
         servers = boot(stack, user)
         refuse(user)
         free_again(stack, admin, user, servers[0])
-        step(8, "The pools at the end")
+        cli = dn.Cli(url, tokens.admin, tokens.project, say)
+
+        def wait(name: str) -> str:
+            server = _wait(stack, user, user.find_server(name), {"ACTIVE", "ERROR"})
+            if server.state != "ACTIVE":
+                raise PciplaneError(f"server {name} ended {server.state}: {server.reason}")
+            return f"ACTIVE on {server.host}"
+
+        dn.networks(cli, step, 8)
+        dn.boot_with_ports(cli, step, 9, wait)
+        say("    (the test:/// agent records the VF settings it would apply, binding §4:)")
+        agent_lines(stack, "compute-2", "start vm-net ")
+        dn.hot_plug(cli, step, 10, wait)
+        step(11, "The pools at the end")
         pool_table(admin.list_hosts())
         offline(admin, stack.workdir)
         if keep:
@@ -144,10 +170,10 @@ def catalog(admin: Client) -> None:
         admin.create_alias(entry)
         say(f"    alias  {entry['name']:10s} {json.dumps(entry)}")
     for name, vcpus, ram, request in FLAVORS:
-        admin.create_flavor(
-            name, vcpus=vcpus, ram=ram, extra_specs={"pci_passthrough:alias": request}
-        )
-        say(f"    flavor {name:12s} {vcpus:2d} vCPUs {ram:6d} MiB  pci_passthrough:alias={request}")
+        specs = {"pci_passthrough:alias": request} if request else {}
+        admin.create_flavor(name, vcpus=vcpus, ram=ram, extra_specs=specs)
+        shown = f"pci_passthrough:alias={request}" if request else "no PCI device"
+        say(f"    flavor {name:12s} {vcpus:2d} vCPUs {ram:6d} MiB  {shown}")
 
 
 def _wait(stack: st.Stack, client: Client, server: Server, until: set[str]) -> Server:
@@ -219,18 +245,17 @@ def pool_table(hosts: list[HostOut]) -> None:
 def offline(admin: Client, workdir: Path) -> None:
     from pciplane.cli.main import main as cli_main
 
-    step(9, "Closing the loop offline: pciplane export, then pciplane fit on the snapshot")
+    step(12, "Closing the loop offline: pciplane export, then pciplane fit on the snapshot")
     snapshot = workdir / "fleet.json"
     snapshot.write_text(json.dumps(admin.export(), indent=1), encoding="utf-8")
-    request = "small_GPU:1"
-    say(f"    exported the live state to {snapshot.name}; what could still take {request}")
-    say("    and an SR-IOV port on physnet1?")
-    say(f"    $ pciplane fit --fleet {snapshot.name} --alias-request {request} --port physnet1")
+    ports = ["physnet1", "physnet2:direct-physical"]
+    say(f"    exported the live state to {snapshot.name}; what could still take a direct port")
+    say("    on physnet1 and a direct-physical one on physnet2?")
+    argv = ["fit", "--fleet", str(snapshot), *(w for p in ports for w in ("--port", p))]
+    say(f"    $ pciplane fit --fleet {snapshot.name} --port {ports[0]} --port {ports[1]}")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        cli_main(
-            ["fit", "--fleet", str(snapshot), "--alias-request", request, "--port", "physnet1"]
-        )
+        cli_main(argv)
     for line in out.getvalue().splitlines():
         say(f"    {line}".rstrip())
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from pciplane.client import Client
 from pciplane.core.errors import PciplaneError
 from pciplane.sim.host import build_host
-from pciplane.sim.host_write import node_xml
+from pciplane.sim.host_write import node_xml, write_sysfs
 
 STOP_WAIT_S = 5.0
 START_WAIT_S = 30.0
@@ -40,11 +40,15 @@ def free_port() -> int:
 class DemoHost:
     name: str
     profile: str
-    node_xml: Path
+    #: libvirt's test driver on a node XML, or the in-memory hypervisor on a sysfs tree.
+    node_xml: Path | None = None
+    sysfs: Path | None = None
+    #: The agent's network configuration flags (Neutron's SR-IOV agent options).
+    network: tuple[str, ...] = ()
 
     @property
     def uri(self) -> str:
-        return f"test://{self.node_xml}"
+        return f"test://{self.node_xml}" if self.node_xml is not None else "memory:///"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -125,14 +129,30 @@ def _signal_group(popen: subprocess.Popen[bytes], signum: int) -> None:
         os.killpg(popen.pid, signum)
 
 
+#: Each profile's PFs, as its agent maps them (Neutron's physical_device_mappings).
+MAPPINGS = {
+    "mixed": "physnet1:ens2f0,physnet1:ens2f1,physnet2:ens6f0,physnet2:ens6f1",
+    "sriov-nic": "physnet2:ens1f0,physnet2:ens1f1",
+}
+
+
 def write_hosts(workdir: Path, plan: list[tuple[str, str]]) -> list[DemoHost]:
     """One libvirt test-driver node XML per ``(host name, sim profile)``."""
     hosts = []
     for name, profile in plan:
         path = workdir / f"{name}.xml"
         path.write_text(node_xml(build_host(profile)), encoding="utf-8")
-        hosts.append(DemoHost(name=name, profile=profile, node_xml=path))
+        mappings = MAPPINGS.get(profile)
+        network = ("--physical-device-mappings", mappings) if mappings else ()
+        hosts.append(DemoHost(name=name, profile=profile, node_xml=path, network=network))
     return hosts
+
+
+def write_hotplug_host(workdir: Path, name: str, network: tuple[str, ...]) -> DemoHost:
+    """A sysfs tree for an agent on the in-memory hypervisor (it can hot plug)."""
+    root = workdir / name
+    write_sysfs(build_host("sriov-nic"), root)
+    return DemoHost(name=name, profile="sriov-nic", sysfs=root, network=network)
 
 
 def start_api(stack: Stack, tokens: Tokens, port: int) -> tuple[Proc, str]:
@@ -158,15 +178,21 @@ def start_api(stack: Stack, tokens: Tokens, port: int) -> tuple[Proc, str]:
             time.sleep(0.1)
 
 
-def start_agent(stack: Stack, host: DemoHost, *, url: str, token: str, spec_file: Path) -> Proc:
+def start_agent(
+    stack: Stack, host: DemoHost, *, url: str, token: str, spec_file: Path | None
+) -> Proc:
     args = [
         "agent",
         "--api", url,
         "--name", host.name,
         "--libvirt", host.uri,
-        "--device-spec", str(spec_file),
         "--interval", "0.2",
+        *host.network,
     ]  # fmt: skip
+    if spec_file is not None:
+        args += ["--device-spec", str(spec_file)]
+    if host.sysfs is not None:
+        args += ["--sysfs-root", str(host.sysfs)]
     return stack.spawn(f"agent-{host.name}", args, {"PCIPLANE_TOKEN": token})
 
 

@@ -21,6 +21,7 @@ from pciplane.cli.request_input import (
 from pciplane.cli.snapshot_file import add_fleet_arguments, load_fleet_file, settle_heap
 from pciplane.cli.snapshot_stream import gc_paused
 from pciplane.core.fit import Outcome
+from pciplane.core.host_rules import ruled_out, with_rules
 from pciplane.core.index import FleetFit, FleetIndex
 
 SHOWN_HOSTS = 10
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     with gc_paused():
         index = FleetIndex.build(fleet)
     settle_heap()
-    results = [index.fit(g) for g in guests]
+    results = [with_rules(index.fit(g), ruled_out(fleet.hosts, g)) for g in guests]
     if args.explain:
         index.view(args.explain)  # NotFoundError for an unknown host
     if args.json:

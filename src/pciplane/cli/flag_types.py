@@ -14,6 +14,9 @@ from pathlib import Path
 import httpx
 
 from pciplane.client import DEFAULT_API
+from pciplane.core.address import PciAddress
+from pciplane.core.errors import ConfigError
+from pciplane.core.sriov_agent import parse_device_mappings, parse_exclude_devices
 
 #: Python ``logging``'s level names, which uvicorn takes in lower case too.
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -49,3 +52,27 @@ def output_path(text: str) -> str:
     if text != "-" and (not Path(text).name or Path(text).is_dir()):
         raise argparse.ArgumentTypeError(f"{text!r} is a directory, not a file")
     return text
+
+
+def device_mappings(text: str) -> dict[str, tuple[str, ...]]:
+    """Neutron's ``physical_device_mappings`` (``physnet1:ens1f0,physnet2:ens2f0``)."""
+    try:
+        return parse_device_mappings(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def exclude_devices(text: str) -> dict[str, frozenset[PciAddress]]:
+    """Neutron's ``exclude_devices`` (``ens1f0:0000:3b:02.2;0000:3b:02.3,...``)."""
+    try:
+        return parse_exclude_devices(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def key_value(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` (the first ``=`` separates), as the openstack CLI takes properties."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key, value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from typing import Any
 
@@ -75,6 +76,9 @@ def _show(args: argparse.Namespace) -> int:
         f"host {host.name}: {host.devices} devices, generation {host.generation}, "
         f"agent {agent} (seen {_age(host)})"
     )
+    if host.network:
+        shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in host.network.items() if v)
+        print(f"agent network: {shown}")
     print_table(
         ["POOL", "PHYSNET", "TOTAL", "USED", "FREE"],
         [(p.pool, p.physical_network, p.total, p.used, p.free) for p in host.pools],

@@ -22,7 +22,8 @@ from pciplane.core.errors import PciplaneError
 #: Command modules under ``pciplane.cli``, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = (
     "fit", "lint", "capacity", "sim", "discover",
-    "serve", "db", "health", "alias", "flavor", "server", "host", "export", "vf",
+    "serve", "db", "health", "alias", "flavor", "network", "port", "server", "host", "export",
+    "vf",
     "agent", "demo",
 )  # fmt: skip
 

@@ -25,7 +25,7 @@ from pciplane.core.request import PciRequest, VnicType, parse_numa_policy, reque
 
 PORT_VNIC_TYPES = (VnicType.DIRECT, VnicType.MACVTAP, VnicType.DIRECT_PHYSICAL)
 REQUEST_KEYS = ("name", "alias", "ports", "numa_cells", "numa_policy")
-PORT_KEYS = ("physical_network", "vnic_type", "trusted", "numa_affinity_policy")
+PORT_KEYS = ("physical_network", "vnic_type", "trusted", "numa_affinity_policy", "pci_group")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -36,6 +36,8 @@ class PortInput:
     vnic_type: str = VnicType.DIRECT.value
     trusted: bool | None = None
     numa_affinity_policy: str | None = None
+    #: The SR-IOV group a host must be in (its agent's ``sriov_pci_group``).
+    pci_group: str | None = None
 
     def as_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -46,6 +48,8 @@ class PortInput:
             out["trusted"] = self.trusted
         if self.numa_affinity_policy is not None:
             out["numa_affinity_policy"] = self.numa_affinity_policy
+        if self.pci_group is not None:
+            out["pci_group"] = self.pci_group
         return out
 
     def describe(self) -> str:
@@ -54,6 +58,8 @@ class PortInput:
             notes.append("trusted" if self.trusted else "untrusted")
         if self.numa_affinity_policy is not None:
             notes.append(f"numa_affinity_policy={self.numa_affinity_policy}")
+        if self.pci_group is not None:
+            notes.append(f"pci-group={self.pci_group}")
         return f"port {self.physical_network} ({', '.join(notes)})"
 
 
@@ -102,8 +108,9 @@ def add_request_arguments(parser: argparse.ArgumentParser, *, many: bool = True)
         "--port",
         action="append",
         default=[],
-        metavar="PHYSNET[:VNIC_TYPE]",
-        help="an SR-IOV port on PHYSNET; VNIC_TYPE direct (default), macvtap, direct-physical",
+        metavar="PHYSNET[:VNIC_TYPE[:PCI_GROUP]]",
+        help="an SR-IOV port on PHYSNET; VNIC_TYPE direct (default), macvtap, "
+        "direct-physical; PCI_GROUP: only hosts of that SR-IOV group (sriov_pci_group)",
     )
     parser.add_argument(
         "--numa-cells", metavar="0[,1]", help="host NUMA cells the guest is confined to"
@@ -130,11 +137,16 @@ def _vnic(vnic: str, text: str, where: str) -> str:
 
 
 def _parse_port(text: str, where: str) -> PortInput:
-    physnet, _, vnic = text.partition(":")
+    physnet, _, rest = text.partition(":")
+    vnic, _, group = rest.partition(":")
     if not physnet:
         raise RequestError(f"{where}: port {text!r} names no physical network")
+    if ":" in group or (rest.count(":") and not group):
+        raise RequestError(f"{where}: port {text!r} is not PHYSNET[:VNIC_TYPE[:PCI_GROUP]]")
     return PortInput(
-        physical_network=physnet, vnic_type=_vnic(vnic or VnicType.DIRECT.value, text, where)
+        physical_network=physnet,
+        vnic_type=_vnic(vnic or VnicType.DIRECT.value, text, where),
+        pci_group=group or None,
     )
 
 
@@ -199,11 +211,13 @@ def _port_from_json(port: object, where: str) -> PortInput:
     word = strict_word(trusted) if trusted is not None else None
     if trusted is not None and word is None:
         raise RequestError(f"{where}: 'trusted' must be true or false, got {trusted!r}")
+    group = _field(port, "pci_group", str, where)
     return PortInput(
         physical_network=physnet,
         vnic_type=_vnic(str(vnic), f"{physnet}:{vnic}", where),
         trusted=None if word is None else word == "true",
         numa_affinity_policy=_policy(port, "numa_affinity_policy", where),
+        pci_group=None if group is None else str(group),
     )
 
 
@@ -249,6 +263,7 @@ def guest_from_input(inp: RequestInput, aliases: Mapping[str, Alias]) -> GuestRe
             trusted=port.trusted,
             numa_policy=parse_numa_policy(own, what="numa_affinity_policy") if own else None,
             flavor_numa_policy=policy,
+            pci_group=port.pci_group,
         )
         if req is not None:
             pci.append(req)

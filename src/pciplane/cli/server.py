@@ -7,6 +7,8 @@ from typing import Any
 
 from pciplane.cli._api import add_client_args, client_from, print_json
 from pciplane.cli.table import print_table
+from pciplane.client import Client
+from pciplane.wire.servers import NicOut
 from pciplane.wire.servers import ServerOut as Server
 
 
@@ -16,6 +18,14 @@ def register(sub: Any) -> None:
     create = cmds.add_parser("create", help="create a server from a flavor")
     create.add_argument("name")
     create.add_argument("--flavor", required=True)
+    create.add_argument(
+        "--nic",
+        action="append",
+        type=nic,
+        default=[],
+        metavar="net-id=NET[,vnic-type=T][,pci-group=G] | port-id=PORT",
+        help="a NIC: a new port on a network (name or id), or an existing port; repeat",
+    )
     create.add_argument("--wait", action="store_true", help="wait for ACTIVE or ERROR")
     create.add_argument("--timeout", type=float, default=300.0)
     create.set_defaults(func=_create)
@@ -26,6 +36,14 @@ def register(sub: Any) -> None:
     show.add_argument("server")
     show.add_argument("--xml", action="store_true", help="print only the domain XML")
     show.set_defaults(func=_show)
+    for verb, func in (("add", _add_port), ("remove", _remove_port)):
+        action = cmds.add_parser(verb, help=f"{verb} a port to a running server (hot plug)")
+        what = action.add_subparsers(dest=f"{verb}_what", metavar="WHAT", required=True)
+        port_cmd = what.add_parser("port", help=f"server {verb} port SERVER PORT")
+        port_cmd.add_argument("server")
+        port_cmd.add_argument("port")
+        port_cmd.set_defaults(func=func)
+        add_client_args(port_cmd)
     delete = cmds.add_parser("delete", help="delete a server (name or id)")
     delete.add_argument("server")
     delete.add_argument("--wait", action="store_true", help="wait until it is DELETED")
@@ -52,12 +70,53 @@ def _print(args: argparse.Namespace, server: Server) -> None:
         ("reason", server.reason),
     ]
     rows += [(f"fault ({f.host})", f.reason) for f in server.faults]
+    rows += [(f"nic {i}", nic_line(n)) for i, n in enumerate(server.nics)]
     print_table(["FIELD", "VALUE"], rows)
+
+
+def nic_line(nic: NicOut) -> str:
+    """``port p1 (id) network N direct VF 0000:3b:02.0 vlan 100 hw_veb on cmp1 ACTIVE``."""
+    name = f"{nic.port_name} ({nic.port_id})" if nic.port_name else nic.port_id
+    parts = [f"port {name}", f"network {nic.network_id}", nic.vnic_type]
+    if nic.pci_slot:
+        parts.append(f"device {nic.pci_slot}")
+    if nic.vlan is not None:
+        parts.append(f"vlan {nic.vlan}")
+    parts.append(nic.vif_type + (f" on {nic.host}" if nic.host else ""))
+    parts.append(nic.status)
+    return " ".join(parts)
+
+
+NIC_KEYS = {"net-id": "net_id", "port-id": "port_id", "vnic-type": "vnic_type",
+            "pci-group": "pci_group"}  # fmt: skip
+
+
+def nic(text: str) -> dict[str, str]:
+    """``net-id=NET[,vnic-type=T][,pci-group=G]`` or ``port-id=PORT`` (the seed's syntax)."""
+    out: dict[str, str] = {}
+    for item in text.split(","):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or key not in NIC_KEYS or not value:
+            raise argparse.ArgumentTypeError(
+                f"{item!r}: expected KEY=VALUE with KEY one of {', '.join(NIC_KEYS)}"
+            )
+        out[NIC_KEYS[key]] = value
+    if ("net_id" in out) == ("port_id" in out):
+        raise argparse.ArgumentTypeError(f"{text!r}: give net-id or port-id, not both")
+    return out
+
+
+def _resolve(client: Client, entry: dict[str, str]) -> dict[str, str]:
+    """Names to ids, as the openstack CLI finds them."""
+    if "net_id" in entry:
+        return {**entry, "net_id": client.find_network(entry["net_id"]).id}
+    return {**entry, "port_id": client.find_port(entry["port_id"]).id}
 
 
 def _create(args: argparse.Namespace) -> int:
     with client_from(args) as client:
-        server = client.create_server(args.name, flavor=args.flavor)
+        nics = [_resolve(client, entry) for entry in args.nic]
+        server = client.create_server(args.name, flavor=args.flavor, nics=nics)
         if args.wait and server.state == "BUILD":
             server = client.wait_server(server.id, timeout=args.timeout)
     _print(args, server)
@@ -92,5 +151,24 @@ def _delete(args: argparse.Namespace) -> int:
         server = client.delete_server(client.find_server(args.server).id)
         if args.wait:
             server = client.wait_server(server.id, until={"DELETED", "ERROR"}, timeout=args.timeout)
+    _print(args, server)
+    return 0
+
+
+def _add_port(args: argparse.Namespace) -> int:
+    """Answers once the host's agent has hot-plugged it, or why not (nothing changed)."""
+    with client_from(args) as client:
+        server = client.find_server(args.server)
+        port = client.find_port(args.port)
+        server = client.add_port(server.id, port.id)
+    _print(args, server)
+    return 0
+
+
+def _remove_port(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        server = client.find_server(args.server)
+        port = client.find_port(args.port)
+        server = client.remove_port(server.id, port.id)
     _print(args, server)
     return 0

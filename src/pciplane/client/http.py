@@ -19,6 +19,7 @@ import httpx
 from pydantic import BaseModel
 
 from pciplane.client.errors import from_body
+from pciplane.client.neutron import NeutronCalls
 from pciplane.core.errors import NotFoundError, PciplaneError, RequestError, UnreachableError
 from pciplane.core.fleet import Host
 from pciplane.core.snapshot import host_to_json
@@ -44,7 +45,7 @@ def segment(value: str, what: str) -> str:
     return quote(value, safe="")
 
 
-class Client:
+class Client(NeutronCalls):
     def __init__(
         self,
         api: str = DEFAULT_API,
@@ -147,9 +148,25 @@ class Client:
     def delete_flavor(self, name: str) -> None:
         self._call("DELETE", f"/v1/flavors/{segment(name, 'the flavor name')}")
 
-    def create_server(self, name: str, *, flavor: str) -> ws.ServerOut:
-        body = {"name": name, "flavor": flavor}
+    def create_server(
+        self, name: str, *, flavor: str, nics: Sequence[Mapping[str, str]] = ()
+    ) -> ws.ServerOut:
+        """``nics``: ``{"net_id": .., "vnic_type": .., "pci_group": ..}`` or
+        ``{"port_id": ..}`` entries, in the guest's NIC order."""
+        body: dict[str, object] = {"name": name, "flavor": flavor}
+        if nics:
+            body["nics"] = [dict(n) for n in nics]
         return self._model(ws.ServerOut, "POST", "/v1/servers", body)
+
+    def add_port(self, server_id: str, port_id: str) -> ws.ServerOut:
+        """Hot-plug a port into a running server; answers once the host's agent did."""
+        path = f"/v1/servers/{segment(server_id, 'the server id')}/ports"
+        return self._model(ws.ServerOut, "POST", path, {"port_id": port_id})
+
+    def remove_port(self, server_id: str, port_id: str) -> ws.ServerOut:
+        server = segment(server_id, "the server id")
+        path = f"/v1/servers/{server}/ports/{segment(port_id, 'the port id')}"
+        return self._model(ws.ServerOut, "DELETE", path)
 
     def list_servers(
         self, *, include_deleted: bool = False, name: str | None = None
@@ -205,19 +222,38 @@ class Client:
 
     # --- the agent's side -----------------------------------------------------------
 
-    def register_host(self, host: Host) -> wh.Registration:
-        """Report the host (NUMA nodes, devices, own device_spec) as its agent sees it."""
+    def register_host(
+        self, host: Host, *, network: Mapping[str, object] | None = None
+    ) -> wh.Registration:
+        """Report the host (NUMA nodes, devices, own device_spec) as its agent sees it,
+        with the agent's network configuration when it has one."""
         path = f"/v1/hosts/{segment(host.name, 'the host name')}"
-        return self._model(wh.Registration, "PUT", path, host_to_json(host))
+        body = host_to_json(host)
+        if network is not None:
+            body["network"] = dict(network)
+        return self._model(wh.Registration, "PUT", path, body)
 
     def take_work(self, host: str) -> list[wh.WorkOut]:
         path = f"/v1/hosts/{segment(host, 'the host name')}/work"
         return self._model(wh.WorkList, "GET", path).work
 
     def report_work(
-        self, work_id: int, *, ok: bool, reason: str = "", domain_xml: str | None = None
+        self,
+        work_id: int,
+        *,
+        ok: bool,
+        reason: str = "",
+        domain_xml: str | None = None,
+        code: str | None = None,
+        wired: Sequence[Mapping[str, object]] = (),
     ) -> ws.ServerOut:
-        body = {"ok": ok, "reason": reason, "domain_xml": domain_xml}
+        body = {
+            "ok": ok,
+            "reason": reason,
+            "domain_xml": domain_xml,
+            "code": code,
+            "wired": [dict(w) for w in wired],
+        }
         return self._model(ws.ServerOut, "POST", f"/v1/work/{int(work_id)}", body)
 
     def report_mismatches(

@@ -1,173 +1,298 @@
-"""Port binding: what a Neutron port bound to a host PCI device looks like.
+"""Port binding as Neutron's ML2 does it: mechanism drivers, as data, tried in order.
 
-Given a port (its vnic type and network segment) and the device claimed for it, binding
-decides the VIF type, the VIF details and the ``binding:profile`` keys, as Neutron's
-SR-IOV mechanism driver and Nova do between them (nova-pci-semantics §4.3, §4.5, §6):
+A port is bound on a host by the first driver that accepts it (neutron-sriov-binding.md
+§2). The SR-IOV NIC switch driver binds ``direct``, ``macvtap``, ``direct-physical`` and
+``accelerator-direct`` on the first flat or VLAN segment, in network order, whose
+physical network the host's alive agent maps; ``direct-physical`` ignores the agent; a
+``direct`` port whose profile lists the ``switchdev`` capability is left to OVS hardware
+offload; types on ``vnic_type_prohibit_list`` are declined. The software switch binds
+``normal`` ports. What no driver binds ends ``binding_failed``, with each driver's reason.
 
-* ``direct`` and ``macvtap`` on a VF give ``hw_veb``; ``direct-physical`` on a PF gives
-  ``hostdev_physical``; a port profile id gives ``802.1qbh``; ``normal`` gives ``ovs``.
-* ``vif_details.vlan`` is an integer, present only for a tagged VLAN segment: flat and
-  tunnelled networks and VLAN 0 carry none (Nova writes ``<tag id='0'/>`` for ``"0"``, Q16).
-* The profile carries ``pci_slot``, ``pci_vendor_info`` and the device spec's
-  ``physical_network`` (and a VF's ``card_serial_number`` and ``capabilities``);
-  :func:`unbind_profile` removes every key binding adds, ``capabilities`` included (Q12).
+The result's ``vif_details`` are Neutron's to the letter: ``{"port_filter": false,
+"connectivity": "l2", "vlan": "100"}`` with the VLAN as a string, ``"0"`` for flat and
+``"None"`` for a VLAN segment without an id (§2.7); the domain XML turns those two into no
+``<vlan>`` at all (Nova writes ``<tag id='0'/>``, Q16).
+
+The profile the compute side adds after the claim is Nova's (§4.5); unbinding removes all
+of it, ``capabilities`` included (Nova leaves that one behind, Q12).
 """
 
 from __future__ import annotations
 
 import enum
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from pciplane.core.device import DevType, PciDevice
-from pciplane.core.errors import RequestError
-from pciplane.core.request import (
-    SRIOV_VNIC_TYPES,
-    NumaPolicy,
-    PciRequest,
-    VnicType,
-    parse_choice,
-    request_from_port,
-)
-
-_MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
-
-
-class NetworkType(enum.StrEnum):
-    """Neutron's ``provider:network_type`` values."""
-
-    FLAT = "flat"
-    VLAN = "vlan"
-    VXLAN = "vxlan"
-    GRE = "gre"
-    GENEVE = "geneve"
-    LOCAL = "local"
-
-
-#: Overlay types: no physical network, so no SR-IOV VF can reach them (Nova §4.3 step 2).
-TUNNELLED = frozenset({NetworkType.VXLAN, NetworkType.GRE, NetworkType.GENEVE})
-
-
-def parse_network_type(value: object) -> NetworkType:
-    return parse_choice(NetworkType, value, what="network type", fold_case=True)
+from pciplane.core.errors import ConfigError, RequestError
+from pciplane.core.network import PHYSICAL, NetworkType, Segment
+from pciplane.core.request import VnicType
 
 
 class VifType(enum.StrEnum):
-    """``binding:vif_type`` values pciplane produces (Nova §6)."""
+    """``binding:vif_type`` values (Neutron's portbindings, §1)."""
 
+    UNBOUND = "unbound"
+    BINDING_FAILED = "binding_failed"
     HW_VEB = "hw_veb"
     HOSTDEV_PHYSICAL = "hostdev_physical"
-    QBH = "802.1qbh"
     OVS = "ovs"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Network:
-    """A Neutron network's segment: the physnet and VLAN an SR-IOV port lands on."""
-
-    name: str
-    physical_network: str | None
-    segmentation_id: int | None
-    network_type: NetworkType
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "network_type", parse_network_type(self.network_type))
-        seg = self.segmentation_id
-        if seg is not None and (isinstance(seg, bool) or not isinstance(seg, int) or seg < 0):
-            raise RequestError(f"network {self.name!r}: segmentation id {seg!r} is not an integer")
-        if self.network_type is NetworkType.VLAN and seg is not None and seg > 4094:
-            raise RequestError(
-                f"network {self.name!r}: VLAN segmentation id {seg} is above 4094 (IEEE 802.1Q)"
-            )
-        if self.network_type in (NetworkType.FLAT, NetworkType.VLAN) and not self.physical_network:
-            raise RequestError(
-                f"network {self.name!r}: a {self.network_type} network needs a physical_network"
-            )
-
-    @property
-    def vlan(self) -> int | None:
-        """The 802.1Q tag a VF must carry: only for a VLAN segment with a non-zero id."""
-        if self.network_type is NetworkType.VLAN and self.segmentation_id:
-            return self.segmentation_id
-        return None
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Port:
-    """A Neutron port as binding sees it; ``mac`` is stored lower case."""
-
-    id: str
-    mac: str
-    vnic_type: VnicType
-    network: Network
-    port_security: bool = True
-    trusted: bool | None = None
-    profileid: str | None = None
-    numa_affinity_policy: NumaPolicy | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.mac, str) or _MAC.match(self.mac) is None:
-            raise RequestError(
-                f"port {self.id!r}: MAC address {self.mac!r} is not aa:bb:cc:dd:ee:ff"
-            )
-        object.__setattr__(self, "mac", self.mac.lower())
-        if self.profileid is not None and not self.profileid.strip():
-            raise RequestError(f"port {self.id!r}: profileid {self.profileid!r} is empty")
-
-    def pci_request(self, *, flavor_numa_policy: NumaPolicy | None = None) -> PciRequest | None:
-        """The PCI request this port makes (Nova §4.3), None when it needs no device."""
-        return request_from_port(
-            vnic_type=self.vnic_type,
-            physical_network=self.network.physical_network,
-            trusted=self.trusted,
-            numa_policy=self.numa_affinity_policy,
-            flavor_numa_policy=flavor_numa_policy,
-            port_id=self.id,
-        )
+#: vif types of a port that is bound to a host.
+BOUND_VIF_TYPES = frozenset({VifType.HW_VEB, VifType.HOSTDEV_PHYSICAL, VifType.OVS})
+#: The integration bridge the software switch plugs ``normal`` ports into (OVS's default).
+INTEGRATION_BRIDGE = "br-int"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class VifDetails:
-    """``binding:vif_details``: the VLAN as an integer (never ``"0"``, Q16)."""
+    """``binding:vif_details`` as the driver that bound the port writes it."""
 
     port_filter: bool
-    vlan: int | None = None
-    profileid: str | None = None
-
-    def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {"port_filter": self.port_filter}
-        if self.vlan:
-            out["vlan"] = self.vlan
-        if self.profileid is not None:
-            out["profileid"] = self.profileid
-        return out
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class BindingProfile:
-    """The ``binding:profile`` keys binding adds for a port's device (Nova §4.5)."""
-
-    pci_slot: str
-    pci_vendor_info: str
-    physical_network: str | None
-    card_serial_number: str | None = None
-    capabilities: tuple[str, ...] = ()
+    connectivity: str = "l2"
+    #: The segment's VLAN as Neutron writes it (a string); None: no ``vlan`` key.
+    vlan: str | None = None
+    bridge_name: str | None = None
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
-            "pci_slot": self.pci_slot,
-            "pci_vendor_info": self.pci_vendor_info,
-            "physical_network": self.physical_network,
+            "port_filter": self.port_filter,
+            "connectivity": self.connectivity,
         }
-        if self.card_serial_number is not None:
-            out["card_serial_number"] = self.card_serial_number
-        if self.capabilities:
-            out["capabilities"] = list(self.capabilities)
+        if self.vlan is not None:
+            out["vlan"] = self.vlan
+        if self.bridge_name is not None:
+            out["bridge_name"] = self.bridge_name
         return out
 
+    @property
+    def vlan_tag(self) -> int | None:
+        """The 802.1Q tag a VF or interface must carry: None for ``"0"`` and ``"None"``
+        (untagged; Nova would write ``<tag id='0'/>`` for ``"0"``, Q16)."""
+        return vlan_tag(self.vlan)
 
-#: Every profile key a binding may add, removed again on unbind (Nova §4.5 plus Q12).
+
+def vlan_tag(value: object) -> int | None:
+    """A ``vif_details.vlan`` value as a tag: 1..4094, or None when untagged or absent."""
+    if isinstance(value, bool) or value is None:
+        return None
+    text = str(value).strip()
+    if not text.isdigit():
+        return None
+    tag = int(text)
+    return tag if 1 <= tag <= 4094 else None
+
+
+def vlan_string(segment: Segment) -> str:
+    """§2.7: ``"0"`` for flat (even with an id), the id for VLAN, ``"None"`` without one."""
+    if segment.network_type is NetworkType.FLAT:
+        return "0"
+    return str(segment.segmentation_id)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AgentState:
+    """The host's agent as binding sees it: whether it reported within
+    ``agent_down_time`` and its ``physical_device_mappings`` (physnet -> PF interfaces)."""
+
+    alive: bool
+    device_mappings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+class PortStatusAtBinding(enum.StrEnum):
+    DOWN = "DOWN"
+    ACTIVE = "ACTIVE"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MechanismDriver:
+    """One ML2 mechanism driver, as data (the loop in :func:`bind_port` runs them)."""
+
+    name: str
+    vnic_types: frozenset[VnicType]
+    segment_types: frozenset[NetworkType]
+    vif_types: Mapping[VnicType, VifType]
+    #: The agent must be alive (and, with ``needs_mapping``, map the segment's physnet).
+    needs_agent: bool
+    needs_mapping: bool
+    #: Vnic types bound whatever the agent (``direct-physical``: §2 step 5).
+    agentless: frozenset[VnicType] = frozenset()
+    #: A vnic type declined when the profile's ``capabilities`` list this word.
+    veto_capability: Mapping[VnicType, str] = field(default_factory=dict)
+    #: ``port_filter``: a fixed value, or None to follow the port's port security.
+    port_filter: bool | None = False
+    vlan_in_details: bool = True
+    bridge_name: str | None = None
+
+
+#: What the SR-IOV driver can bind at most (§2 step 1).
+SRIOV_BINDABLE = frozenset(
+    {VnicType.DIRECT, VnicType.MACVTAP, VnicType.DIRECT_PHYSICAL, VnicType.ACCELERATOR_DIRECT}
+)
+
+
+def sriov_nic_switch(prohibit: Sequence[str] = ()) -> MechanismDriver:
+    """The ``sriovnicswitch`` driver without the prohibited vnic types; refuses, as Neutron's
+    driver refuses to start, a list naming another type or all four (§2 step 8)."""
+    listed = []
+    for value in prohibit:
+        try:
+            vnic = VnicType(str(value).strip())
+        except ValueError:
+            vnic = None
+        if vnic not in SRIOV_BINDABLE:
+            allowed = ", ".join(sorted(SRIOV_BINDABLE))
+            raise ConfigError(
+                f"vnic_type_prohibit_list: {value!r} is not a vnic type the SR-IOV driver "
+                f"binds ({allowed})"
+            )
+        listed.append(vnic)
+    supported = SRIOV_BINDABLE - set(listed)
+    if not supported:
+        raise ConfigError("vnic_type_prohibit_list: it prohibits every vnic type the driver binds")
+    return MechanismDriver(
+        name="sriovnicswitch",
+        vnic_types=frozenset(supported),
+        segment_types=PHYSICAL,
+        vif_types={
+            v: VifType.HOSTDEV_PHYSICAL if v is VnicType.DIRECT_PHYSICAL else VifType.HW_VEB
+            for v in supported
+        },
+        needs_agent=True,
+        needs_mapping=True,
+        agentless=frozenset({VnicType.DIRECT_PHYSICAL}) & supported,
+        veto_capability={VnicType.DIRECT: "switchdev"} if VnicType.DIRECT in supported else {},
+    )
+
+
+#: Binds ``normal`` ports into the host's software switch (Neutron's ``openvswitch``
+#: driver, without its bridge mappings: pciplane does not program the switch).
+SOFTWARE_SWITCH = MechanismDriver(
+    name="openvswitch",
+    vnic_types=frozenset({VnicType.NORMAL}),
+    segment_types=frozenset(NetworkType),
+    vif_types={VnicType.NORMAL: VifType.OVS},
+    needs_agent=True,
+    needs_mapping=False,
+    port_filter=None,
+    vlan_in_details=False,
+    bridge_name=INTEGRATION_BRIDGE,
+)
+
+
+def default_drivers(prohibit: Sequence[str] = ()) -> tuple[MechanismDriver, ...]:
+    """ML2's ``mechanism_drivers = sriovnicswitch,openvswitch``, in that order."""
+    return (sriov_nic_switch(prohibit), SOFTWARE_SWITCH)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BindRequest:
+    """What a driver looks at: the port's vnic type, profile and security, the
+    network's segments, and the host's agent (None when it has none)."""
+
+    vnic_type: VnicType
+    segments: tuple[Segment, ...]
+    agent: AgentState | None
+    profile: Mapping[str, object] = field(default_factory=dict)
+    port_security: bool = True
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Bound:
+    driver: str
+    segment: Segment
+    vif_type: VifType
+    vif_details: VifDetails
+    status: PortStatusAtBinding
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NotBound:
+    """No driver bound the port; one reason per driver, in order."""
+
+    reasons: tuple[str, ...]
+
+    def describe(self) -> str:
+        return "; ".join(self.reasons) if self.reasons else "no mechanism driver is configured"
+
+
+def _capabilities(profile: Mapping[str, object]) -> tuple[str, ...]:
+    caps = profile.get("capabilities")
+    if isinstance(caps, list | tuple):
+        return tuple(str(c) for c in caps)
+    return ()
+
+
+def _agent_refusal(driver: MechanismDriver, segment: Segment, agent: AgentState | None) -> str:
+    """Why the agent rule rejects ``segment`` ("" when it accepts it, §2 step 4)."""
+    if agent is None:
+        return "the host has no agent"
+    if not agent.alive:
+        return "the host's agent is not alive"
+    if driver.needs_mapping and (
+        segment.physical_network is None or segment.physical_network not in agent.device_mappings
+    ):
+        return f"the agent maps no device to physical network {segment.physical_network!r}"
+    return ""
+
+
+def try_driver(driver: MechanismDriver, request: BindRequest) -> Bound | str:
+    """The binding ``driver`` makes, or why it declines."""
+    vnic = request.vnic_type
+    if vnic not in driver.vnic_types:
+        return f"{driver.name}: does not bind vnic type {vnic}"
+    veto = driver.veto_capability.get(vnic)
+    if veto is not None and veto in _capabilities(request.profile):
+        return f"{driver.name}: a {vnic} port with the {veto!r} capability is for OVS offload"
+    candidates = [s for s in request.segments if s.network_type in driver.segment_types]
+    if not candidates:
+        kinds = ", ".join(sorted(driver.segment_types))
+        return f"{driver.name}: the network has no segment of type {kinds}"
+    refusals = []
+    for segment in candidates:
+        why = ""
+        if vnic not in driver.agentless and driver.needs_agent:
+            why = _agent_refusal(driver, segment, request.agent)
+        if why:
+            refusals.append(why)
+            continue
+        vif_type = driver.vif_types[vnic]
+        details = VifDetails(
+            port_filter=request.port_security if driver.port_filter is None else driver.port_filter,
+            vlan=vlan_string(segment) if driver.vlan_in_details else None,
+            bridge_name=driver.bridge_name,
+        )
+        status = (
+            PortStatusAtBinding.ACTIVE
+            if vif_type is VifType.HOSTDEV_PHYSICAL
+            else PortStatusAtBinding.DOWN
+        )
+        return Bound(
+            driver=driver.name,
+            segment=segment,
+            vif_type=vif_type,
+            vif_details=details,
+            status=status,
+        )
+    return f"{driver.name}: " + "; ".join(dict.fromkeys(refusals))
+
+
+def bind_port(drivers: Sequence[MechanismDriver], request: BindRequest) -> Bound | NotBound:
+    """The first driver's binding, in order; NotBound with every driver's reason."""
+    reasons = []
+    for driver in drivers:
+        result = try_driver(driver, request)
+        if isinstance(result, Bound):
+            return result
+        reasons.append(result)
+    return NotBound(reasons=tuple(reasons))
+
+
+# --- the profile (Nova §4.5) --------------------------------------------------------
+
+#: Every profile key the compute side adds on binding, removed again on unbind (Nova
+#: §4.5; ``capabilities`` too, which Nova leaves behind, Q12).
 BOUND_PROFILE_KEYS: frozenset[str] = frozenset(
     {
         "pci_slot",
@@ -184,110 +309,79 @@ BOUND_PROFILE_KEYS: frozenset[str] = frozenset(
 )
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Binding:
-    """A port bound to its device (or to none, for ``normal`` ports)."""
-
-    port: Port
-    device: PciDevice | None
-    vif_type: VifType
-    vif_details: VifDetails
-    profile: BindingProfile | None
+#: What only binding writes: a client may write these back unchanged, never set them.
+#: ``capabilities`` is not among them: a client sets it too (``["switchdev"]`` asks for
+#: OVS hardware offload, §2 step 2), so binding adds it only when the client did not.
+SERVICE_KEYS: frozenset[str] = BOUND_PROFILE_KEYS - {"capabilities"}
 
 
-#: What each supported vnic type needs: the device type and the VIF type without a profile.
-_SRIOV_SHAPES: Mapping[VnicType, tuple[DevType, VifType]] = {
-    VnicType.DIRECT: (DevType.VF, VifType.HW_VEB),
-    VnicType.MACVTAP: (DevType.VF, VifType.HW_VEB),
-    VnicType.DIRECT_PHYSICAL: (DevType.PF, VifType.HOSTDEV_PHYSICAL),
-}
-
-
-def _bind_normal(port: Port, device: PciDevice | None) -> Binding:
-    if device is not None:
-        raise RequestError(
-            f"port {port.id!r}: vnic type normal takes no PCI device, but {device.address} "
-            "was given"
-        )
-    if port.profileid is not None:
-        raise RequestError(f"port {port.id!r}: an 802.1Qbh profile needs an SR-IOV vnic type")
-    details = VifDetails(port_filter=port.port_security)
-    return Binding(port=port, device=None, vif_type=VifType.OVS, vif_details=details, profile=None)
-
-
-def _check_sriov(port: Port, device: PciDevice | None, spec_physnet: str | None) -> PciDevice:
-    vnic = port.vnic_type
-    if vnic not in _SRIOV_SHAPES:
-        supported = ", ".join(v.value for v in (VnicType.NORMAL, *_SRIOV_SHAPES))
-        kind = "an SR-IOV" if vnic in SRIOV_VNIC_TYPES else "a"
-        raise RequestError(
-            f"port {port.id!r}: {kind} vnic type {vnic.value!r} cannot be bound by pciplane "
-            f"(supported: {supported})"
-        )
-    if device is None:
-        raise RequestError(
-            f"port {port.id!r}: vnic type {vnic.value} needs a PCI device, none was claimed"
-        )
-    want_type, _ = _SRIOV_SHAPES[vnic]
-    if device.dev_type is not want_type:
-        raise RequestError(
-            f"port {port.id!r}: vnic type {vnic.value} needs a {want_type.value} device, "
-            f"{device.address} is {device.dev_type.value}"
-        )
-    network = port.network
-    if network.network_type in TUNNELLED or network.physical_network is None:
-        raise RequestError(
-            f"port {port.id!r}: network {network.name!r} ({network.network_type.value}) has no "
-            "physical network; SR-IOV ports need a flat or VLAN network"
-        )
-    if spec_physnet != network.physical_network:
-        raise RequestError(
-            f"port {port.id!r}: network {network.name!r} is on physical network "
-            f"{network.physical_network!r}, but device {device.address} is tagged "
-            f"physical_network={spec_physnet!r} by its device spec"
-        )
-    if port.profileid is not None and vnic is VnicType.DIRECT_PHYSICAL:
-        raise RequestError(
-            f"port {port.id!r}: an 802.1Qbh port profile applies to VFs, not to "
-            "direct-physical ports"
-        )
-    return device
-
-
-def bind(port: Port, device: PciDevice | None, spec_physical_network: str | None) -> Binding:
-    """Bind ``port`` to the device claimed for it; ``spec_physical_network`` is the
-    ``physical_network`` tag of the device spec that matched the device (Nova §4.5).
-
-    A VF is not packet-filtered by the host, so ``port_filter`` is false for SR-IOV.
-    """
-    if port.vnic_type is VnicType.NORMAL:
-        return _bind_normal(port, device)
-    dev = _check_sriov(port, device, spec_physical_network)
-    vif_type = VifType.QBH if port.profileid is not None else _SRIOV_SHAPES[port.vnic_type][1]
-    details = VifDetails(
-        port_filter=False,
-        vlan=port.network.vlan,
-        profileid=port.profileid,
-    )
-    is_vf = dev.dev_type is DevType.VF
-    profile = BindingProfile(
-        pci_slot=str(dev.address),
-        pci_vendor_info=dev.vendor_info,
-        physical_network=spec_physical_network,
-        card_serial_number=dev.card_serial_number if is_vf else None,
-        capabilities=dev.capabilities if is_vf else (),
-    )
-    return Binding(port=port, device=dev, vif_type=vif_type, vif_details=details, profile=profile)
-
-
-def bound_profile(existing: Mapping[str, object], binding: Binding) -> dict[str, object]:
-    """The port's whole ``binding:profile`` after binding: the caller's keys plus ours."""
-    out = dict(existing)
-    if binding.profile is not None:
-        out.update(binding.profile.to_json())
+def device_profile(
+    device: PciDevice,
+    spec_physnet: str | None,
+    pf: PciDevice | None = None,
+    *,
+    user: Mapping[str, object] | None = None,
+) -> dict[str, object]:
+    """The keys binding adds for the port's device: ``pci_slot``, ``pci_vendor_info``, the
+    device spec's ``physical_network``; for a VF its card serial, PF MAC, VF number and
+    capabilities when known (and the client's ``user`` profile has none); for a PF its
+    MAC (``device_mac_address``)."""
+    out: dict[str, object] = {
+        "pci_slot": str(device.address),
+        "pci_vendor_info": device.vendor_info,
+        "physical_network": spec_physnet,
+    }
+    if device.dev_type is DevType.VF:
+        if device.card_serial_number is not None:
+            out["card_serial_number"] = device.card_serial_number
+        if pf is not None and pf.mac_address is not None:
+            out["pf_mac_address"] = pf.mac_address
+        if device.vf_num is not None:
+            out["vf_num"] = device.vf_num
+        if device.capabilities and "capabilities" not in (user or {}):
+            out["capabilities"] = list(device.capabilities)
+    elif device.dev_type is DevType.PF and device.mac_address is not None:
+        out["device_mac_address"] = device.mac_address
     return out
 
 
-def unbind_profile(profile: Mapping[str, object]) -> dict[str, object]:
-    """The profile with every key binding adds removed; others (``trusted``) are kept."""
-    return {k: v for k, v in profile.items() if k not in BOUND_PROFILE_KEYS}
+def whole_profile(user: Mapping[str, object], bound: Mapping[str, object]) -> dict[str, object]:
+    """``binding:profile`` as shown: the client's keys and the ones binding added. The two
+    are kept apart, so unbinding removes exactly what binding added (Nova leaves
+    ``capabilities`` behind, Q12) and the client's own keys stay."""
+    return {**user, **bound}
+
+
+def merge_user_profile(
+    user: Mapping[str, object], bound: Mapping[str, object], given: Mapping[str, object]
+) -> dict[str, object]:
+    """The client's keys after it writes ``given`` as the whole ``binding:profile``.
+
+    ``openstack port set --binding-profile k=v`` reads the whole profile and writes it
+    all back, binding's keys included (openstack-clients §7.6): those may come back
+    unchanged and are kept as binding's; setting one of :data:`SERVICE_KEYS` otherwise
+    is refused.
+    """
+    out: dict[str, object] = {}
+    for key, value in given.items():
+        if key in bound and bound[key] == value:
+            continue
+        if key in SERVICE_KEYS:
+            raise RequestError(
+                f"binding:profile: {key!r} is written by the service when the port is bound "
+                "to a device, not by clients"
+            )
+        out[key] = value
+    del user  # the client replaces its own keys as a whole (Neutron's PUT)
+    return out
+
+
+def profile_trusted(profile: Mapping[str, object]) -> bool | None:
+    """``binding:profile.trusted`` as Nova reads it (§4.3 step 1): non-strictly, so
+    ``"yes"`` and ``"1"`` are true and any other string false; absent or null is None."""
+    value = profile.get("trusted")
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"1", "t", "true", "on", "y", "yes"}

@@ -92,6 +92,11 @@ class PciDevice:
     iommu_group: int | None = None
     capabilities: tuple[str, ...] = ()
     card_serial_number: str | None = None
+    #: A VF's number N under its PF (the PF's ``virtfnN`` link); Neutron's ``vf_num``.
+    vf_num: int | None = None
+    #: The MAC of the function's network interface, when it has one (Nova §4.5 sends a
+    #: PF's as ``device_mac_address`` and a VF's PF's as ``pf_mac_address``).
+    mac_address: str | None = None
     status: Status = Status.AVAILABLE
     owner: str | None = None
     request_id: str | None = None

@@ -29,6 +29,7 @@ adapter edge (``raise DomainError(...) from exc``)::
     │   └── DeviceOwnerError         the device belongs to someone else
     ├── StateError                   a server or work item cannot make that move now
     ├── NoFitError                   no device set satisfies the requests (carries why)
+    ├── BindingFailedError           no mechanism driver binds a port on the host
     ├── ConflictError                a concurrent writer won (generation mismatch)
     ├── AuthError                    no credentials, or unknown ones
     ├── ForbiddenError               known credentials that may not do this
@@ -263,6 +264,13 @@ class NoFitError(PciplaneError):
     def __init__(self, message: str, explanation: object = None) -> None:
         self.explanation = explanation
         super().__init__(message)
+
+
+class BindingFailedError(PciplaneError):
+    """No mechanism driver could bind a port on the host (neutron-sriov-binding.md §2.9)."""
+
+    code = "pciplane.port.binding_failed"
+    title = "Port binding failed"
 
 
 class ConflictError(PciplaneError):

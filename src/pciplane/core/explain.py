@@ -16,7 +16,10 @@ from pciplane.core.stages import Candidate
 
 
 def request_label(request: PciRequest) -> str:
-    """The alias name, or the port's physical network (``physnet1 (direct-physical)``)."""
+    """The request's own label, the alias name, or the port's physical network
+    (``physnet1 (direct-physical)``)."""
+    if request.label:
+        return request.label
     if request.alias_name:
         return request.alias_name
     physnet = next((s.get("physical_network") for s in request.specs), None)

@@ -31,6 +31,9 @@ class Host:
     device_spec: tuple[DeviceSpec, ...] | None = None
     #: Raw entries of the host's own device_spec, kept to write the snapshot back.
     device_spec_raw: tuple[object, ...] | None = None
+    #: The host takes only servers with at least one SR-IOV port (its agent's
+    #: ``sriov_only``, neutron-sriov-binding.md §5).
+    sriov_only: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -53,4 +56,5 @@ def replace_devices(host: Host, devices: Sequence[PciDevice]) -> Host:
         devices=tuple(devices),
         device_spec=host.device_spec,
         device_spec_raw=host.device_spec_raw,
+        sriov_only=host.sriov_only,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pciplane.core.address import PciAddress
 from pciplane.core.errors import AddressError, RequestError
@@ -30,8 +30,70 @@ def domain_name(server_name: str, server_id: str) -> str:
 class AttachMode(enum.StrEnum):
     """How a host device enters the guest (libvirt formatdomain, nova-pci-semantics §6)."""
 
-    #: ``<hostdev mode='subsystem' type='pci'>``: a whole function (flavor alias, §6.7).
+    #: ``<hostdev mode='subsystem' type='pci'>``: a whole function (flavor alias, §6.7;
+    #: a PF for a ``direct-physical`` port, §6.3).
     HOSTDEV = "hostdev"
+    #: ``<interface type='hostdev'>``: a VF as the guest's NIC, MAC and VLAN set by
+    #: libvirt (vnic ``direct``, §6.1).
+    INTERFACE_HOSTDEV = "interface-hostdev"
+    #: ``<interface type='direct'>`` in passthrough mode on the VF's netdev (vnic
+    #: ``macvtap``, §6.2).
+    INTERFACE_DIRECT = "interface-direct"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class VfWiring:
+    """The settings the host agent gives a VF on its PF (neutron-sriov-binding.md §4):
+    MAC, VLAN (none when untagged), spoof checking from port security, trust from the
+    profile, link state from ``admin_state_up`` and ``propagate_uplink_status``."""
+
+    pf: str
+    vf: int
+    mac: str
+    vlan: int | None
+    spoofchk: bool
+    trust: bool
+    link_state: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "pf": self.pf,
+            "vf": self.vf,
+            "mac": self.mac,
+            "vlan": self.vlan,
+            "spoofchk": self.spoofchk,
+            "trust": self.trust,
+            "link_state": self.link_state,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GuestNic:
+    """A Neutron port as the guest sees it: its MAC, how it was bound, and what wires it."""
+
+    port: str
+    mac: str
+    vnic_type: str
+    vif_type: str
+    #: The 802.1Q tag to write; None for untagged (``"0"`` and ``"None"``, Q16).
+    vlan: int | None = None
+    #: The VF's netdev, for macvtap.
+    source_dev: str | None = None
+    #: The software switch's bridge, for a ``normal`` port (vif type ``ovs``).
+    bridge: str | None = None
+    vf: VfWiring | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "port": self.port,
+            "mac": self.mac,
+            "vnic_type": self.vnic_type,
+            "vif_type": self.vif_type,
+            "vlan": self.vlan,
+            "source_dev": self.source_dev,
+            "bridge": self.bridge,
+            "vf": None if self.vf is None else self.vf.to_json(),
+        }
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -44,14 +106,19 @@ class GuestDevice:
     managed: bool = True
     #: The request it serves: an alias name or a port.
     request: str = ""
+    #: The port it wires, for a port's device.
+    nic: GuestNic | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "address": str(self.address),
             "attach": str(self.attach),
             "managed": self.managed,
             "request": self.request,
         }
+        if self.nic is not None:
+            out["nic"] = self.nic.to_json()
+        return out
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -63,41 +130,72 @@ class GuestPlan:
     vcpus: int
     memory_mib: int
     devices: tuple[GuestDevice, ...] = ()
+    #: Ports that need no host device (``normal``: the software switch's interface).
+    interfaces: tuple[GuestNic, ...] = ()
 
     def addresses(self) -> tuple[PciAddress, ...]:
         return tuple(d.address for d in self.devices)
 
     def with_devices(self, devices: Sequence[GuestDevice]) -> GuestPlan:
-        return GuestPlan(
-            name=self.name,
-            uuid=self.uuid,
-            vcpus=self.vcpus,
-            memory_mib=self.memory_mib,
-            devices=tuple(devices),
+        return replace(self, devices=tuple(devices))
+
+    def nics(self) -> tuple[GuestNic, ...]:
+        """Every port of the guest, with a device or without."""
+        return (*(d.nic for d in self.devices if d.nic is not None), *self.interfaces)
+
+    def only_port(self, port: str) -> GuestPlan:
+        """The plan narrowed to one port's device or interface (an attach or detach)."""
+        return replace(
+            self,
+            devices=tuple(d for d in self.devices if d.nic is not None and d.nic.port == port),
+            interfaces=tuple(n for n in self.interfaces if n.port == port),
+        )
+
+    def without_port(self, port: str) -> GuestPlan:
+        return replace(
+            self,
+            devices=tuple(d for d in self.devices if d.nic is None or d.nic.port != port),
+            interfaces=tuple(n for n in self.interfaces if n.port != port),
+        )
+
+    def merged(self, other: GuestPlan) -> GuestPlan:
+        """This plan with ``other``'s devices and interfaces added (a hot plug done)."""
+        return replace(
+            self,
+            devices=(*self.devices, *other.devices),
+            interfaces=(*self.interfaces, *other.interfaces),
         )
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "name": self.name,
             "uuid": self.uuid,
             "vcpus": self.vcpus,
             "memory_mib": self.memory_mib,
             "devices": [d.to_json() for d in self.devices],
         }
+        if self.interfaces:
+            out["interfaces"] = [n.to_json() for n in self.interfaces]
+        return out
 
     @classmethod
     def from_json(cls, obj: object) -> GuestPlan:
         """Parse a plan as :meth:`to_json` writes it; errors name the key."""
         plan = _object(obj, "guest plan")
         devices = plan.get("devices", [])
-        if not isinstance(devices, list):
-            raise RequestError("guest plan: 'devices' must be a list")
+        interfaces = plan.get("interfaces", [])
+        for key, value in (("devices", devices), ("interfaces", interfaces)):
+            if not isinstance(value, list):
+                raise RequestError(f"guest plan: {key!r} must be a list, got {value!r}")
         return cls(
             name=_text(plan, "name", "guest plan"),
             uuid=_text(plan, "uuid", "guest plan"),
             vcpus=_count(plan, "vcpus", "guest plan"),
             memory_mib=_count(plan, "memory_mib", "guest plan"),
             devices=tuple(_device(d, i) for i, d in enumerate(devices)),
+            interfaces=tuple(
+                _nic(n, f"guest plan interfaces[{i}]") for i, n in enumerate(interfaces)
+            ),
         )
 
 
@@ -138,7 +236,65 @@ def _device(obj: object, index: int) -> GuestDevice:
     if not isinstance(managed, bool):
         raise RequestError(f"{where}: 'managed' must be true or false, got {managed!r}")
     request = dev.get("request", "")
-    return GuestDevice(address=address, attach=mode, managed=managed, request=str(request or ""))
+    nic = dev.get("nic")
+    return GuestDevice(
+        address=address,
+        attach=mode,
+        managed=managed,
+        request=str(request or ""),
+        nic=None if nic is None else _nic(nic, f"{where} nic"),
+    )
+
+
+def _opt_int(obj: Mapping[str, object], key: str, where: str) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RequestError(f"{where}: {key!r} must be an integer or null, got {value!r}")
+    return value
+
+
+def _opt_text(obj: Mapping[str, object], key: str, where: str) -> str | None:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, str):
+        raise RequestError(f"{where}: {key!r} must be a string or null, got {value!r}")
+    return value
+
+
+def _flag(obj: Mapping[str, object], key: str, where: str) -> bool:
+    value = obj.get(key)
+    if not isinstance(value, bool):
+        raise RequestError(f"{where}: {key!r} must be true or false, got {value!r}")
+    return value
+
+
+def _vf(obj: object, where: str) -> VfWiring:
+    vf = _object(obj, where)
+    return VfWiring(
+        pf=_text(vf, "pf", where),
+        vf=_count(vf, "vf", where),
+        mac=_text(vf, "mac", where),
+        vlan=_opt_int(vf, "vlan", where),
+        spoofchk=_flag(vf, "spoofchk", where),
+        trust=_flag(vf, "trust", where),
+        link_state=_text(vf, "link_state", where),
+    )
+
+
+def _nic(obj: object, where: str) -> GuestNic:
+    nic = _object(obj, where)
+    vf = nic.get("vf")
+    return GuestNic(
+        port=_text(nic, "port", where),
+        mac=_text(nic, "mac", where),
+        vnic_type=_text(nic, "vnic_type", where),
+        vif_type=_text(nic, "vif_type", where),
+        vlan=_opt_int(nic, "vlan", where),
+        source_dev=_opt_text(nic, "source_dev", where),
+        bridge=_opt_text(nic, "bridge", where),
+        vf=None if vf is None else _vf(vf, f"{where} vf"),
+    )
 
 
 def plan_for_claim(
@@ -171,3 +327,21 @@ def plan_for_claim(
         memory_mib=memory_mib,
         devices=tuple(devices),
     )
+
+
+def wire_ports(
+    plan: GuestPlan,
+    ports: Mapping[PciAddress, tuple[AttachMode, GuestNic]],
+    interfaces: Sequence[GuestNic] = (),
+) -> GuestPlan:
+    """The plan with each port's device attached as its binding says, and the ports that
+    need no device as interfaces. A port's device is always ``managed`` (Nova §6.1, §6.3:
+    the device spec's ``managed`` tag applies to flavor devices only, Q17)."""
+    devices = []
+    for device in plan.devices:
+        wired = ports.get(device.address)
+        if wired is None:
+            devices.append(device)
+        else:
+            devices.append(replace(device, attach=wired[0], managed=True, nic=wired[1]))
+    return replace(plan, devices=tuple(devices), interfaces=(*plan.interfaces, *interfaces))

@@ -13,7 +13,7 @@ Replacing a host costs O(its pools): the service updates one host after each cla
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,19 +95,45 @@ class FleetFit:
         self._table = table
         self._screen = screened
         self._pipeline = pipeline
+        #: Hosts a rule about the whole host refused, whatever their devices: why.
+        self._overruled: Mapping[str, str] = {}
+        self._host_fits = fits[order]
+
+    def overruled(self, refused: Mapping[str, str]) -> FleetFit:
+        """The same answer with ``refused`` hosts not fitting, each for its own reason
+        (rules about whole hosts: an agent that is down, ``sriov_only``)."""
+        if not refused:
+            return self
+        copy = FleetFit(
+            names=self.names,
+            order=self._order,
+            fits=self._fits,
+            table=self._table,
+            screened=self._screen,
+            pipeline=self._pipeline,
+        )
+        copy._overruled = {**self._overruled, **refused}
+        copy._host_fits = self._host_fits.copy()
+        refused_at = [i for i, name in enumerate(self.names) if name in copy._overruled]
+        copy._host_fits[refused_at] = False
+        return copy
 
     @property
     def fit_count(self) -> int:
-        return int(self._fits[self._order].sum())
+        return int(self._host_fits.sum())
 
     def hosts_that_fit(self) -> list[str]:
         names = self.names
-        return [names[i] for i in np.flatnonzero(self._fits[self._order])]
+        return [names[i] for i in np.flatnonzero(self._host_fits)]
 
     def verdicts(self) -> Iterator[Verdict]:
         """Every host's full verdict (stage records included, for fitting hosts too)."""
         outcomes = self._outcomes(self._order)
         for name, slot in zip(self.names, self._order.tolist(), strict=True):
+            rule = self._overruled.get(name)
+            if rule is not None:
+                yield Verdict(host=name, fits=False, reason=rule)
+                continue
             o = outcomes[slot]
             yield Verdict(host=name, fits=o.fits, reason=o.reason, stages=o.stages)
 
@@ -117,6 +143,10 @@ class FleetFit:
         ruled_out = self._order[~self._fits[self._order]]
         outcomes = self._outcomes(ruled_out, reasons_only=True)
         for name, slot in zip(self.names, self._order.tolist(), strict=True):
+            rule = self._overruled.get(name)
+            if rule is not None:
+                yield HostReason(host=name, fits=False, reason=rule)
+                continue
             o = outcomes.get(slot)
             yield HostReason(host=name, fits=o is None, reason="" if o is None else o.reason)
 
@@ -125,6 +155,9 @@ class FleetFit:
             position = self.names.index(host)
         except ValueError:
             raise NotFoundError(f"no host {host!r} in the fleet") from None
+        rule = self._overruled.get(host)
+        if rule is not None:
+            return Outcome(fits=False, reason=rule)
         return self._pipeline(int(self._order[position]))
 
     def _outcomes(self, slots: IntArray, *, reasons_only: bool = False) -> dict[int, Outcome]:

@@ -143,3 +143,45 @@ def add_fault(faults: tuple[Fault, ...], fault: Fault) -> tuple[Fault, ...]:
     if faults and faults[-1] == fault:
         return faults
     return (*faults, fault)
+
+
+# --- ports ------------------------------------------------------------------------
+
+
+class PortStatus(enum.StrEnum):
+    """A Neutron port's ``status`` (neutron-sriov-binding.md §1)."""
+
+    DOWN = "DOWN"  # not wired, or its guest is not running
+    BUILD = "BUILD"  # being hot-plugged into a running guest
+    ACTIVE = "ACTIVE"  # wired and its guest runs (hostdev_physical: as soon as bound)
+
+
+class PortEvent(enum.StrEnum):
+    BOUND_DOWN = "bound_down"  # a driver bound it; hw_veb and ovs wait for the guest (§2.6)
+    BOUND_ACTIVE = "bound_active"  # bound as hostdev_physical: ACTIVE at once (§2.6)
+    ATTACH_REQUESTED = "attach_requested"  # hot plug into a running guest under way
+    GUEST_UP = "guest_up"  # the agent wired the VF and the guest runs
+    GUEST_DOWN = "guest_down"  # the guest stopped, or the hot plug failed
+    UNBOUND = "unbound"  # released by its server, or its host binding cleared
+
+
+_ANY_PORT = frozenset(PortStatus)
+
+PORT_MOVES: Mapping[PortEvent, Move] = {
+    PortEvent.BOUND_DOWN: Move(_ANY_PORT, PortStatus.DOWN),
+    PortEvent.BOUND_ACTIVE: Move(_ANY_PORT, PortStatus.ACTIVE),
+    PortEvent.ATTACH_REQUESTED: Move(_ANY_PORT, PortStatus.BUILD),
+    PortEvent.GUEST_UP: Move(frozenset({PortStatus.DOWN, PortStatus.BUILD}), PortStatus.ACTIVE),
+    PortEvent.GUEST_DOWN: Move(frozenset({PortStatus.ACTIVE, PortStatus.BUILD}), PortStatus.DOWN),
+    PortEvent.UNBOUND: Move(_ANY_PORT, PortStatus.DOWN),
+}
+
+
+def port_move(status: PortStatus, event: PortEvent) -> PortStatus:
+    """The status ``event`` leads a port to; :class:`StateError` when not allowed."""
+    move = PORT_MOVES[event]
+    if status not in move.allowed_from:
+        allowed = ", ".join(sorted(move.allowed_from))
+        raise StateError(f"a port that is {status} cannot be {event} (only from {allowed})")
+    assert move.to is not None
+    return PortStatus(move.to)

@@ -73,6 +73,7 @@ class VnicType(enum.StrEnum):
     ACCELERATOR_DIRECT = "accelerator-direct"
     ACCELERATOR_DIRECT_PHYSICAL = "accelerator-direct-physical"
     REMOTE_MANAGED = "remote-managed"
+    SMART_NIC = "smart-nic"
 
 
 #: The vnic types that need a host PCI device (Nova's ``VNIC_TYPES_SRIOV``, §4.3).
@@ -243,6 +244,9 @@ class PciRequest:
     numa_policy: NumaPolicy | None = None
     requester: str | None = None
     source: RequestSource = RequestSource.FLAVOR
+    #: How explanations name the request (``port web-1 (physnet1)``); empty: the alias
+    #: name or the port's physical network.
+    label: str = ""
 
     def __post_init__(self) -> None:
         if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 0:
@@ -275,13 +279,19 @@ def request_from_port(
     numa_policy: NumaPolicy | None = None,
     flavor_numa_policy: NumaPolicy | None = None,
     port_id: str | None = None,
+    also_physical_networks: tuple[str, ...] = (),
+    pci_group: str | None = None,
+    label: str = "",
 ) -> PciRequest | None:
     """The request one Neutron port makes, or None if its vnic type needs no device.
 
     Follows Nova's ``create_resource_requests`` (§4.3): one device, on the port's
     physical network, remote-managed only for ``remote-managed`` ports, a PF for
     ``direct-physical``, a vDPA device for ``vdpa``; the port's NUMA policy wins over
-    the flavor's.
+    the flavor's. Two additions: ``also_physical_networks`` are alternatives (a network
+    whose segments span several physnets, core/network.py), and ``pci_group`` confines the
+    device to hosts of that SR-IOV group (their device specs carry the tag, the agent's
+    ``sriov_pci_group``).
     """
     vnic = parse_vnic_type(vnic_type)
     if vnic not in SRIOV_VNIC_TYPES:
@@ -296,11 +306,15 @@ def request_from_port(
         spec["dev_type"] = DevType.VDPA.value
     if trusted is not None:
         spec["trusted"] = "true" if trusted else "false"
+    if pci_group is not None:
+        spec["pci_group"] = pci_group
+    physnets = [physical_network, *(p for p in also_physical_networks if p != physical_network)]
     return PciRequest(
         count=1,
-        specs=(RequestSpec.of(spec),),
+        specs=tuple(RequestSpec.of({**spec, "physical_network": p}) for p in physnets),
         alias_name=None,
         numa_policy=numa_policy if numa_policy is not None else flavor_numa_policy,
         requester=port_id,
         source=RequestSource.PORT,
+        label=label,
     )

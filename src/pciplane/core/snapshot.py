@@ -169,6 +169,8 @@ _OPTIONAL: Mapping[str, Callable[[_Parser, object, Callable[[str], str], str], o
     "iommu_group": _int,
     "capabilities": _caps,
     "card_serial_number": _str,
+    "vf_num": _int,
+    "mac_address": _str,
     "owner": _str,
     "request_id": _str,
 }
@@ -217,12 +219,16 @@ def _host(obj: object, index: int, source: str, parser: _Parser) -> Host:
             if dev.address in seen:
                 raise SnapshotError(f"{where} device {dev.address}: listed twice")
             seen.add(dev.address)
+    sriov_only = obj.get("sriov_only", False)
+    if not isinstance(sriov_only, bool):
+        raise SnapshotError(f"{where} key 'sriov_only': expected true or false, got {sriov_only!r}")
     return Host(
         name=name,
         numa_nodes=_host_numa(obj.get("numa_nodes"), where, parser),
         devices=devices,
         device_spec=specs,
         device_spec_raw=tuple(spec_raw) if isinstance(spec_raw, list) else None,
+        sriov_only=sriov_only,
     )
 
 
@@ -355,6 +361,10 @@ def device_to_json(dev: PciDevice) -> dict[str, object]:
         out["capabilities"] = list(dev.capabilities)
     if dev.card_serial_number is not None:
         out["card_serial_number"] = dev.card_serial_number
+    if dev.vf_num is not None:
+        out["vf_num"] = dev.vf_num
+    if dev.mac_address is not None:
+        out["mac_address"] = dev.mac_address
     out["status"] = str(dev.status)
     if dev.owner is not None:
         out["owner"] = dev.owner
@@ -372,6 +382,8 @@ def host_to_json(host: Host) -> dict[str, object]:
         ]
     if host.device_spec_raw is not None:
         out["device_spec"] = list(host.device_spec_raw)
+    if host.sriov_only:
+        out["sriov_only"] = True
     out["devices"] = [device_to_json(d) for d in host.devices]
     return out
 

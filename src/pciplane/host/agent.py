@@ -19,8 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -36,11 +36,13 @@ from pciplane.core.errors import (
 from pciplane.core.fleet import Host, NumaNode
 from pciplane.core.snapshot import device_from_json
 from pciplane.core.spec import DeviceSpec
+from pciplane.core.sriov_agent import SriovAgentConfig
 from pciplane.host import nodedev, sysfs
 from pciplane.host.agent_work import Outcome, WorkRunner
 from pciplane.host.discovery import diff
 from pciplane.host.libvirt_driver import Hypervisor
 from pciplane.host.reconcile import Mismatch, claims_of, reconcile
+from pciplane.host.vf_wiring import VfWirer
 from pciplane.wire.hosts import MismatchIn, Registration, WorkOut
 from pciplane.wire.servers import ServerOut
 
@@ -50,10 +52,19 @@ log = logging.getLogger("pciplane.agent")
 class AgentApi(Protocol):
     """The :class:`pciplane.client.Client` methods the agent calls."""
 
-    def register_host(self, host: Host) -> Registration: ...
+    def register_host(
+        self, host: Host, *, network: Mapping[str, object] | None = None
+    ) -> Registration: ...
     def take_work(self, host: str) -> list[WorkOut]: ...
     def report_work(
-        self, work_id: int, *, ok: bool, reason: str = "", domain_xml: str | None = None
+        self,
+        work_id: int,
+        *,
+        ok: bool,
+        reason: str = "",
+        domain_xml: str | None = None,
+        code: str | None = None,
+        wired: Sequence[Mapping[str, object]] = (),
     ) -> ServerOut: ...
     def report_mismatches(self, host: str, mismatches: Sequence[MismatchIn]) -> list[ServerOut]: ...
 
@@ -81,6 +92,9 @@ class AgentConfig:
     interval: float = 2.0
     #: Seconds between rescans of the host's devices.
     rescan_interval: float = 30.0
+    #: Its network configuration (Neutron's SR-IOV agent options), reported with each
+    #: registration.
+    network: SriovAgentConfig = field(default_factory=SriovAgentConfig)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -100,6 +114,7 @@ class Agent:
         hypervisor: Hypervisor,
         scanner: Scanner,
         clock: Callable[[], float] = time.monotonic,
+        wirer: VfWirer | None = None,
     ) -> None:
         self.config = config
         self.api = api
@@ -114,7 +129,7 @@ class Agent:
         self._next_scan = 0.0
         self._unsent: list[_Sent] = []
         self._queue: list[WorkOut] = []
-        self.work = WorkRunner(hypervisor)
+        self.work = WorkRunner(hypervisor, wirer)
 
     # --- inventory --------------------------------------------------------------------
 
@@ -132,7 +147,8 @@ class Agent:
         scan = scan if scan is not None else self.scanner()
         for warning in scan.warnings:
             log.warning("scan warning: %s", warning)
-        answer = self.api.register_host(self._host(scan))
+        network = self.config.network.to_json() if self.config.network else None
+        answer = self.api.register_host(self._host(scan), network=network)
         self.reported = scan.devices
         self._next_scan = self.clock() + self.config.rescan_interval
         stored = answer.host
@@ -238,6 +254,8 @@ class Agent:
                     ok=outcome.ok,
                     reason=outcome.reason,
                     domain_xml=outcome.domain_xml,
+                    code=outcome.code,
+                    wired=[w.to_json() for w in outcome.wired],
                 )
                 state = server.state if server.task is None else f"{server.state} ({server.task})"
                 log.info("%s -> server %s", outcome.label, state)

@@ -18,15 +18,35 @@ from dataclasses import dataclass
 
 from pciplane.core.address import PciAddress
 from pciplane.core.errors import HypervisorError, NotFoundError, PciplaneError
-from pciplane.core.guest import GuestPlan
-from pciplane.host.domain_xml import domain_device, domain_for_plan, held_addresses, render_domain
+from pciplane.core.guest import AttachMode, GuestPlan
+from pciplane.host.domain_xml import (
+    HeldDevice,
+    domain_device,
+    domain_for_plan,
+    interface_device,
+    render_domain,
+)
 from pciplane.host.libvirt_driver import DomainRecord, Hypervisor, PowerState
+from pciplane.host.vf_wiring import VfWirer, Wired
 from pciplane.wire.hosts import WorkOut
 
 
-def _show(addresses: Iterable[PciAddress]) -> str:
-    listed = sorted(addresses)
-    return ", ".join(str(a) for a in listed) if listed else "no PCI device"
+def _show(addresses: Iterable[PciAddress | str]) -> str:
+    listed = sorted(str(a) for a in addresses)
+    return ", ".join(listed) if listed else "no PCI device"
+
+
+def _held_keys(held: Iterable[HeldDevice]) -> frozenset[str]:
+    """A domain's host devices: PCI addresses, and VF netdevs for macvtap interfaces."""
+    return frozenset(str(h.address) if h.address is not None else f"{h.source_dev}" for h in held)
+
+
+def _wanted_keys(plan: GuestPlan) -> frozenset[str]:
+    keys = set()
+    for device in plan.devices:
+        direct = device.attach is AttachMode.INTERFACE_DIRECT and device.nic is not None
+        keys.add(str(device.nic.source_dev) if direct and device.nic else str(device.address))
+    return frozenset(keys)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -38,13 +58,19 @@ class Outcome:
     label: str
     #: The domain XML a start defined, reported for the record.
     domain_xml: str | None = None
+    #: The error's stable code when it failed (the service raises the same class).
+    code: str | None = None
+    #: Each port's VF settings, applied through netlink or recorded only.
+    wired: tuple[Wired, ...] = ()
 
 
 class WorkRunner:
-    """Runs work items against one hypervisor."""
+    """Runs work items against one hypervisor, wiring VFs with ``wirer``."""
 
-    def __init__(self, hypervisor: Hypervisor) -> None:
+    def __init__(self, hypervisor: Hypervisor, wirer: VfWirer | None = None) -> None:
         self.hypervisor = hypervisor
+        self.wirer = wirer if wirer is not None else VfWirer(None)
+        self._wired: list[Wired] = []
 
     def run(self, item: WorkOut) -> Outcome:
         """The item's outcome; hypervisor errors and a malformed plan become a failure."""
@@ -59,13 +85,17 @@ class WorkRunner:
         if action is None:
             reason = f"this agent does not know work of kind {item.kind!r}"
             return Outcome(ok=False, reason=reason, label=f"{what}: failed: {reason}")
+        self._wired = []
         try:
             plan = GuestPlan.from_json(item.plan)
             what = f"{item.kind} {item.server_name} (domain {plan.name})"
             done, xml = action(plan)
         except PciplaneError as exc:
-            return Outcome(ok=False, reason=str(exc), label=f"{what}: failed: {exc}")
-        return Outcome(ok=True, reason="", label=f"{what}: {done}", domain_xml=xml)
+            return Outcome(ok=False, reason=str(exc), label=f"{what}: failed: {exc}", code=exc.code)
+        wired = tuple(self._wired)
+        if wired:
+            done += "; VFs: " + "; ".join(w.summary() for w in wired)
+        return Outcome(ok=True, reason="", label=f"{what}: {done}", domain_xml=xml, wired=wired)
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -83,12 +113,25 @@ class WorkRunner:
         return record
 
     def _check_held(self, record: DomainRecord, plan: GuestPlan) -> None:
-        held = frozenset(held_addresses(record.devices))
-        wanted = frozenset(plan.addresses())
+        held = _held_keys(record.devices)
+        wanted = _wanted_keys(plan)
         if held != wanted:
             raise HypervisorError(
                 f"domain {record.name} holds {_show(held)}, not the claimed {_show(wanted)}"
             )
+
+    def _wire(self, plan: GuestPlan) -> None:
+        """Give each port's VF its settings before the guest gets it (§4)."""
+        for device in plan.devices:
+            if device.nic is not None and device.nic.vf is not None:
+                self._wired.append(self.wirer.assign(device.nic.port, device.nic.vf))
+
+    def _unwire(self, plan: GuestPlan) -> None:
+        """Undo every VF setting of the plan's ports; a failure is logged, not raised
+        (the guest is gone and its devices are freed either way)."""
+        for device in plan.devices:
+            if device.nic is not None and device.nic.vf is not None:
+                self._wired.append(self.wirer.release(device.nic.port, device.nic.vf))
 
     def _discard(self, name: str) -> None:
         """Undo a start that failed half way, so no domain keeps the freed devices."""
@@ -106,16 +149,22 @@ class WorkRunner:
         existing = self._existing(plan)
         if existing is not None and existing.state is PowerState.RUNNING:
             self._check_held(existing, plan)
-            return f"already running with {_show(held_addresses(existing.devices))}", None
+            return f"already running with {_show(_held_keys(existing.devices))}", None
         xml = render_domain(domain_for_plan(plan, virt_type=self.hypervisor.virt_type))
-        record = self.hypervisor.define(xml)
+        self._wire(plan)
+        try:
+            record = self.hypervisor.define(xml)
+        except PciplaneError:
+            self._unwire(plan)
+            raise
         try:
             record = self.hypervisor.start(record.name)
             self._check_held(record, plan)
         except PciplaneError:
             self._discard(record.name)
+            self._unwire(plan)
             raise
-        return f"defined and started, holding {_show(held_addresses(record.devices))}", xml
+        return f"defined and started, holding {_show(_held_keys(record.devices))}", xml
 
     def _stop(self, plan: GuestPlan) -> tuple[str, str | None]:
         try:
@@ -128,18 +177,43 @@ class WorkRunner:
             self.hypervisor.destroy(existing.name)
         with contextlib.suppress(NotFoundError):  # transient: destroying it removed it
             self.hypervisor.undefine(existing.name)
-        return f"destroyed and undefined, released {_show(held_addresses(existing.devices))}", None
+        self._unwire(plan)
+        return f"destroyed and undefined, released {_show(_held_keys(existing.devices))}", None
+
+    def _running(self, plan: GuestPlan) -> DomainRecord:
+        record = self._existing(plan)
+        if record is None:
+            raise NotFoundError(f"domain {plan.name} does not exist on this host")
+        if record.state is not PowerState.RUNNING:
+            raise HypervisorError(f"domain {plan.name} is not running; nothing to hot-plug into")
+        return record
 
     def _attach(self, plan: GuestPlan) -> tuple[str, str | None]:
-        if self._existing(plan) is None:
-            raise NotFoundError(f"domain {plan.name} does not exist on this host")
-        for device in plan.devices:
-            self.hypervisor.attach(plan.name, domain_device(device))
-        return f"attached {_show(plan.addresses())}", None
+        """Hot-plug the plan's devices and interfaces; on a refusal, unplug what went in."""
+        self._running(plan)
+        devices = [
+            *(domain_device(d) for d in plan.devices),
+            *(interface_device(n) for n in plan.interfaces),
+        ]
+        self._wire(plan)
+        done = []
+        try:
+            for device in devices:
+                self.hypervisor.attach(plan.name, device)
+                done.append(device)
+        except PciplaneError:
+            for device in reversed(done):
+                with contextlib.suppress(PciplaneError):
+                    self.hypervisor.detach(plan.name, device)
+            self._unwire(plan)
+            raise
+        return f"attached {_show(_wanted_keys(plan)) if plan.devices else 'an interface'}", None
 
     def _detach(self, plan: GuestPlan) -> tuple[str, str | None]:
-        if self._existing(plan) is None:
-            raise NotFoundError(f"domain {plan.name} does not exist on this host")
+        self._running(plan)
         for device in plan.devices:
             self.hypervisor.detach(plan.name, domain_device(device))
-        return f"detached {_show(plan.addresses())}", None
+        for nic in plan.interfaces:
+            self.hypervisor.detach(plan.name, interface_device(nic))
+        self._unwire(plan)
+        return f"detached {_show(_wanted_keys(plan)) if plan.devices else 'an interface'}", None

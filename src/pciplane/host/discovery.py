@@ -12,7 +12,7 @@ renames), from plain :class:`PciDevice` records so an earlier ``--json`` output 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pciplane.core.address import PciAddress
 from pciplane.core.device import DevType, PciDevice
@@ -48,6 +48,16 @@ class HostDevice:
         return self.device.address
 
 
+def _tracked(found: HostDevice) -> PciDevice:
+    """Only a PF's MAC is kept: a VF's changes whenever a guest gets it (Nova §4.5 sends
+    only PF MACs, as ``device_mac_address`` and ``pf_mac_address``)."""
+    is_pf = found.device.dev_type is DevType.PF
+    mac = next((n.mac for n in found.netdevs if n.mac), None) if is_pf else None
+    if found.vf_index is None and mac is None:
+        return found.device
+    return replace(found.device, vf_num=found.vf_index, mac_address=mac)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ScanWarning:
     """An entry discovery could not read completely; the scan went on without it."""
@@ -67,7 +77,9 @@ class Scan:
     warnings: tuple[ScanWarning, ...] = ()
 
     def pci_devices(self) -> tuple[PciDevice, ...]:
-        return tuple(d.device for d in self.devices)
+        """The tracked records, with the VF number and the interface's MAC that binding
+        sends in the profile (Nova §4.5)."""
+        return tuple(_tracked(d) for d in self.devices)
 
     def get(self, address: PciAddress) -> HostDevice | None:
         for dev in self.devices:

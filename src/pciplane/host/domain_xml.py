@@ -11,19 +11,17 @@ Every shape here is checked against libvirt's own RelaxNG schema in the tests.
 
 from __future__ import annotations
 
-import enum
 import re
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pciplane.core.address import PciAddress
-from pciplane.core.binding import Binding, VifType
 from pciplane.core.device import PciDevice
-from pciplane.core.errors import HypervisorError, RequestError
-from pciplane.core.guest import AttachMode, GuestDevice, GuestPlan
-from pciplane.core.request import VnicType
+from pciplane.core.errors import RequestError
+from pciplane.core.guest import AttachMode, GuestDevice, GuestNic, GuestPlan
+from pciplane.host.domain_read import HeldDevice, HeldKind, devices_in_domain, held_addresses
 
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _VIRT_TYPES = frozenset({"kvm", "qemu", "test"})
@@ -96,7 +94,27 @@ class DirectInterface:
             raise RequestError(f"VF interface name {self.source_dev!r} is not a netdev name")
 
 
-DomainDevice = HostdevDevice | HostdevInterface | DirectInterface
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BridgeInterface:
+    """A ``normal`` port on the software switch: ``<interface type='bridge'>`` with an
+    Open vSwitch virtual port whose ``interfaceid`` is the port's id (Nova §6.6, os-vif)."""
+
+    bridge: str
+    mac: str
+    interfaceid: str
+    model: str = "virtio"
+
+    def __post_init__(self) -> None:
+        _check_mac(self.mac)
+        if not self.bridge or "/" in self.bridge or " " in self.bridge:
+            raise RequestError(f"bridge name {self.bridge!r} is not a netdev name")
+        try:
+            uuidlib.UUID(self.interfaceid)
+        except (ValueError, TypeError, AttributeError):
+            raise RequestError(f"interfaceid {self.interfaceid!r} is not a UUID") from None
+
+
+DomainDevice = HostdevDevice | HostdevInterface | DirectInterface | BridgeInterface
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -161,10 +179,38 @@ def _check_cells(domain: Domain) -> None:
 
 
 def domain_device(device: GuestDevice) -> DomainDevice:
-    """The libvirt device for one device of the guest plan, by its attach mode."""
+    """The libvirt device for one device of the guest plan, by its attach mode: a
+    ``<hostdev>`` (flavor device, or the PF of a ``direct-physical`` port, §6.3, §6.7), an
+    ``<interface type='hostdev'>`` (``direct``, §6.1) or an ``<interface type='direct'>``
+    on the VF's netdev (``macvtap``, §6.2)."""
     if device.attach is AttachMode.HOSTDEV:
         return HostdevDevice(address=device.address, managed=device.managed)
-    raise RequestError(f"device {device.address}: attach mode {device.attach} is not rendered")
+    nic = device.nic
+    if nic is None:
+        raise RequestError(f"device {device.address}: attach mode {device.attach} needs its port")
+    if device.attach is AttachMode.INTERFACE_HOSTDEV:
+        return HostdevInterface(address=device.address, mac=nic.mac, vlan=nic.vlan)
+    if not nic.source_dev:
+        raise RequestError(
+            f"port {nic.port}: macvtap needs the VF's netdev name, and device "
+            f"{device.address} has none (is it bound to a network driver?)"
+        )
+    return DirectInterface(source_dev=nic.source_dev, mac=nic.mac, vlan=nic.vlan)
+
+
+def interface_device(nic: GuestNic) -> DomainDevice:
+    """The interface of a port that needs no host device (a ``normal`` port, vif ``ovs``)."""
+    if nic.bridge is None:
+        raise RequestError(f"port {nic.port}: vif type {nic.vif_type} has no bridge to plug into")
+    return BridgeInterface(bridge=nic.bridge, mac=nic.mac, interfaceid=nic.port)
+
+
+def plan_devices(plan: GuestPlan) -> tuple[DomainDevice, ...]:
+    """Every libvirt device of a plan: its host devices, then its switch interfaces."""
+    return (
+        *(domain_device(d) for d in plan.devices),
+        *(interface_device(n) for n in plan.interfaces),
+    )
 
 
 def domain_for_plan(plan: GuestPlan, *, virt_type: str) -> Domain:
@@ -175,7 +221,7 @@ def domain_for_plan(plan: GuestPlan, *, virt_type: str) -> Domain:
         uuid=plan.uuid,
         memory_mib=plan.memory_mib,
         vcpus=plan.vcpus,
-        devices=tuple(domain_device(d) for d in plan.devices),
+        devices=plan_devices(plan),
         virt_type=virt_type,
     )
 
@@ -183,33 +229,6 @@ def domain_for_plan(plan: GuestPlan, *, virt_type: str) -> Domain:
 def flavor_hostdev(device: PciDevice, *, managed: bool = True) -> HostdevDevice:
     """A flavor (alias) device; ``managed`` is the device spec's ``managed`` tag (Nova §6.7)."""
     return HostdevDevice(address=device.address, managed=managed)
-
-
-def domain_device_for_binding(binding: Binding) -> DomainDevice | None:
-    """The guest device for a bound port, or None for an ``ovs`` port (no PCI device).
-
-    ``direct`` gives ``<interface type='hostdev'>``, ``macvtap`` gives
-    ``<interface type='direct'>`` on the VF's netdev, ``direct-physical`` gives a managed
-    ``<hostdev>`` of the PF (Nova §6.1-§6.4).
-    """
-    device, port = binding.device, binding.port
-    if binding.vif_type is VifType.OVS or device is None:
-        return None
-    details = binding.vif_details
-    if binding.vif_type is VifType.HOSTDEV_PHYSICAL:
-        return HostdevDevice(address=device.address, managed=True)
-    if port.vnic_type is VnicType.MACVTAP:
-        if not device.devname:
-            raise RequestError(
-                f"port {port.id!r}: macvtap needs the VF's netdev name, and device "
-                f"{device.address} has none (is it bound to a network driver?)"
-            )
-        return DirectInterface(
-            source_dev=device.devname, mac=port.mac, vlan=details.vlan, profileid=details.profileid
-        )
-    return HostdevInterface(
-        address=device.address, mac=port.mac, vlan=details.vlan, profileid=details.profileid
-    )
 
 
 # --- rendering --------------------------------------------------------------------
@@ -248,6 +267,14 @@ def device_element(device: DomainDevice) -> ET.Element:
         attrs = {"mode": "subsystem", "type": "pci", "managed": _yes_no(device.managed)}
         element = ET.Element("hostdev", attrs)
         _pci_source(element, device.address, typed=False)
+        return element
+    if isinstance(device, BridgeInterface):
+        element = ET.Element("interface", {"type": "bridge"})
+        ET.SubElement(element, "mac", {"address": device.mac})
+        ET.SubElement(element, "source", {"bridge": device.bridge})
+        port = ET.SubElement(element, "virtualport", {"type": "openvswitch"})
+        ET.SubElement(port, "parameters", {"interfaceid": device.interfaceid})
+        ET.SubElement(element, "model", {"type": device.model})
         return element
     if isinstance(device, HostdevInterface):
         element = ET.Element("interface", {"type": "hostdev", "managed": "yes"})
@@ -317,83 +344,8 @@ def render_domain(domain: Domain) -> str:
     return _serialise(domain_element(domain))
 
 
-# --- reading ----------------------------------------------------------------------
-
-
-class HeldKind(enum.StrEnum):
-    """How a domain holds a host device."""
-
-    HOSTDEV = "hostdev"
-    INTERFACE_HOSTDEV = "interface-hostdev"
-    INTERFACE_DIRECT = "interface-direct"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class HeldDevice:
-    """One host device a domain's XML refers to: a PCI address, or a VF netdev (macvtap)."""
-
-    kind: HeldKind
-    address: PciAddress | None = None
-    source_dev: str | None = None
-    mac: str | None = None
-
-
-def _parse_address(element: ET.Element, *, where: str) -> PciAddress:
-    try:
-        fields = [int(element.attrib[k], 0) for k in ("domain", "bus", "slot", "function")]
-        return PciAddress(domain=fields[0], bus=fields[1], slot=fields[2], function=fields[3])
-    except (KeyError, ValueError) as exc:
-        raise HypervisorError(
-            f"{where}: source address {element.attrib!r} is not a PCI address"
-        ) from exc
-
-
-def _held(element: ET.Element, *, where: str) -> HeldDevice | None:
-    mac_el = element.find("mac")
-    mac = mac_el.get("address") if mac_el is not None else None
-    kind = element.get("type")
-    if element.tag == "hostdev" and kind == "pci":
-        addr = element.find("source/address")
-        if addr is None:
-            raise HypervisorError(f"{where}: <hostdev type='pci'> without a source address")
-        return HeldDevice(kind=HeldKind.HOSTDEV, address=_parse_address(addr, where=where))
-    if element.tag == "interface" and kind == "hostdev":
-        addr = element.find("source/address")
-        if addr is None or addr.get("type", "pci") != "pci":
-            return None
-        address = _parse_address(addr, where=where)
-        return HeldDevice(kind=HeldKind.INTERFACE_HOSTDEV, address=address, mac=mac)
-    if element.tag == "interface" and kind == "direct":
-        source = element.find("source")
-        dev = source.get("dev") if source is not None else None
-        if dev is None:
-            return None
-        return HeldDevice(kind=HeldKind.INTERFACE_DIRECT, source_dev=dev, mac=mac)
-    return None
-
-
-def devices_in_domain(xml: str, *, where: str = "domain XML") -> list[HeldDevice]:
-    """The host PCI devices (and macvtap VF netdevs) a domain's XML holds, in order.
-
-    This is what the libvirt driver lists, the truth claims are reconciled against.
-    """
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError as exc:
-        raise HypervisorError(f"{where} does not parse: {exc}") from exc
-    devices = root if root.tag == "devices" else root.find("devices")
-    if devices is None:
-        return []
-    held = (_held(element, where=where) for element in devices)
-    return [h for h in held if h is not None]
-
-
-def held_addresses(held: Sequence[HeldDevice]) -> tuple[PciAddress, ...]:
-    """The PCI addresses among ``held`` (macvtap netdevs are resolved by the caller)."""
-    return tuple(h.address for h in held if h.address is not None)
-
-
 __all__ = [
+    "BridgeInterface",
     "DirectInterface",
     "Domain",
     "DomainDevice",
@@ -405,11 +357,12 @@ __all__ = [
     "device_element",
     "devices_in_domain",
     "domain_device",
-    "domain_device_for_binding",
     "domain_element",
     "domain_for_plan",
     "flavor_hostdev",
     "held_addresses",
+    "interface_device",
+    "plan_devices",
     "render_device",
     "render_domain",
 ]

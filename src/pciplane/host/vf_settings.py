@@ -17,9 +17,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Protocol
 
-from pciplane.core.binding import Binding
-from pciplane.core.device import DevType
 from pciplane.core.errors import HypervisorError, NotFoundError, RequestError
+from pciplane.core.guest import VfWiring
 
 ZERO_MAC = "00:00:00:00:00:00"
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -215,33 +214,17 @@ def full_release_plan(*, pf: str, vf: int) -> VfPlan:
     return release_plan(assign_plan(pf=pf, vf=vf, settings=everything))
 
 
-def settings_for_binding(
-    binding: Binding,
-    *,
-    link_state: LinkState = LinkState.AUTO,
-    qos: int = 0,
-    max_tx_rate: int | None = None,
-    min_tx_rate: int | None = None,
-) -> VfSettings:
-    """A bound port's VF settings: its MAC, its segment's VLAN (none under an 802.1Qbh
-    profile, where the switch assigns it, Nova §6.4), spoof checking from port security
-    (as Neutron's SR-IOV agent does), trust from the profile's ``trusted``."""
-    port = binding.port
-    device = binding.device
-    if device is None or device.dev_type is not DevType.VF:
-        what = "no device" if device is None else f"{device.address} ({device.dev_type.value})"
-        raise RequestError(f"port {port.id!r}: VF settings need a VF, the binding has {what}")
-    vlan = None if binding.vif_details.profileid is not None else binding.vif_details.vlan
-    return VfSettings(
-        mac=port.mac,
-        vlan=vlan,
-        qos=qos if vlan else 0,
-        spoofchk=port.port_security,
-        trust=bool(port.trusted),
-        link_state=link_state,
-        max_tx_rate=max_tx_rate,
-        min_tx_rate=min_tx_rate,
+def plan_for_wiring(wiring: VfWiring) -> VfPlan:
+    """The assignment plan for a port's VF as the guest plan says (its PF's netdev, its VF
+    number, and the settings the binding decided: neutron-sriov-binding.md §4)."""
+    settings = VfSettings(
+        mac=wiring.mac,
+        vlan=wiring.vlan,
+        spoofchk=wiring.spoofchk,
+        trust=wiring.trust,
+        link_state=LinkState(wiring.link_state),
     )
+    return assign_plan(pf=wiring.pf, vf=wiring.vf, settings=settings)
 
 
 class Netlink(Protocol):
@@ -267,27 +250,3 @@ def apply(plan: VfPlan, *, netlink: Netlink) -> None:
                 f"`{shlex.join(plan.argv(op))}` failed: {exc} "
                 f"(errno {getattr(exc, 'code', None) or getattr(exc, 'errno', '?')})"
             ) from exc
-
-
-def plan_for_binding(
-    binding: Binding,
-    *,
-    vf_index: int,
-    link_state: LinkState = LinkState.AUTO,
-    qos: int = 0,
-    max_tx_rate: int | None = None,
-    min_tx_rate: int | None = None,
-) -> VfPlan:
-    """The assignment plan for a bound port's VF, on its PF's netdev (``parent_ifname``);
-    ``vf_index`` is N of the PF's ``virtfnN`` link (discovery's ``HostDevice.vf_index``)."""
-    values = settings_for_binding(
-        binding, link_state=link_state, qos=qos, max_tx_rate=max_tx_rate, min_tx_rate=min_tx_rate
-    )
-    device = binding.device
-    assert device is not None  # settings_for_binding refused otherwise
-    if not device.parent_ifname:
-        raise RequestError(
-            f"port {binding.port.id!r}: VF {device.address} has no PF interface name "
-            "(is its PF bound to a network driver?)"
-        )
-    return assign_plan(pf=device.parent_ifname, vf=vf_index, settings=values)

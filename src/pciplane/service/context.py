@@ -6,10 +6,16 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from pciplane.service.agents import AgentService
+from pciplane.service.binding import Binder
 from pciplane.service.catalog import CatalogService
 from pciplane.service.hosts import HostService
+from pciplane.service.hotplug import HotPlugService
 from pciplane.service.housekeeping import Housekeeper
 from pciplane.service.metrics import FleetGauges, Metrics
+from pciplane.service.networks import NetworkService
+from pciplane.service.nics import NicService
+from pciplane.service.ports import PortFactory, PortService
 from pciplane.service.reconcile import ReconcileService
 from pciplane.service.scheduler import Scheduler
 from pciplane.service.servers import ServerService
@@ -28,6 +34,10 @@ class Services:
     catalog: CatalogService
     reconcile: ReconcileService
     housekeeper: Housekeeper
+    networks: NetworkService
+    ports: PortService
+    hotplug: HotPlugService
+    agents: AgentService
 
     def start(self) -> None:
         """Migrate (when configured) and load the alias file (when there is one)."""
@@ -50,15 +60,22 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
     db = db or Database.open(settings.db_url, migrate=False)
     metrics = Metrics()
     scheduler = Scheduler(db, settings, metrics)
-    server_service = ServerService(db, settings, scheduler)
+    binder = Binder(settings)
+    factory = PortFactory(settings)
+    server_service = ServerService(db, settings, scheduler, NicService(binder, factory))
+    hotplug = HotPlugService(db, settings, scheduler, binder)
     return Services(
         settings=settings,
         db=db,
         metrics=metrics,
         scheduler=scheduler,
         servers=server_service,
-        hosts=HostService(db, settings, scheduler, server_service),
+        hosts=HostService(db, settings, scheduler, server_service, hotplug),
         catalog=CatalogService(db, settings),
         reconcile=ReconcileService(db),
         housekeeper=Housekeeper(db, settings, server_service),
+        networks=NetworkService(db, settings),
+        ports=PortService(db, settings, binder, factory),
+        hotplug=hotplug,
+        agents=AgentService(db, settings),
     )

@@ -11,18 +11,20 @@ handed out again when the agent registers after a restart.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pciplane.core.alias import parse_aliases
 from pciplane.core.device import Inventory
-from pciplane.core.errors import SnapshotError, StateError
+from pciplane.core.errors import ConfigError, SnapshotError, StateError
 from pciplane.core.fleet import Fleet, Host
 from pciplane.core.guest import GuestPlan, domain_name
 from pciplane.core.lifecycle import OPEN_WORK, WorkEvent, WorkKind
 from pciplane.core.pool import PoolUsage, pool_usage
 from pciplane.core.snapshot import dump_fleet, host_from_json
 from pciplane.core.spec import resolve_specs
+from pciplane.core.sriov_agent import SriovAgentConfig, apply_to_host
+from pciplane.service.hotplug import HotPlugService
 from pciplane.service.metrics import Sample
 from pciplane.service.retry import on_conflict
 from pciplane.service.scheduler import Scheduler
@@ -59,9 +61,12 @@ class WorkOrder:
 
     @property
     def plan(self) -> GuestPlan:
-        """The server's guest plan; a server stored without one (from before plans were
-        kept) still names its domain, which is all a stop needs."""
+        """The item's own plan (a hot plug's port), else the server's guest plan; a server
+        stored without one (from before plans were kept) still names its domain, which is
+        all a stop needs."""
         server = self.server
+        if self.work.plan is not None:
+            return self.work.plan
         if server.guest_plan is not None:
             return server.guest_plan
         return GuestPlan(
@@ -74,12 +79,18 @@ class WorkOrder:
 
 class HostService:
     def __init__(
-        self, db: Database, settings: Settings, scheduler: Scheduler, servers: ServerService
+        self,
+        db: Database,
+        settings: Settings,
+        scheduler: Scheduler,
+        servers: ServerService,
+        hotplug: HotPlugService,
     ) -> None:
         self.db = db
         self.settings = settings
         self.scheduler = scheduler
         self.servers = servers
+        self.hotplug = hotplug
 
     # --- what operators see -----------------------------------------------------------
 
@@ -122,14 +133,27 @@ class HostService:
 
     def register(self, name: str, document: Mapping[str, object]) -> tuple[HostInfo, int]:
         """An agent's report of its host; the host as stored, and how many items of work
-        it had taken before and never answered are handed out again."""
+        it had taken before and never answered are handed out again.
+
+        The agent's network configuration (``network``: Neutron's SR-IOV agent options)
+        is applied here, once (:func:`pciplane.core.sriov_agent.apply_to_host`):
+        excluded VFs are not kept, ``sriov_auto_all`` and ``sriov_pci_group`` become the
+        host's own allow-list, ``sriov_only`` a host rule.
+        """
         if document.get("name", name) not in (None, name):
             raise SnapshotError(f"host {name!r}: the body names host {document.get('name')!r}")
-        host: Host = host_from_json({**document, "name": name}, source=f"host {name!r}")
+        body = {k: v for k, v in document.items() if k != "network"}
+        host: Host = host_from_json({**body, "name": name}, source=f"host {name!r}")
+        network = document.get("network")
+        try:
+            agent = SriovAgentConfig() if network is None else SriovAgentConfig.from_json(network)
+        except ConfigError as exc:
+            raise SnapshotError(f"host {name!r}: {exc}") from None
+        host = apply_to_host(host, self.settings.device_spec, agent)
 
         def attempt(_k: int) -> tuple[HostRecord, int]:
             with self.db.write() as conn:
-                record = register_host(conn, host, now=time.time())
+                record = register_host(conn, host, now=time.time(), agent=agent)
                 return record, servers.redeliver(conn, record.id)
 
         record, redelivered = on_conflict(
@@ -150,18 +174,27 @@ class HostService:
             return servers.get_work(conn, work_id)
 
     def report_work(
-        self, work: WorkRecord, *, ok: bool, reason: str, domain_xml: str | None
+        self,
+        work: WorkRecord,
+        *,
+        ok: bool,
+        reason: str,
+        domain_xml: str | None,
+        code: str | None = None,
+        wired: Sequence[Mapping[str, object]] = (),
     ) -> ServerRecord:
         """The outcome of one work item; the server as it is now."""
         if work.state not in OPEN_WORK:
             raise StateError(f"work item {work.id} is already {work.state}")
         if work.kind is WorkKind.START:
-            self.servers.started(work, ok=ok, reason=reason, domain_xml=domain_xml)
+            self.servers.started(work, ok=ok, reason=reason, domain_xml=domain_xml, wired=wired)
         elif work.kind is WorkKind.STOP:
             self.servers.stopped(work, ok=ok, reason=reason)
+        elif work.port_id is not None:
+            self.hotplug.finish(work, ok=ok, reason=reason, code=code, wired=wired)
         else:
             with self.db.write() as conn:
-                servers.move_work(conn, work, WorkEvent.FINISH)
+                servers.move_work(conn, work, WorkEvent.FINISH, reason=reason or None, code=code)
         return self.servers.get(work.server_id)
 
     # --- metrics ----------------------------------------------------------------------

@@ -19,8 +19,9 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from sqlalchemy.engine import Connection
 
@@ -29,10 +30,11 @@ from pciplane.core.claim import claim
 from pciplane.core.device import Inventory
 from pciplane.core.errors import ConflictError, NoFitError
 from pciplane.core.explain import group_by_reason
-from pciplane.core.fit import GuestRequest, HostView
+from pciplane.core.fit import GuestRequest, HostView, Verdict
 from pciplane.core.fleet import replace_devices
 from pciplane.core.guest import GuestPlan, plan_for_claim
-from pciplane.core.index import FleetFit, FleetIndex
+from pciplane.core.host_rules import capacity_with_rules, ruled_out
+from pciplane.core.index import FleetFit, FleetIndex, HostReason
 from pciplane.core.lifecycle import ServerEvent, WorkKind
 from pciplane.core.spec import DeviceSpec, parse_device_specs
 from pciplane.service.metrics import Metrics
@@ -55,20 +57,27 @@ log = logging.getLogger("pciplane.scheduler")
 NAMED_PER_REASON = 3
 
 
+class ClaimHook(Protocol):
+    """What a claim also needs besides devices (a server's ports): given the host and the
+    devices chosen, the finished guest plan and a write for the claim's transaction.
+    It may raise (a port no driver binds): then nothing of the claim is written."""
+
+    def prepare(
+        self,
+        server: ServerRecord,
+        record: HostRecord,
+        view: HostView,
+        guest: GuestRequest,
+        verdict: Verdict,
+        plan: GuestPlan,
+    ) -> tuple[GuestPlan, Callable[[Connection], None]]: ...
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Placement:
     host: str
     plan: GuestPlan
     retries: int
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class HostVerdict:
-    """One host's answer to a what-if question, liveness included."""
-
-    host: str
-    fits: bool
-    reason: str
 
 
 def free_devices(view: HostView) -> int:
@@ -120,19 +129,8 @@ def rank(
     return sorted(fitting, key=lambda n: sign * count(n, index.view(n)))
 
 
-def live_verdicts(result: FleetFit, down: Mapping[str, str]) -> list[HostVerdict]:
-    """Every host's verdict, a host whose agent is down ruled out with that reason."""
-    out = []
-    for v in result.reasons():
-        if v.host in down:
-            out.append(HostVerdict(host=v.host, fits=False, reason=down[v.host]))
-        else:
-            out.append(HostVerdict(host=v.host, fits=v.fits, reason=v.reason))
-    return out
-
-
 def explain_no_fit(
-    server: str, verdicts: Iterable[HostVerdict], excluded: Iterable[str], total: int
+    server: str, verdicts: Iterable[HostReason], excluded: Iterable[str], total: int
 ) -> str:
     """Hosts grouped by their exact reason, each group with a few of its hosts' names."""
     if total == 0:
@@ -214,18 +212,30 @@ class Scheduler:
                 )
         return down
 
-    def fit(self, guest: GuestRequest) -> list[HostVerdict]:
+    def refused(self, guest: GuestRequest) -> dict[str, str]:
+        """Hosts the host rules refuse ``guest`` (``sriov_only``), with why."""
+        return ruled_out((r.host for r in self.known.values()), guest)
+
+    def _judged(self, guest: GuestRequest) -> FleetFit:
+        """Every live host's answer; hosts a whole-host rule refuses (an agent that is
+        down, ``sriov_only``) do not fit, each with its reason."""
+        self.refresh()
+        refused = {**self.refused(guest), **self.down_hosts()}
+        return self.index.fit(guest).overruled(refused)
+
+    def fit(self, guest: GuestRequest) -> list[HostReason]:
         with self.lock:
-            self.refresh()
-            result = self.index.fit(guest)
-        return live_verdicts(result, self.down_hosts())
+            result = self._judged(guest)
+        return list(result.reasons())
 
     def capacity(self, guest: GuestRequest) -> FleetCapacity:
         """How many more such servers each live host could take (claims on copies only)."""
         with self.lock:
             self.refresh()
             hosts = [self.known[name].host for name in self.index.host_names()]
-            return fleet_capacity(hosts, self.index, guest)
+            return capacity_with_rules(
+                fleet_capacity(hosts, self.index, guest), self.refused(guest)
+            )
 
     # --- placement ----------------------------------------------------------------
 
@@ -236,17 +246,19 @@ class Scheduler:
         exclude: frozenset[str] = frozenset(),
         *,
         new: bool,
+        hook: ClaimHook | None = None,
     ) -> Placement:
         """Choose a host, claim the devices and queue the start, in one transaction.
 
         ``new``: the server row is written with the claim (a create); otherwise the
-        server exists without a host (a reschedule). NoFitError when no host fits.
+        server exists without a host (a reschedule). ``hook``: the server's ports, bound
+        and written in the same transaction. NoFitError when no host fits.
         """
         started = time.perf_counter()
         with self.lock:
             try:
                 placement = on_conflict(
-                    lambda k: self._attempt(server, guest, exclude, k, new=new),
+                    lambda k: self._attempt(server, guest, exclude, k, new=new, hook=hook),
                     retries=self.settings.claim_retries,
                     metrics=self.metrics,
                 )
@@ -270,27 +282,29 @@ class Scheduler:
         k: int,
         *,
         new: bool,
+        hook: ClaimHook | None = None,
     ) -> Placement:
-        self.refresh()
-        result = self.index.fit(guest)
-        down = self.down_hosts()
-        ranked = rank(
-            self.index, result, guest, exclude | down.keys(), self.settings.weigher, self.free
-        )
+        result = self._judged(guest)
+        ranked = rank(self.index, result, guest, exclude, self.settings.weigher, self.free)
         if not ranked:
-            verdicts = live_verdicts(result, down)
             raise NoFitError(
-                explain_no_fit(server.name, verdicts, exclude, len(self.index)), result
+                explain_no_fit(server.name, result.reasons(), exclude, len(self.index)), result
             )
         # After k lost races, take the k-th best host: the writer that won is likely
         # still packing the best one, and re-picking it lost every retry to that writer
         # under load (tests/integration/test_service_load.py).
         host = ranked[min(k, len(ranked) - 1)]
-        plan = self._claim(server, guest, host, new=new)
+        plan = self._claim(server, guest, host, new=new, hook=hook)
         return Placement(host=host, plan=plan, retries=k)
 
     def _claim(
-        self, server: ServerRecord, guest: GuestRequest, name: str, *, new: bool
+        self,
+        server: ServerRecord,
+        guest: GuestRequest,
+        name: str,
+        *,
+        new: bool,
+        hook: ClaimHook | None = None,
     ) -> GuestPlan:
         record = self.known[name]
         view = self.index.view(name)
@@ -306,6 +320,9 @@ class Scheduler:
             view=view,
             verdict=verdict,
         )
+        also: Callable[[Connection], None] | None = None
+        if hook is not None:
+            plan, also = hook.prepare(server, record, view, guest, verdict, plan)
         now = time.time()
         with self.db.write() as conn:
             # The server row first: the claims rows written with the devices refer to it.
@@ -328,11 +345,12 @@ class Scheduler:
                 conn, host_id=record.id, seen=record.generation, before=before, after=after
             )
             add_work(conn, host_id=record.id, server_id=server.id, kind=WorkKind.START, now=now)
+            if also is not None:
+                also(conn)
         self._remember(
-            HostRecord(
-                id=record.id,
+            replace(
+                record,
                 generation=generation,
-                last_seen=record.last_seen,
                 host=replace_devices(record.host, tuple(after)),
             )
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from sqlalchemy.engine import Connection
@@ -32,6 +32,8 @@ from pciplane.core.lifecycle import (
     add_fault,
     server_move,
 )
+from pciplane.service.binding import PortBindingFailed
+from pciplane.service.nics import NicRequest, NicService, PlannedNic
 from pciplane.service.scheduler import Scheduler
 from pciplane.service.settings import Settings
 from pciplane.store import catalog, servers
@@ -47,11 +49,20 @@ def guest_request(conn: Connection, name: str, extra_specs: Mapping[str, str]) -
     return GuestRequest(name=name, pci=requests_from_flavor(extra_specs, aliases))
 
 
+def with_ports(guest: GuestRequest, planned: Sequence[PlannedNic]) -> GuestRequest:
+    """The flavor's requests, then one per SR-IOV port (Nova's order, §4.2)."""
+    ports = tuple(p.request for p in planned if p.request is not None)
+    return replace(guest, pci=(*guest.pci, *ports))
+
+
 class ServerService:
-    def __init__(self, db: Database, settings: Settings, scheduler: Scheduler) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, scheduler: Scheduler, nics: NicService
+    ) -> None:
         self.db = db
         self.settings = settings
         self.scheduler = scheduler
+        self.nics = nics
 
     # --- reads ----------------------------------------------------------------------
 
@@ -69,11 +80,15 @@ class ServerService:
 
     # --- create -----------------------------------------------------------------------
 
-    def create(self, *, name: str, flavor: str, project: str) -> ServerRecord:
+    def create(
+        self, *, name: str, flavor: str, project: str, nics: Sequence[NicRequest] = ()
+    ) -> ServerRecord:
         """Validate, then place; the server comes back BUILD (placed) or ERROR (why not)."""
         with self.db.read() as conn:
             record = catalog.get_flavor(conn, flavor)
             guest = guest_request(conn, name, record.extra_specs_map)
+            planned = self.nics.plan(conn, project, nics, record.extra_specs_map)
+        guest = with_ports(guest, planned)
         now = time.time()
         server = ServerRecord(
             id=str(uuid.uuid4()),
@@ -87,16 +102,19 @@ class ServerService:
             created_at=now,
             updated_at=now,
         )
+        hook = self.nics.hook(planned) if planned else None
         try:
-            self.scheduler.place(server, guest, new=True)
-        except (NoFitError, ConflictError) as exc:
+            self.scheduler.place(server, guest, new=True, hook=hook)
+        except (NoFitError, ConflictError, PortBindingFailed) as exc:
             failed = replace(
                 server,
                 state=server_move(ServerState.BUILD, ServerEvent.NO_VALID_HOST),
                 reason=str(exc),
             )
+            bad_port = exc if isinstance(exc, PortBindingFailed) else None
             with self.db.write() as conn:
                 servers.insert_server(conn, failed)
+                self.nics.attach_unplaced(conn, server.id, planned, bad_port)
         return self.get(server.id)
 
     def place_again(self, server: ServerRecord, faults: tuple[Fault, ...]) -> None:
@@ -104,14 +122,19 @@ class ServerService:
         try:
             with self.db.read() as conn:
                 guest = guest_request(conn, server.name, dict(server.extra_specs))
+                planned = self.nics.planned_for(conn, server)
         except PciplaneError as exc:
             self._give_up(server.id, f"cannot reschedule: {exc}", faults)
             return
         exclude = frozenset(f.host for f in faults if f.host is not None)
+        hook = self.nics.hook(planned) if planned else None
         try:
-            self.scheduler.place(server, guest, exclude, new=False)
-        except (NoFitError, ConflictError) as exc:
+            self.scheduler.place(server, with_ports(guest, planned), exclude, new=False, hook=hook)
+        except (NoFitError, ConflictError, PortBindingFailed) as exc:
             self._give_up(server.id, str(exc), faults)
+            if isinstance(exc, PortBindingFailed):
+                with self.db.write() as conn:
+                    self.nics.attach_unplaced(conn, server.id, planned, exc)
 
     def _give_up(self, server_id: str, reason: str, faults: tuple[Fault, ...]) -> None:
         if faults:
@@ -130,8 +153,16 @@ class ServerService:
 
     # --- agent outcomes -------------------------------------------------------------
 
-    def started(self, work: WorkRecord, *, ok: bool, reason: str, domain_xml: str | None) -> None:
-        """The agent's answer to a start: ACTIVE, or free and try elsewhere."""
+    def started(
+        self,
+        work: WorkRecord,
+        *,
+        ok: bool,
+        reason: str,
+        domain_xml: str | None,
+        wired: Sequence[Mapping[str, object]] = (),
+    ) -> None:
+        """The agent's answer to a start: ACTIVE (its ports too), or free and try elsewhere."""
         host_id = self._host_id(work.host)
         if ok:
 
@@ -145,6 +176,7 @@ class ServerService:
                     domain_xml=domain_xml,
                     updated_at=time.time(),
                 )
+                self.nics.guest_up(conn, work.server_id, wired)
 
             self.scheduler.update_host(
                 host_id, lambda inv: allocate(inv, owner=work.server_id), activate
@@ -159,6 +191,7 @@ class ServerService:
 
         def record_fault(conn: Connection) -> None:
             servers.move_work(conn, work, event)
+            self.nics.unbind(conn, work.server_id)
             servers.move_server(
                 conn,
                 work.server_id,
@@ -240,6 +273,7 @@ class ServerService:
             servers.move_server(
                 conn, server_id, ServerEvent.DELETED, task=None, updated_at=time.time()
             )
+            self.nics.release(conn, server_id)
 
         self.scheduler.update_host(host_id, lambda inv: release(inv, owner=server_id), finish)
 
@@ -248,3 +282,4 @@ class ServerService:
             servers.move_server(
                 conn, server_id, ServerEvent.DELETED, task=None, updated_at=time.time()
             )
+            self.nics.release(conn, server_id)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import Field, JsonValue, ValidationError
+from pydantic import AfterValidator, Field, JsonValue, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -26,7 +26,9 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from pciplane.core.errors import ConfigError
+from pciplane.core.binding import sriov_nic_switch
+from pciplane.core.errors import ConfigError, RequestError
+from pciplane.core.request import parse_vnic_type
 
 ENV_PREFIX = "PCIPLANE_"
 
@@ -71,6 +73,35 @@ class _TomlFile(PydanticBaseSettingsSource):
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: [pciplane] must be a table")
         return dict(table)
+
+
+#: The drivers pciplane has, in ML2's configuration order.
+MECHANISM_DRIVERS = ("sriovnicswitch", "openvswitch")
+
+
+def _vnic_type(value: str) -> str:
+    try:
+        return str(parse_vnic_type(value))
+    except RequestError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _drivers(value: list[str]) -> list[str]:
+    unknown = [d for d in value if d not in MECHANISM_DRIVERS]
+    if unknown or not value or len(set(value)) != len(value):
+        raise ValueError(
+            f"expected some of {', '.join(MECHANISM_DRIVERS)}, each once, got {value!r}"
+        )
+    return value
+
+
+def _prohibit(value: list[str]) -> list[str]:
+    """Checked as Neutron's SR-IOV driver checks it when it starts (binding §2 step 8)."""
+    try:
+        sriov_nic_switch(value)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    return value
 
 
 class Settings(BaseSettings):
@@ -136,6 +167,29 @@ class Settings(BaseSettings):
         10.0,
         description="seconds between the service's checks for expired starts and servers "
         "left half-created by a process that died",
+    )
+    default_vnic_type: Annotated[str, AfterValidator(_vnic_type)] = Field(
+        "normal",
+        description="binding:vnic_type of the port a server's '--nic net-id=...' entry "
+        "creates when the entry names none",
+    )
+    mechanism_drivers: Annotated[list[str], AfterValidator(_drivers)] = Field(
+        default_factory=lambda: list(MECHANISM_DRIVERS),
+        description="ML2's mechanism drivers, tried in this order to bind a port: "
+        "sriovnicswitch (SR-IOV vnic types) and openvswitch (normal ports)",
+    )
+    vnic_type_prohibit_list: Annotated[list[str], AfterValidator(_prohibit)] = Field(
+        default_factory=list,
+        description="[SRIOV_DRIVER] vnic_type_prohibit_list: vnic types the SR-IOV driver "
+        "declines (direct, macvtap, direct-physical, accelerator-direct; not all four)",
+    )
+    global_physnet_mtu: Annotated[int, Field(ge=68, le=65535)] = Field(
+        1500, description="MTU of new networks (Neutron's global_physnet_mtu)"
+    )
+    attach_timeout: Annotated[float, Field(gt=0)] = Field(
+        60.0,
+        description="seconds 'server add port' and 'remove port' wait for the host's agent "
+        "to hot-plug before answering",
     )
     migrate_on_start: bool = Field(True, description="apply database migrations on start")
     log_level: LogLevel = Field("info", description="log level of serve")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -21,6 +21,7 @@ from pciplane.core.errors import ConflictError, NotFoundError
 from pciplane.core.fleet import Host, NumaNode
 from pciplane.core.snapshot import device_from_json, device_to_json
 from pciplane.core.spec import parse_device_specs
+from pciplane.core.sriov_agent import SriovAgentConfig
 from pciplane.store.tables import claims, devices, hosts, numa_nodes
 
 #: Device keys kept in their own columns; the rest of the device JSON goes to ``attrs``.
@@ -36,6 +37,8 @@ class HostRecord:
     generation: int
     last_seen: float | None
     host: Host
+    #: The agent's network configuration as it last reported it (empty: none).
+    agent: SriovAgentConfig = field(default_factory=SriovAgentConfig)
 
 
 def fleet_version(conn: Connection) -> tuple[int, int, int]:
@@ -85,19 +88,30 @@ def load_hosts(conn: Connection, ids: Sequence[int] | None = None) -> list[HostR
         query_nodes = sa.select(numa_nodes).where(numa_nodes.c.host_id.in_(chunk))
         for n in conn.execute(query_nodes.order_by(numa_nodes.c.node)):
             nodes[n.host_id].append(NumaNode(id=n.node, socket=n.socket))
-    return [
-        HostRecord(
-            id=r.id,
-            generation=r.generation,
-            last_seen=r.last_seen,
-            host=_host(r.name, r.device_spec, nodes[r.id], devs[r.id]),
+    out = []
+    for r in rows:
+        agent = _agent(r.network)
+        host = _host(r.name, r.device_spec, nodes[r.id], devs[r.id], agent.sriov_only)
+        out.append(
+            HostRecord(
+                id=r.id, generation=r.generation, last_seen=r.last_seen, host=host, agent=agent
+            )
         )
-        for r in rows
-    ]
+    return out
+
+
+def _agent(text: str | None) -> SriovAgentConfig:
+    if text is None:
+        return SriovAgentConfig()
+    return SriovAgentConfig.from_json(json.loads(text), where="stored agent configuration")
 
 
 def _host(
-    name: str, spec_text: str | None, nodes: Sequence[NumaNode], devs: Sequence[PciDevice]
+    name: str,
+    spec_text: str | None,
+    nodes: Sequence[NumaNode],
+    devs: Sequence[PciDevice],
+    sriov_only: bool = False,
 ) -> Host:
     raw = None if spec_text is None else tuple(json.loads(spec_text))
     return Host(
@@ -106,6 +120,7 @@ def _host(
         devices=tuple(sorted(devs, key=lambda d: d.address)),
         device_spec=None if raw is None else parse_device_specs(raw),
         device_spec_raw=raw,
+        sriov_only=sriov_only,
     )
 
 
@@ -179,25 +194,24 @@ def _insert_claim(conn: Connection, dev_id: int, dev: PciDevice) -> None:
         ) from None
 
 
-def register_host(conn: Connection, host: Host, *, now: float) -> HostRecord:
+def register_host(
+    conn: Connection, host: Host, *, now: float, agent: SriovAgentConfig | None = None
+) -> HostRecord:
     """Create or update a host from its agent's report, checked by generation."""
     row = conn.execute(sa.select(hosts).where(hosts.c.name == host.name)).first()
     spec_text = None if host.device_spec_raw is None else json.dumps(list(host.device_spec_raw))
+    agent = agent if agent is not None else SriovAgentConfig()
+    network = json.dumps(agent.to_json(), sort_keys=True) if agent else None
+    values = {"device_spec": spec_text, "last_seen": now, "network": network}
     if row is None:
         host_id = conn.execute(
-            sa.insert(hosts).values(
-                name=host.name, generation=1, device_spec=spec_text, last_seen=now
-            )
+            sa.insert(hosts).values(name=host.name, generation=1, **values)
         ).inserted_primary_key[0]  # type: ignore[index]
         generation, stored = 1, Inventory.of(())
     else:
         host_id, stored = row.id, Inventory.of(load_hosts(conn, [row.id])[0].host.devices)
         generation = bump_generation(conn, host_id, row.generation)
-        conn.execute(
-            sa.update(hosts)
-            .where(hosts.c.id == host_id)
-            .values(device_spec=spec_text, last_seen=now)
-        )
+        conn.execute(sa.update(hosts).where(hosts.c.id == host_id).values(**values))
     merged = merge_report(stored, host.devices)
     _replace_rows(conn, host_id, host.numa_nodes, stored, merged)
     return HostRecord(
@@ -205,6 +219,7 @@ def register_host(conn: Connection, host: Host, *, now: float) -> HostRecord:
         generation=generation,
         last_seen=now,
         host=replace(host, devices=tuple(sorted(merged, key=lambda d: d.address))),
+        agent=agent,
     )
 
 

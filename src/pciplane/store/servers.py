@@ -9,7 +9,7 @@ move the same server or work item, exactly one wins and the other gets
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -29,6 +29,7 @@ from pciplane.core.lifecycle import (
     server_move,
     work_move,
 )
+from pciplane.store.ports import PortRecord, list_ports
 from pciplane.store.tables import devices, hosts, servers, work_items
 
 
@@ -52,6 +53,8 @@ class ServerRecord:
     devices: tuple[str, ...] = ()
     created_at: float = 0.0
     updated_at: float = 0.0
+    #: Its ports (Neutron's), in the order they were created.
+    ports: tuple[PortRecord, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -62,6 +65,11 @@ class WorkRecord:
     server_id: str
     state: WorkState
     created_at: float = 0.0
+    #: This item's own plan (a hot plug's port alone); None: the server's plan.
+    plan: GuestPlan | None = None
+    port_id: str | None = None
+    reason: str | None = None
+    code: str | None = None
 
 
 def _faults_json(faults: tuple[Fault, ...]) -> str:
@@ -126,6 +134,7 @@ def _record(conn: Connection, row: sa.Row[tuple[object, ...]]) -> ServerRecord:
         devices=tuple(held),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        ports=tuple(list_ports(conn, server_id=row.id)),
     )
 
 
@@ -212,7 +221,16 @@ def update_server(conn: Connection, server_id: str, **values: object) -> None:
 # --- work items -------------------------------------------------------------------
 
 
-def add_work(conn: Connection, *, host_id: int, server_id: str, kind: WorkKind, now: float) -> int:
+def add_work(
+    conn: Connection,
+    *,
+    host_id: int,
+    server_id: str,
+    kind: WorkKind,
+    now: float,
+    plan: GuestPlan | None = None,
+    port_id: str | None = None,
+) -> int:
     result = conn.execute(
         sa.insert(work_items).values(
             host_id=host_id,
@@ -220,6 +238,8 @@ def add_work(conn: Connection, *, host_id: int, server_id: str, kind: WorkKind, 
             kind=str(kind),
             state=str(WorkState.PENDING),
             created_at=now,
+            plan=_plan_json(plan),
+            port_id=port_id,
         )
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -233,6 +253,10 @@ def _work(row: sa.Row[tuple[object, ...]]) -> WorkRecord:
         server_id=row.server_id,
         state=WorkState(row.state),
         created_at=row.created_at,
+        plan=None if row.plan is None else GuestPlan.from_json(json.loads(row.plan)),
+        port_id=row.port_id,
+        reason=row.reason,
+        code=row.code,
     )
 
 
@@ -265,17 +289,7 @@ def take_work(conn: Connection, host_id: int, *, limit: int = 100) -> list[WorkR
     )
     if rows:
         _move_work(conn, work_items.c.id.in_([r.id for r in rows]), WorkEvent.TAKE)
-    return [
-        WorkRecord(
-            id=w.id,
-            host=w.host,
-            kind=w.kind,
-            server_id=w.server_id,
-            state=work_move(w.state, WorkEvent.TAKE),
-            created_at=w.created_at,
-        )
-        for w in map(_work, rows)
-    ]
+    return [replace(w, state=work_move(w.state, WorkEvent.TAKE)) for w in map(_work, rows)]
 
 
 #: The largest value an INTEGER id column holds on every supported database
@@ -293,12 +307,34 @@ def get_work(conn: Connection, work_id: int) -> WorkRecord:
     return _work(row)
 
 
-def move_work(conn: Connection, work: WorkRecord, event: WorkEvent) -> WorkState:
-    """Apply ``event`` to one item; :class:`StateError` if it moved meanwhile."""
+def move_work(
+    conn: Connection,
+    work: WorkRecord,
+    event: WorkEvent,
+    *,
+    reason: str | None = None,
+    code: str | None = None,
+) -> WorkState:
+    """Apply ``event`` to one item (recording the agent's reason and error code when
+    given); :class:`StateError` if it moved meanwhile."""
     to = work_move(work.state, event)
     if _move_work(conn, work_items.c.id == work.id, event) != 1:
         raise StateError(f"work item {work.id} changed meanwhile; it cannot take {event} now")
+    if reason is not None or code is not None:
+        conn.execute(
+            sa.update(work_items).where(work_items.c.id == work.id).values(reason=reason, code=code)
+        )
     return to
+
+
+def open_attach_work(conn: Connection, server_id: str) -> list[WorkRecord]:
+    """Hot plugs of the server still waiting for its agent."""
+    query = _work_query().where(
+        work_items.c.server_id == server_id,
+        work_items.c.kind.in_([str(WorkKind.ATTACH), str(WorkKind.DETACH)]),
+        work_items.c.state.in_([str(WorkState.PENDING), str(WorkState.DELIVERED)]),
+    )
+    return [_work(r) for r in conn.execute(query)]
 
 
 def cancel_pending(conn: Connection, server_id: str, kind: WorkKind) -> bool:

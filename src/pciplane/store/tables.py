@@ -28,6 +28,9 @@ hosts = sa.Table(
     #: JSON text of the host's own [pci] device_spec entries, NULL for the fleet default.
     sa.Column("device_spec", sa.Text, nullable=True),
     sa.Column("last_seen", sa.Float, nullable=True),
+    #: The agent's network configuration as it last reported it (JSON object text:
+    #: core.sriov_agent.SriovAgentConfig), NULL when it reported none.
+    sa.Column("network", sa.Text, nullable=True),
 )
 
 numa_nodes = sa.Table(
@@ -127,5 +130,76 @@ work_items = sa.Table(
     #: pending -> delivered -> done; a re-registering agent gets delivered ones again.
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    #: The plan of this item when it is not the server's own (a hot plug's port alone).
+    sa.Column("plan", sa.Text, nullable=True),
+    #: The port a hot plug (attach or detach) concerns.
+    sa.Column("port_id", sa.String(36), nullable=True),
+    #: Why the agent failed it (empty when it succeeded), and the error's code.
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("code", sa.String(64), nullable=True),
     sa.Index("ix_work_items_host_state", "host_id", "state"),
+)
+
+networks = sa.Table(
+    "networks",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("project", sa.String(255), nullable=False, index=True),
+    sa.Column("shared", sa.Boolean, nullable=False),
+    sa.Column("admin_state_up", sa.Boolean, nullable=False),
+    sa.Column("mtu", sa.Integer, nullable=False),
+    sa.Column("port_security_enabled", sa.Boolean, nullable=False),
+    sa.Column("description", sa.String(255), nullable=False),
+    sa.Column("revision_number", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+#: A network's segments in order. ``key`` is what two networks may not share (a VLAN on
+#: a physnet, a flat physnet, a tunnel id; NULL for ``local``): ML2's "... is in use".
+network_segments = sa.Table(
+    "network_segments",
+    metadata,
+    sa.Column("network_id", sa.ForeignKey("networks.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("network_type", sa.String(16), nullable=False),
+    sa.Column("physical_network", sa.String(64), nullable=True),
+    sa.Column("segmentation_id", sa.BigInteger, nullable=True),
+    sa.Column("key", sa.String(128), nullable=True, unique=True),
+)
+
+ports = sa.Table(
+    "ports",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("project", sa.String(255), nullable=False, index=True),
+    sa.Column("network_id", sa.ForeignKey("networks.id"), nullable=False, index=True),
+    sa.Column("mac_address", sa.String(17), nullable=False),
+    sa.Column("admin_state_up", sa.Boolean, nullable=False),
+    sa.Column("port_security_enabled", sa.Boolean, nullable=False),
+    sa.Column("numa_affinity_policy", sa.String(16), nullable=True),
+    sa.Column("propagate_uplink_status", sa.Boolean, nullable=False),
+    sa.Column("description", sa.String(255), nullable=False),
+    sa.Column("device_id", sa.String(255), nullable=False),
+    sa.Column("device_owner", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    #: The binding extension (Neutron's ``binding:*``); profile and details as JSON text.
+    sa.Column("vnic_type", sa.String(32), nullable=False),
+    sa.Column("host_id", sa.String(255), nullable=False),
+    sa.Column("profile", sa.Text, nullable=False),
+    sa.Column("bound_profile", sa.Text, nullable=False),
+    sa.Column("vif_type", sa.String(32), nullable=False),
+    sa.Column("vif_details", sa.Text, nullable=False),
+    #: The server that uses it; a port is in one server at most (the conditional write).
+    sa.Column("server_id", sa.ForeignKey("servers.id"), nullable=True, index=True),
+    #: Created for a server's ``--nic net-id=...`` entry: deleted with the server.
+    sa.Column("auto_delete", sa.Boolean, nullable=False),
+    #: The VF settings the host's agent applied or recorded (JSON list), for the record.
+    sa.Column("wired", sa.Text, nullable=True),
+    sa.Column("revision_number", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("network_id", "mac_address", name="uq_ports_network_mac"),
 )

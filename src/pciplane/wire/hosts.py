@@ -32,6 +32,8 @@ class HostOut(Answer):
     alive: bool = False
     devices: int
     pools: list[PoolOut]
+    #: Its agent's network configuration (``GET /v2.0/agents`` shows the same).
+    network: dict[str, JsonValue] | None = None
 
 
 class HostDetail(HostOut):
@@ -57,6 +59,10 @@ class HostReport(Strict):
     )
     devices: Annotated[list[dict[str, JsonValue]], Field(max_length=65536)]
     device_spec: list[JsonValue] | None = None
+    #: The agent's network configuration (Neutron's SR-IOV agent options, parsed by
+    #: core.sriov_agent): ``device_mappings``, ``exclude_devices``, ``sriov_auto_all``,
+    #: ``sriov_only``, ``sriov_pci_group``.
+    network: dict[str, JsonValue] | None = None
 
 
 class Registration(Answer):
@@ -83,11 +89,24 @@ class WorkList(Answer):
     work: list[WorkOut]
 
 
+class WiredIn(Strict):
+    """One port's VF settings as the agent carried them out (host/vf_wiring.py)."""
+
+    port: Annotated[str, Field(max_length=64)]
+    action: Annotated[str, Field(max_length=16)]
+    commands: Annotated[list[Text4000], Field(max_length=16)]
+    applied: bool
+    why: Text4000 = ""
+
+
 class WorkResultIn(Strict):
     ok: bool
     reason: Text4000 = ""
     #: The domain XML the agent defined (start), for the record.
     domain_xml: Annotated[str, Field(max_length=1 << 20)] | None = None
+    #: The code of the error that failed it (the service raises the same class).
+    code: Annotated[str, Field(max_length=64)] | None = None
+    wired: Annotated[list[WiredIn], Field(max_length=64)] = Field(default_factory=list)
 
 
 class MismatchIn(Strict):

@@ -47,8 +47,11 @@ def test_json_is_the_snapshot_host_shape(
         "address": "0000:11:02.0", "vendor_id": "15b3", "product_id": "1018",
         "dev_type": "type-VF", "numa_node": 0, "parent_addr": "0000:11:00.0",
         "devname": "ens2f0v0", "parent_ifname": "ens2f0", "label": "label_15b3_1018",
-        "class_id": "020000", "driver": "mlx5_core", "iommu_group": 6, "status": "available",
+        "class_id": "020000", "driver": "mlx5_core", "iommu_group": 6, "vf_num": 0,
+        "status": "available",
     }  # fmt: skip
+    pf = next(d for d in doc["devices"] if d["address"] == "0000:11:00.0")
+    assert pf["mac_address"] == "02:00:01:00:00:00"  # a PF's MAC: binding's device_mac_address
 
 
 def test_device_spec_marks_assignable_devices(

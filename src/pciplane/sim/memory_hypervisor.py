@@ -1,7 +1,8 @@
 """An in-memory hypervisor with the libvirt calls :class:`LibvirtDriver` makes.
 
 libvirt's ``test:///`` driver (9.0) implements no device hot plug, so the hot-plug path
-runs against this instead. It keeps libvirt's semantics where they matter to pciplane:
+runs against this instead: in the tests, and for an agent started with ``--libvirt
+memory:///`` (the demo's hot-plug host). It keeps libvirt's semantics where they matter to pciplane:
 a persistent definition and a live copy while running (``VIR_DOMAIN_AFFECT_LIVE`` and
 ``_CONFIG``), a PCI device held by one running domain refused to any other (as the qemu
 driver refuses "in use" hostdevs), ``VIR_ERR_NO_DOMAIN`` / ``VIR_ERR_DEVICE_MISSING`` /
@@ -20,6 +21,7 @@ import libvirt
 from pciplane.core.errors import HypervisorError
 from pciplane.host import libvirt_schema
 from pciplane.host.domain_xml import HeldDevice, devices_in_domain
+from pciplane.host.libvirt_driver import DomainHandle
 
 URI = "memory:///"
 
@@ -142,9 +144,8 @@ class MemoryDomain:
 
     def detachDeviceFlags(self, xml: str, flags: int = 0) -> int:
         device = _validated(xml, device=True)
-        wanted = _held(_wrap(device))
         targets = self._targets(flags)
-        found = [(t, _find(t, wanted)) for t in targets]
+        found = [(t, _find(t, device)) for t in targets]
         if any(element is None for _, element in found):
             raise libvirt_error(libvirt.VIR_ERR_DEVICE_MISSING, "device not found in domain")
         for target, element in found:
@@ -166,11 +167,20 @@ def _devices(domain: ET.Element) -> ET.Element:
     return devices
 
 
-def _find(domain: ET.Element, wanted: list[HeldDevice]) -> ET.Element | None:
-    """The device element holding the same host device (by address or netdev)."""
+def _find(domain: ET.Element, device: ET.Element) -> ET.Element | None:
+    """The element holding the same host device (by address or netdev), or for an
+    interface holding none (a bridge), the interface with the same MAC."""
+    wanted = _held(_wrap(device))
     keys = {(h.address, h.source_dev) for h in wanted}
+    mac = device.find("mac")
     for element in _devices(domain):
         if any((h.address, h.source_dev) in keys for h in _held(_wrap(element))):
+            return element
+        theirs = element.find("mac")
+        same_mac = (
+            mac is not None and theirs is not None and theirs.get("address") == mac.get("address")
+        )
+        if not wanted and same_mac and element.tag == device.tag:
             return element
     return None
 
@@ -217,7 +227,7 @@ class MemoryHypervisor:
                 f"Domain not found: no domain with matching name '{name}'",
             ) from None
 
-    def listAllDomains(self, flags: int = 0) -> list[MemoryDomain]:
+    def listAllDomains(self, flags: int = 0) -> list[DomainHandle]:
         return list(self.domains.values())
 
     def check_free(self, wanted: ET.Element, *, owner: MemoryDomain) -> None:
