@@ -184,9 +184,10 @@ class GuestPlan:
         plan = _object(obj, "guest plan")
         devices = plan.get("devices", [])
         interfaces = plan.get("interfaces", [])
-        for key, value in (("devices", devices), ("interfaces", interfaces)):
-            if not isinstance(value, list):
-                raise RequestError(f"guest plan: {key!r} must be a list, got {value!r}")
+        if not isinstance(devices, list):
+            raise RequestError(f"guest plan: 'devices' must be a list, got {devices!r}")
+        if not isinstance(interfaces, list):
+            raise RequestError(f"guest plan: 'interfaces' must be a list, got {interfaces!r}")
         return cls(
             name=_text(plan, "name", "guest plan"),
             uuid=_text(plan, "uuid", "guest plan"),

@@ -45,8 +45,8 @@ from pciplane.store.hosts import (
     HostRecord,
     fleet_version,
     generations,
-    last_seen,
     load_hosts,
+    silent_since,
     write_devices,
 )
 from pciplane.store.servers import ServerRecord, add_work, insert_server, move_server
@@ -174,16 +174,19 @@ class Scheduler:
     def refresh(self) -> int:
         """Reload the hosts whose generation changed; the number reloaded."""
         with self.db.read() as conn:
-            version = fleet_version(conn)
-            if version == self.version:
-                return 0
-            gens = generations(conn)
-            stale = [
-                host_id
-                for name, (host_id, gen) in gens.items()
-                if (rec := self.known.get(name)) is None or rec.generation != gen
-            ]
-            records = load_hosts(conn, stale) if stale else []
+            return self._refresh(conn)
+
+    def _refresh(self, conn: Connection) -> int:
+        version = fleet_version(conn)
+        if version == self.version:
+            return 0
+        gens = generations(conn)
+        stale = [
+            host_id
+            for name, (host_id, gen) in gens.items()
+            if (rec := self.known.get(name)) is None or rec.generation != gen
+        ]
+        records = load_hosts(conn, stale) if stale else []
         for name in set(self.known) - set(gens):
             del self.known[name]
             self.index.remove_host(name)
@@ -195,18 +198,16 @@ class Scheduler:
 
     def down_hosts(self, conn: Connection | None = None) -> dict[str, str]:
         """Hosts whose agent has not reported within ``agent_down_time``, and why."""
-        now = time.time()
-        limit = self.settings.agent_down_time
         if conn is None:
             with self.db.read() as fresh:
-                seen = last_seen(fresh)
-        else:
-            seen = last_seen(conn)
+                return self.down_hosts(fresh)
+        now = time.time()
+        limit = self.settings.agent_down_time
         down = {}
-        for name, at in seen.items():
+        for name, at in silent_since(conn, now - limit).items():
             if at is None:
                 down[name] = "agent down: it never reported"
-            elif now - at > limit:
+            else:
                 down[name] = (
                     f"agent down: last report {now - at:.0f}s ago (agent_down_time {limit:.0f}s)"
                 )
@@ -219,9 +220,10 @@ class Scheduler:
     def _judged(self, guest: GuestRequest) -> FleetFit:
         """Every live host's answer; hosts a whole-host rule refuses (an agent that is
         down, ``sriov_only``) do not fit, each with its reason."""
-        self.refresh()
-        refused = {**self.refused(guest), **self.down_hosts()}
-        return self.index.fit(guest).overruled(refused)
+        with self.db.read() as conn:
+            self._refresh(conn)
+            down = self.down_hosts(conn)
+        return self.index.fit(guest).overruled({**self.refused(guest), **down})
 
     def fit(self, guest: GuestRequest) -> list[HostReason]:
         with self.lock:

@@ -266,6 +266,10 @@ def host_id_of(conn: Connection, name: str) -> int:
     return int(row.id)
 
 
-def last_seen(conn: Connection) -> dict[str, float | None]:
-    """``name -> last_seen`` of every host: when each agent last called in."""
-    return {name: seen for name, seen in conn.execute(sa.select(hosts.c.name, hosts.c.last_seen))}
+def silent_since(conn: Connection, cutoff: float) -> dict[str, float | None]:
+    """``name -> last_seen`` of the hosts whose agent has not called in since ``cutoff``
+    (or never): usually none, so the scheduler reads a handful of rows, not the fleet."""
+    query = sa.select(hosts.c.name, hosts.c.last_seen).where(
+        sa.or_(hosts.c.last_seen.is_(None), hosts.c.last_seen < cutoff)
+    )
+    return {name: seen for name, seen in conn.execute(query)}
