@@ -103,15 +103,15 @@ def test_two_processes_racing_on_one_host_never_share_a_device(
     a: Services = app_client.app.state.services  # type: ignore[attr-defined]
     b = _second_process(settings)
     made: list[ServerRecord] = []
-    b_refresh = b.scheduler.refresh
+    b_refresh = b.scheduler._refresh
 
-    def refresh_then_a_claims() -> int:
-        reloaded = b_refresh()
+    def refresh_then_a_claims(conn: object) -> int:
+        reloaded = b_refresh(conn)  # type: ignore[arg-type]
         if not made:  # between B's read and B's write, A takes a GPU
             made.append(a.servers.create(name="from-a", flavor="m1.gpu", project="p"))
         return reloaded
 
-    b.scheduler.refresh = refresh_then_a_claims  # type: ignore[method-assign]
+    b.scheduler._refresh = refresh_then_a_claims  # type: ignore[method-assign]
     second = b.servers.create(name="from-b", flavor="m1.gpu", project="p")
     third = b.servers.create(name="from-b2", flavor="m1.gpu", project="p")
     first = made[0]
