@@ -15,8 +15,10 @@ from pciplane.wire.common import Text255
 
 def create_server(request: Request, body: ws.ServerIn, who: Who) -> ws.ServerOut:
     """Create and schedule; the answer is BUILD (placed) or ERROR (with the reason)."""
-    project = require_user(who) or "admin"
-    server = services(request).servers.create(name=body.name, flavor=body.flavor, project=project)
+    require_user(who)
+    server = services(request).servers.create(
+        name=body.name, flavor=body.flavor, project=who.home_project
+    )
     return views.server_out(server)
 
 

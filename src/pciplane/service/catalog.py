@@ -134,6 +134,11 @@ class CatalogService:
         with self.db.read() as conn:
             return catalog.get_flavor(conn, name)
 
+    def flavor_by_id(self, flavor_id: str) -> FlavorRecord:
+        """The flavor Nova's API names by its id (``flavorid``)."""
+        with self.db.read() as conn:
+            return catalog.get_flavor_by_id(conn, flavor_id)
+
     def create_flavor(self, flavor: FlavorRecord) -> FlavorRecord:
         with self.db.write() as conn:
             self._check_specs(conn, flavor.extra_specs_map)

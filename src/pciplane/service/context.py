@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from pciplane.service.catalog import CatalogService
 from pciplane.service.hosts import HostService
 from pciplane.service.housekeeping import Housekeeper
+from pciplane.service.identity import IdentityService
 from pciplane.service.metrics import FleetGauges, Metrics
 from pciplane.service.reconcile import ReconcileService
 from pciplane.service.scheduler import Scheduler
@@ -28,6 +29,7 @@ class Services:
     catalog: CatalogService
     reconcile: ReconcileService
     housekeeper: Housekeeper
+    identity: IdentityService
 
     def start(self) -> None:
         """Migrate (when configured) and load the alias file (when there is one)."""
@@ -61,4 +63,5 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         catalog=CatalogService(db, settings),
         reconcile=ReconcileService(db),
         housekeeper=Housekeeper(db, settings, server_service),
+        identity=IdentityService(settings),
     )

@@ -69,8 +69,20 @@ class ServerService:
 
     # --- create -----------------------------------------------------------------------
 
-    def create(self, *, name: str, flavor: str, project: str) -> ServerRecord:
-        """Validate, then place; the server comes back BUILD (placed) or ERROR (why not)."""
+    def create(
+        self,
+        *,
+        name: str,
+        flavor: str,
+        project: str,
+        user: str | None = None,
+        description: str | None = None,
+        image: str | None = None,
+    ) -> ServerRecord:
+        """Validate, then place; the server comes back BUILD (placed) or ERROR (why not).
+
+        ``user``, ``description`` and ``image`` are kept and shown (Nova's API has them);
+        the image is not booted from yet (images come with issue 9)."""
         with self.db.read() as conn:
             record = catalog.get_flavor(conn, flavor)
             guest = guest_request(conn, name, record.extra_specs_map)
@@ -86,6 +98,10 @@ class ServerService:
             state=ServerState.BUILD,
             created_at=now,
             updated_at=now,
+            flavor_id=record.id,
+            description=description,
+            user_id=user,
+            image=image,
         )
         try:
             self.scheduler.place(server, guest, new=True)
