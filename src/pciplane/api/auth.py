@@ -123,8 +123,10 @@ def principal(
 
 
 def require_admin(who: Principal) -> None:
-    if not who.is_admin:
-        raise ForbiddenError(f"this needs the admin role, not a {who.role} token")
+    if who.role is Role.PROJECT:
+        raise ForbiddenError(f"this needs the admin role; the token acts for project {who.name!r}")
+    if who.role is Role.AGENT:
+        raise ForbiddenError(f"this needs the admin role, not host {who.name!r}'s agent token")
 
 
 def require_user(who: Principal) -> str | None:

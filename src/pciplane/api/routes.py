@@ -100,4 +100,7 @@ ROUTES: tuple[Route, ...] = (
           handler=nr.list_hypervisors_detail),
     Route(method="GET", path=f"{COMPUTE_V21}/os-hypervisors/{{hypervisor_id}}",
           handler=nr.show_hypervisor),
+    Route(method="GET", path=f"{COMPUTE_V21}/os-hypervisors/{{hypervisor_id}}/uptime",
+          handler=nr.hypervisor_uptime),
+    Route(method="GET", path=f"{COMPUTE_V21}/os-aggregates", handler=nr.list_aggregates),
 )  # fmt: skip

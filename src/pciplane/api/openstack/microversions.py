@@ -103,7 +103,7 @@ CHANGES: tuple[tuple[str, str], ...] = (
     ("2.38", "servers list: an unknown status is 400"),
     ("2.39", _NOT_SERVED + "image metadata, limits"),
     ("2.40", _NOT_SERVED + "os-simple-tenant-usage"),
-    ("2.41", _NOT_SERVED + "os-aggregates"),
+    ("2.41", "os-aggregates: an aggregate's uuid (the list is served, and empty)"),
     ("2.42", "servers create: the tag on networks and block devices is back"),
     ("2.43", _NOT_SERVED + "os-hosts"),
     ("2.44", _NOT_SERVED + "network proxy actions, os-virtual-interfaces"),

@@ -16,7 +16,7 @@ from pciplane.api.openstack.endpoints import COMPUTE_V21, base_url
 from pciplane.api.openstack.microversions import MAX_VERSION, MIN_VERSION
 from pciplane.api.openstack.nova_common import IdParam, Limit, Marker, Version, page
 from pciplane.api.paths import services
-from pciplane.core.errors import NotFoundError
+from pciplane.core.errors import NotFoundError, UnsupportedOperationError
 from pciplane.core.lifecycle import ServerState
 from pciplane.service.hosts import HostInfo
 from pciplane.store.servers import ServerRecord
@@ -98,12 +98,30 @@ def list_hypervisors_detail(
     return body
 
 
+def _host(request: Request, hypervisor_id: str) -> HostInfo:
+    for info in services(request).hosts.all():
+        if str(info.record.id) == hypervisor_id:
+            return info
+    raise NotFoundError(f"Hypervisor with ID {hypervisor_id} could not be found.")
+
+
 def show_hypervisor(
     request: Request, hypervisor_id: IdParam, who: Who, version: Version
 ) -> dict[str, object]:
     require_admin(who)
-    for info in services(request).hosts.all():
-        if str(info.record.id) == hypervisor_id:
-            servers = _servers_by_host(request).get(info.record.host.name, [])
-            return {"hypervisor": views.hypervisor_detail(info, servers, version)}
-    raise NotFoundError(f"Hypervisor with ID {hypervisor_id} could not be found.")
+    info = _host(request, hypervisor_id)
+    servers = _servers_by_host(request).get(info.record.host.name, [])
+    return {"hypervisor": views.hypervisor_detail(info, servers, version)}
+
+
+def hypervisor_uptime(request: Request, hypervisor_id: IdParam, who: Who) -> None:
+    """501, as Nova answers for a driver that cannot tell (``hypervisor show`` expects it)."""
+    require_admin(who)
+    _host(request, hypervisor_id)
+    raise UnsupportedOperationError("pciplane's agents do not report their host's uptime")
+
+
+def list_aggregates(who: Who) -> dict[str, object]:
+    """``GET /os-aggregates``: none (``hypervisor show`` lists the host's aggregates)."""
+    require_admin(who)
+    return {"aggregates": []}
