@@ -37,6 +37,7 @@ from os_helpers import (
 from svc_helpers import ADMIN, GPU_ALIAS, auth, host_body, make_settings
 
 from pciplane.api.app import create_app
+from pciplane.api.openstack.microversions import MAX_VERSION
 from pciplane.service.identity import IdentityService
 from pciplane.service.settings import Settings
 
@@ -109,7 +110,7 @@ def test_version_documents_need_no_token_and_link_to_themselves(
     (entry,) = entries
     assert entry["links"][0]["href"] == f"http://testserver{self_link}"
     if "compute" in path:
-        assert (entry["min_version"], entry["version"]) == ("2.1", "2.47")
+        assert (entry["min_version"], entry["version"]) == ("2.1", str(MAX_VERSION))
 
 
 def test_public_url_is_what_the_documents_and_the_catalog_name(tmp_path: Path) -> None:
@@ -279,7 +280,7 @@ def test_noauth_accepts_the_clients_literal_token_as_the_admin(tmp_path: Path) -
                      id="several-services"),
         pytest.param({"OpenStack-API-Version": "compute 2.20",
                       "X-OpenStack-Nova-API-Version": "2.5"}, "2.20", id="new-header-wins"),
-        pytest.param({"OpenStack-API-Version": "compute latest"}, "2.47", id="latest"),
+        pytest.param({"OpenStack-API-Version": "compute latest"}, str(MAX_VERSION), id="latest"),
     ],
 )  # fmt: skip
 def test_the_microversion_asked_is_the_one_answered(
@@ -295,8 +296,8 @@ def test_the_microversion_asked_is_the_one_answered(
 @pytest.mark.parametrize(
     ("version", "key", "status", "message"),
     [
-        pytest.param("2.48", "computeFault", 406, "Minimum is 2.1 and maximum is 2.47",
-                     id="above-max"),
+        pytest.param(f"2.{MAX_VERSION.minor + 1}", "computeFault", 406,
+                     f"Minimum is 2.1 and maximum is {MAX_VERSION}", id="above-max"),
         pytest.param("2.0", "computeFault", 406, "not supported", id="below-min"),
         pytest.param("two", "badRequest", 400, "invalid format", id="malformed"),
         pytest.param("2.1.1", "badRequest", 400, "invalid format", id="three-parts"),
@@ -485,3 +486,73 @@ def test_lists_page_with_next_links_and_a_bad_marker_is_400(cloud: Cloud) -> Non
     assert "servers_links" not in rest.json()
     bad = cloud.client.get(f"{COMPUTE}/servers?marker=nope", headers=nova(ADMIN))
     assert "marker" in nova_error(bad, "badRequest", 400)
+
+
+def test_a_flavors_description_from_2_55_and_its_extra_specs_from_2_61(cloud: Cloud) -> None:
+    body = flavor_body("g2", description="two A100s")
+    old = cloud.client.post(f"{COMPUTE}/flavors", json=body, headers=nova(ADMIN, "2.54"))
+    assert "2.55" in nova_error(old, "badRequest", 400)
+    made = cloud.client.post(f"{COMPUTE}/flavors", json=body, headers=nova(ADMIN, "2.55"))
+    flavor = made.json()["flavor"]
+    assert flavor["description"] == "two A100s" and "extra_specs" not in flavor
+    url = f"{COMPUTE}/flavors/{flavor['id']}"
+    change = {"flavor": {"description": "spare"}}
+    assert cloud.client.put(url, json=change, headers=nova(ADMIN, "2.54")).status_code == 404
+    member = cloud.client.put(url, json=change, headers=nova(cloud.token("alice"), "2.55"))
+    nova_error(member, "forbidden", 403)
+    changed = cloud.client.put(url, json=change, headers=nova(ADMIN, "2.61"))
+    assert changed.json()["flavor"]["description"] == "spare"
+    assert changed.json()["flavor"]["extra_specs"] == {}
+    shown = cloud.client.get(f"{COMPUTE}/flavors/{cloud.flavor_id}", headers=nova(ADMIN, "2.61"))
+    assert shown.json()["flavor"]["extra_specs"] == {"pci_passthrough:alias": "large_GPU:1"}
+    listed = cloud.client.get(f"{COMPUTE}/flavors", headers=nova(ADMIN, "2.60")).json()
+    assert {f["name"]: f["description"] for f in listed["flavors"]} == {"g1": None, "g2": "spare"}
+
+
+def test_hypervisors_are_uuids_from_2_53_and_list_their_servers_when_asked(
+    cloud: Cloud,
+) -> None:
+    server_id = _boot(cloud, "admin")
+    old = cloud.client.get(f"{COMPUTE}/os-hypervisors", headers=nova(ADMIN, "2.52")).json()
+    assert old["hypervisors"][0]["id"] == 1
+    new = cloud.client.get(
+        f"{COMPUTE}/os-hypervisors?with_servers=true", headers=nova(ADMIN, "2.53")
+    ).json()
+    (host,) = new["hypervisors"]
+    assert host["servers"] == [{"name": f"vm1-{server_id[:8]}", "uuid": server_id}]
+    shown = cloud.client.get(f"{COMPUTE}/os-hypervisors/{host['id']}", headers=nova(ADMIN, "2.53"))
+    assert shown.json()["hypervisor"]["hypervisor_hostname"] == "cmp1"
+    by_name = cloud.client.get(f"{COMPUTE}/os-hypervisors/cmp1", headers=nova(ADMIN, "2.53"))
+    assert "Invalid uuid" in nova_error(by_name, "badRequest", 400)
+    pattern = f"{COMPUTE}/os-hypervisors?hypervisor_hostname_pattern=cmp&limit=1"
+    paged = cloud.client.get(pattern, headers=nova(ADMIN, "2.53"))
+    assert "cannot be paged" in nova_error(paged, "badRequest", 400)
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [pytest.param("2.51", "needs microversion 2.52", id="before-2.52"),
+     pytest.param("2.52", "keeps no server tags", id="from-2.52")],
+)  # fmt: skip
+def test_server_tags_are_refused_by_name(cloud: Cloud, version: str, message: str) -> None:
+    body = server_body("vm1", cloud.flavor_id, tags=["gpu"])
+    answer = cloud.client.post(f"{COMPUTE}/servers", json=body, headers=nova(ADMIN, version))
+    assert message in nova_error(answer, "badRequest", 400)
+
+
+def test_a_server_no_host_can_take_is_error_with_its_reason_as_fault(cloud: Cloud) -> None:
+    admin = nova(ADMIN)
+    flavors = f"{COMPUTE}/flavors"
+    big = cloud.client.post(flavors, json=flavor_body("big"), headers=admin).json()["flavor"]
+    specs = {"extra_specs": {"pci_passthrough:alias": "large_GPU:8"}}
+    cloud.client.post(f"{flavors}/{big['id']}/os-extra_specs", json=specs, headers=admin)
+    made = cloud.client.post(
+        f"{COMPUTE}/servers", json=server_body("huge", big["id"]), headers=admin
+    )
+    assert made.status_code == 202
+    server = cloud.client.get(
+        f"{COMPUTE}/servers/{made.json()['server']['id']}", headers=admin
+    ).json()["server"]
+    assert (server["status"], server["OS-EXT-STS:vm_state"]) == ("ERROR", "error")
+    assert server["fault"]["code"] == 500
+    assert server["fault"]["message"].startswith("No valid host for server 'huge'")

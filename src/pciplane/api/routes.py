@@ -77,6 +77,7 @@ ROUTES: tuple[Route, ...] = (
     Route(method="GET", path=f"{COMPUTE_V21}/flavors/detail", handler=nf.list_flavors_detail),
     Route(method="POST", path=f"{COMPUTE_V21}/flavors", handler=nf.create_flavor),
     Route(method="GET", path=f"{COMPUTE_V21}/flavors/{{flavor_id}}", handler=nf.show_flavor),
+    Route(method="PUT", path=f"{COMPUTE_V21}/flavors/{{flavor_id}}", handler=nf.update_flavor),
     Route(method="DELETE", path=f"{COMPUTE_V21}/flavors/{{flavor_id}}", handler=nf.delete_flavor,
           status=202),
     Route(method="GET", path=f"{COMPUTE_V21}/flavors/{{flavor_id}}/os-extra_specs",

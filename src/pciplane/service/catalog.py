@@ -157,6 +157,12 @@ class CatalogService:
             catalog.update_flavor_specs(conn, name, set_=set_, unset=unset)
             return catalog.get_flavor(conn, name)
 
+    def describe_flavor(self, name: str, description: str | None) -> FlavorRecord:
+        """A flavor's description is the one thing that changes after it is made (Nova)."""
+        with self.db.write() as conn:
+            catalog.set_flavor_description(conn, name, description)
+            return catalog.get_flavor(conn, name)
+
     def delete_flavor(self, name: str) -> None:
         with self.db.write() as conn:
             catalog.delete_flavor(conn, name)

@@ -30,6 +30,7 @@ class FlavorRecord:
     disk: int = 0
     ephemeral: int = 0
     swap: int = 0
+    description: str | None = None
 
     @property
     def extra_specs_map(self) -> dict[str, str]:
@@ -96,6 +97,7 @@ def _flavor(conn: Connection, row: sa.Row[tuple[object, ...]]) -> FlavorRecord:
         disk=row.disk,
         ephemeral=row.ephemeral,
         swap=row.swap,
+        description=row.description,
     )
 
 
@@ -119,6 +121,7 @@ def create_flavor(conn: Connection, flavor: FlavorRecord) -> str:
         "disk": flavor.disk,
         "ephemeral": flavor.ephemeral,
         "swap": flavor.swap,
+        "description": flavor.description,
     }
     try:
         flavor_id = conn.execute(sa.insert(flavors).values(**values)).inserted_primary_key[0]  # type: ignore[index]
@@ -138,6 +141,14 @@ def set_extra_specs(conn: Connection, flavor_id: int, specs: Mapping[str, str]) 
         conn.execute(
             sa.insert(flavor_extra_specs).values(flavor_id=flavor_id, key=key, value=value)
         )
+
+
+def set_flavor_description(conn: Connection, name: str, description: str | None) -> None:
+    conn.execute(
+        sa.update(flavors)
+        .where(flavors.c.id == _flavor_id(conn, name))
+        .values(description=description)
+    )
 
 
 def update_flavor_specs(

@@ -80,6 +80,7 @@ flavors = sa.Table(
     sa.Column("disk", sa.Integer, nullable=False, server_default="0"),
     sa.Column("ephemeral", sa.Integer, nullable=False, server_default="0"),
     sa.Column("swap", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("description", sa.Text, nullable=True),
 )
 
 flavor_extra_specs = sa.Table(

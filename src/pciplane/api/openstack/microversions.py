@@ -111,6 +111,21 @@ CHANGES: tuple[tuple[str, str], ...] = (
     ("2.46", "the X-OpenStack-Request-ID header (every version)"),
     ("2.47", "servers: the flavor embedded (original_name, vcpus, ram, disk, ephemeral, swap, "
              "extra_specs) instead of its id"),
+    ("2.48", _NOT_SERVED + "server diagnostics"),
+    ("2.49", _NOT_SERVED + "os-interface, volume attachments (tagged attach)"),
+    ("2.50", _NOT_SERVED + "os-quota-class-sets"),
+    ("2.51", _NOT_SERVED + "os-server-external-events, os-instance-actions"),
+    ("2.52", "servers create: tags (refused by name: pciplane keeps no server tags yet)"),
+    ("2.53", "os-hypervisors: UUID ids (derived from the host name), with_servers, "
+             "hypervisor_hostname_pattern; os-services not served"),
+    ("2.54", _NOT_SERVED + "rebuild"),
+    ("2.55", "flavors: description on create, list, show, and PUT /flavors/{id} to change it"),
+    ("2.56", _NOT_SERVED + "migrate"),
+    ("2.57", "servers create: no personality; rebuild and limits not served"),
+    ("2.58", _NOT_SERVED + "os-instance-actions"),
+    ("2.59", _NOT_SERVED + "os-migrations"),
+    ("2.60", _NOT_SERVED + "volume attachments (multiattach)"),
+    ("2.61", "flavors: extra_specs in the flavor (detail, show, create, update)"),
 )  # fmt: skip
 
 MIN_VERSION = Microversion(2, 1)

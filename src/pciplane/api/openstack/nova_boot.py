@@ -72,6 +72,7 @@ class ServerBody(_Strict):
     max_count: Count | None = None
     description: Annotated[str, Field(max_length=255)] | None = None
     availability_zone: Text255 | None = None
+    tags: Annotated[list[Annotated[str, Field(max_length=60)]], Field(max_length=50)] | None = None
     # Accepted by Nova, refused here by name when given (see _UNSUPPORTED).
     metadata: dict[str, JsonValue] | None = None
     key_name: Text255 | None = None
@@ -174,6 +175,13 @@ def boot_request(body: ServerCreate, version: Microversion) -> BootRequest:
     server = body.server
     if server.description is not None and not version.at_least("2.19"):
         raise RequestError("description: needs microversion 2.19")
+    if server.tags is not None:
+        if not version.at_least("2.52"):
+            raise RequestError("tags: needs microversion 2.52")
+        if server.tags:
+            raise RequestError("tags: not supported (pciplane keeps no server tags yet)")
+    if server.personality is not None and version.at_least("2.57"):
+        raise RequestError("personality: removed in microversion 2.57")
     for name, why in _UNSUPPORTED:
         if getattr(server, name) not in (None, {}, []):
             raise RequestError(f"{name}: not supported ({why})")

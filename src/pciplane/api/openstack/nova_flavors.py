@@ -30,6 +30,8 @@ FLAVOR_ID_PATTERN = r"^[a-zA-Z0-9._-]([a-zA-Z0-9. _-]*[a-zA-Z0-9._-])?$"
 SPEC_KEY_PATTERN = r"^[a-zA-Z0-9-_:. ]{1,255}$"
 
 SpecKey = Annotated[str, Field(pattern=SPEC_KEY_PATTERN)]
+#: Nova's flavor description: printable text, up to 65535 characters.
+Description = Annotated[str, Field(max_length=65535, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
 SpecValue = Annotated[str, Field(max_length=255)] | StrictInt | StrictFloat | StrictBool
 
 
@@ -49,10 +51,19 @@ class FlavorBody(_Strict):
     swap: Annotated[LooseInt, Field(ge=0, le=INT32_MAX)] | Literal[""] | None = None
     rxtx_factor: Annotated[float, Field(gt=0)] | None = None
     is_public: StrictBool = Field(True, alias="os-flavor-access:is_public")
+    description: Description | None = None
 
 
 class FlavorCreate(_Strict):
     flavor: FlavorBody
+
+
+class FlavorChange(_Strict):
+    description: Description | None
+
+
+class FlavorUpdate(_Strict):
+    flavor: FlavorChange
 
 
 class ExtraSpecsBody(_Strict):
@@ -92,6 +103,7 @@ MinDisk = Annotated[int | None, Query(alias="minDisk", ge=0)]
 def list_flavors(
     request: Request,
     who: Who,
+    version: Version,
     min_ram: MinRam = None,
     min_disk: MinDisk = None,
     limit: Limit = None,
@@ -101,7 +113,7 @@ def list_flavors(
     require_user(who)
     found, more = _listed(request, min_ram, min_disk, limit, marker)
     base = base_url(request)
-    body: dict[str, object] = {"flavors": [views.flavor_index(base, f) for f in found]}
+    body: dict[str, object] = {"flavors": [views.flavor_index(base, f, version) for f in found]}
     if more is not None and limit is not None:
         body["flavors_links"] = views.next_link(base, "flavors", more, limit)
     return body
@@ -144,6 +156,8 @@ def create_flavor(
             "os-flavor-access:is_public: private flavors are not supported "
             "(pciplane has no flavor access lists); every flavor is public"
         )
+    if given.description is not None and not version.at_least("2.55"):
+        raise RequestError("description: needs microversion 2.55")
     if given.rxtx_factor not in (None, 1.0):
         raise RequestError("rxtx_factor: only 1.0 is supported (pciplane shapes no traffic)")
     record = FlavorRecord(
@@ -154,9 +168,23 @@ def create_flavor(
         disk=given.disk,
         ephemeral=given.ephemeral,
         swap=given.swap or 0,
+        description=given.description,
     )
     created = services(request).catalog.create_flavor(record)
     return {"flavor": views.flavor_detail(base_url(request), created, version)}
+
+
+def update_flavor(
+    request: Request, flavor_id: IdParam, body: FlavorUpdate, who: Who, version: Version
+) -> dict[str, object]:
+    """``PUT /flavors/{id}`` (admin, 2.55 on): change the description, the one thing a
+    flavor lets change (the route does not exist before 2.55, as in Nova)."""
+    if not version.at_least("2.55"):
+        raise NotFoundError("The resource could not be found (PUT /flavors needs 2.55).")
+    require_admin(who)
+    flavor = _flavor(request, flavor_id)
+    changed = services(request).catalog.describe_flavor(flavor.name, body.flavor.description)
+    return {"flavor": views.flavor_detail(base_url(request), changed, version)}
 
 
 def delete_flavor(request: Request, flavor_id: IdParam, who: Who) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import uuid
 from collections.abc import Sequence
 
 from pciplane.api.openstack.endpoints import COMPUTE
@@ -53,14 +54,21 @@ def next_link(base: str, path: str, marker: str, limit: int) -> list[dict[str, s
 # --- flavors -------------------------------------------------------------------------
 
 
-def flavor_index(base: str, flavor: FlavorRecord) -> dict[str, object]:
-    return {"id": flavor.id, "name": flavor.name, "links": links(base, "flavors", flavor.id)}
+def flavor_index(base: str, flavor: FlavorRecord, version: Microversion) -> dict[str, object]:
+    out: dict[str, object] = {
+        "id": flavor.id,
+        "name": flavor.name,
+        "links": links(base, "flavors", flavor.id),
+    }
+    if version.at_least("2.55"):
+        out["description"] = flavor.description
+    return out
 
 
 def flavor_detail(base: str, flavor: FlavorRecord, version: Microversion) -> dict[str, object]:
     """Every flavor is public and enabled: pciplane has no flavor access lists."""
-    return {
-        **flavor_index(base, flavor),
+    out: dict[str, object] = {
+        **flavor_index(base, flavor, version),
         "ram": flavor.ram,
         "vcpus": flavor.vcpus,
         "disk": flavor.disk,
@@ -70,6 +78,9 @@ def flavor_detail(base: str, flavor: FlavorRecord, version: Microversion) -> dic
         "os-flavor-access:is_public": True,
         "rxtx_factor": 1.0,
     }
+    if version.at_least("2.61"):
+        out["extra_specs"] = dict(flavor.extra_specs)
+    return out
 
 
 # --- servers -------------------------------------------------------------------------
@@ -213,27 +224,49 @@ def server_detail(
 # --- hypervisors ---------------------------------------------------------------------
 
 
-def hypervisor_index(info: HostInfo) -> dict[str, object]:
-    return {
-        "id": info.record.id,
+#: Hypervisor and service UUIDs (microversion 2.53) are derived from the host's name.
+_HOST_NAMESPACE = uuid.UUID("5b0f4c1e-7d3a-4f6e-9c2b-8a1d0e3f4a5b")
+
+
+def hypervisor_id(info: HostInfo, version: Microversion, kind: str = "hypervisor") -> object:
+    """The host's row id before 2.53, a UUID named by the host from then on."""
+    if not version.at_least("2.53"):
+        return info.record.id
+    return str(uuid.uuid5(_HOST_NAMESPACE, f"{kind}:{info.record.host.name}"))
+
+
+def hypervisor_index(
+    info: HostInfo, version: Microversion, servers: Sequence[ServerRecord] | None = None
+) -> dict[str, object]:
+    """``servers`` (2.53, ``with_servers``): the guests on the host, when asked for."""
+    out: dict[str, object] = {
+        "id": hypervisor_id(info, version),
         "hypervisor_hostname": info.record.host.name,
         "state": "up" if info.alive else "down",
         "status": "enabled",
     }
+    if servers:
+        out["servers"] = [{"name": domain_name(s.name, s.id), "uuid": s.id} for s in servers]
+    return out
 
 
 def hypervisor_detail(
-    info: HostInfo, servers: Sequence[ServerRecord], version: Microversion
+    info: HostInfo,
+    servers: Sequence[ServerRecord],
+    version: Microversion,
+    *,
+    with_servers: bool = False,
 ) -> dict[str, object]:
     """Totals pciplane does not track (host CPUs, memory, disk) are 0; what its servers
     use is counted from them."""
     name = info.record.host.name
+    service = hypervisor_id(info, version, "service")
     return {
-        **hypervisor_index(info),
+        **hypervisor_index(info, version, servers if with_servers else None),
         "hypervisor_type": "QEMU",
         "hypervisor_version": 0,
         "host_ip": "",
-        "service": {"host": name, "id": info.record.id, "disabled_reason": None},
+        "service": {"host": name, "id": service, "disabled_reason": None},
         "running_vms": len(servers),
         "vcpus": 0,
         "vcpus_used": sum(s.vcpus for s in servers),

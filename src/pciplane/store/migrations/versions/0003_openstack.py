@@ -1,5 +1,5 @@
-"""What Nova's API shows of flavors and servers: a flavor's own id (Nova's flavorid) and
-disk sizes; a server's flavor id, description, user and boot image reference.
+"""What Nova's API shows of flavors and servers: a flavor's own id (Nova's flavorid), disk
+sizes and description; a server's flavor id, description, user and boot image reference.
 
 Revision ID: 0003_openstack
 Revises: 0002
@@ -24,6 +24,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("disk", sa.Integer, nullable=False, server_default="0"))
         batch.add_column(sa.Column("ephemeral", sa.Integer, nullable=False, server_default="0"))
         batch.add_column(sa.Column("swap", sa.Integer, nullable=False, server_default="0"))
+        batch.add_column(sa.Column("description", sa.Text, nullable=True))
     flavors = sa.table("flavors", sa.column("id", sa.Integer), sa.column("flavorid", sa.String))
     conn = op.get_bind()
     for (row_id,) in conn.execute(sa.select(flavors.c.id)).all():
@@ -46,5 +47,5 @@ def downgrade() -> None:
             batch.drop_column(column)
     with op.batch_alter_table("flavors") as batch:
         batch.drop_constraint("uq_flavors_flavorid", type_="unique")
-        for column in ("swap", "ephemeral", "disk", "flavorid"):
+        for column in ("description", "swap", "ephemeral", "disk", "flavorid"):
             batch.drop_column(column)
