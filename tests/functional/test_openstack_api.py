@@ -556,3 +556,10 @@ def test_a_server_no_host_can_take_is_error_with_its_reason_as_fault(cloud: Clou
     assert (server["status"], server["OS-EXT-STS:vm_state"]) == ("ERROR", "error")
     assert server["fault"]["code"] == 500
     assert server["fault"]["message"].startswith("No valid host for server 'huge'")
+
+
+def test_numbers_may_come_as_strings_as_nova_takes_them(cloud: Cloud) -> None:
+    body = flavor_body("g3", ram="2048", vcpus="2", disk="0", swap="")
+    made = cloud.client.post(f"{COMPUTE}/flavors", json=body, headers=nova(ADMIN))
+    flavor = made.json()["flavor"]
+    assert (flavor["ram"], flavor["vcpus"], flavor["disk"], flavor["swap"]) == (2048, 2, 0, "")
