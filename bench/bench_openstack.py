@@ -136,7 +136,11 @@ def main() -> int:
         for proc in (agent, serve):
             if proc is not None:
                 proc.terminate()
-                proc.wait(timeout=10)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
     return 0
 
 
