@@ -58,8 +58,10 @@ def test_the_cli_boots_a_gpu_server_and_deletes_it(
         admin, "flavor", "create", "--ram", "1024", "--disk", "1", "--vcpus", "2", flavor
     )
     assert made["name"] == flavor and made["os-flavor-access:is_public"] is True
-    done = stack.openstack(admin, "flavor", "set", "--property",
-                           "pci_passthrough:alias=large_GPU:1", flavor)  # fmt: skip
+    alias, quota = "pci_passthrough:alias=large_GPU:1", "quota:cpu_shares=10"
+    done = stack.openstack(admin, "flavor", "set", "--property", alias, "--property", quota, flavor)
+    assert done.returncode == 0, done.stderr
+    done = stack.openstack(admin, "flavor", "unset", "--property", "quota:cpu_shares", flavor)
     assert done.returncode == 0, done.stderr
     shown = stack.openstack_json(admin, "flavor", "show", flavor)
     assert shown["properties"] == {"pci_passthrough:alias": "large_GPU:1"}
