@@ -8,13 +8,14 @@ STAMP  := $(VENV)/.installed
 
 all: test
 
-# The virtualenv, with the package, its host extras and the dev tools. Rebuilt when
+# The virtualenv, with the package, its host extras, the OpenStack clients the tests drive
+# and the dev tools. Rebuilt when
 # pyproject.toml changes. System packages (libvirt-dev, ...) are installed when missing.
 $(STAMP): pyproject.toml scripts/ensure-system-packages
 	scripts/ensure-system-packages
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[host,postgres,dev]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[host,postgres,openstack,dev]'
 	touch $@
 
 $(VENV): $(STAMP)

@@ -65,7 +65,7 @@ def test_operator_story(
     ("argv", "message"),
     [
         pytest.param(["flavor", "show", "nope"], "flavor 'nope' does not exist", id="not-found"),
-        pytest.param(["--token", "bad"], "bearer token is not valid", id="bad-token"),
+        pytest.param(["--token", "bad"], "the token is not valid", id="bad-token"),
         pytest.param(
             ["flavor", "set", "nope", "--property", "novalue"], "KEY=VALUE", id="bad-property"
         ),

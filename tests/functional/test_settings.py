@@ -54,6 +54,14 @@ def test_tokens_are_tables_in_the_file(tmp_path: Path) -> None:
         pytest.param("[pciplane]\nproject_tokens = 3\n", "setting 'project_tokens'",
                      id="tokens-not-a-table"),
         pytest.param("[pciplane\n", "not valid TOML", id="bad-toml"),
+        pytest.param('[pciplane.keystone_users.a]\npassword = "x"\nroles = {p = "owner"}\n',
+                     "setting 'keystone_users.a.roles.p'", id="keystone-role"),
+        pytest.param('[pciplane.keystone_users.a]\nroles = {p = "member"}\n',
+                     "setting 'keystone_users.a.password'", id="keystone-no-password"),
+        pytest.param("[pciplane]\ntoken_expiration = 10\n", "setting 'token_expiration'",
+                     id="token-too-short"),
+        pytest.param('[pciplane]\npublic_url = "cloud.example"\n', "setting 'public_url'",
+                     id="public-url-no-scheme"),
     ],
 )  # fmt: skip
 def test_bad_settings_name_the_setting(tmp_path: Path, text: str, message: str) -> None:

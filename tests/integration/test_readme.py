@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -115,15 +116,40 @@ def _section(text: str, heading: str) -> str:
     return "\n".join(lines[start:]) + "\n"
 
 
-def test_readme_service_walkthrough_runs_as_shown(tmp_path: Path) -> None:
-    """The service "from nothing, with tokens": serve, an agent on test:///, servers."""
-    section = _section((ROOT / "README.md").read_text(), "### From nothing, with tokens")
+def _apply_openrc(env: dict[str, str], command: str, cwd: Path) -> None:
+    """``eval "$(pciplane openrc ...)"``: its exports and unsets, into ``env``."""
+    inner = command.removeprefix('eval "$(').removesuffix(')"')
+    done = subprocess.run(
+        ["bash", "-c", inner], cwd=cwd, env=env, text=True, capture_output=True, check=True
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith("export "):
+            key, _, value = line.removeprefix("export ").partition("=")
+            env[key] = shlex.split(value)[0] if value else ""
+        elif line.startswith("unset "):
+            for key in line.split()[1:]:
+                env.pop(key, None)
+
+
+@pytest.mark.parametrize(
+    ("heading", "at_least", "leaves"),
+    [
+        pytest.param("### From nothing, with tokens", 12, "fleet.json", id="tokens"),
+        pytest.param("### The openstack CLI and openstacksdk", 12, "compute-1.xml",
+                     id="openstack-cli"),
+    ],
+)  # fmt: skip
+def test_readme_service_walkthrough_runs_as_shown(
+    tmp_path: Path, heading: str, at_least: int, leaves: str
+) -> None:
+    """A service walkthrough as written: serve, an agent on test:///, servers."""
+    section = _section((ROOT / "README.md").read_text(), heading)
     blocks = _blocks(section)
     (toml,) = [lines for lang, lines in blocks if lang == "toml"]
     (tmp_path / "pciplane.toml").write_text("\n".join(toml) + "\n")
-    env = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="200")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="200", HOME=str(tmp_path))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    for name in [n for n in env if n.startswith("PCIPLANE_")]:
+    for name in [n for n in env if n.startswith(("PCIPLANE_", "OS_"))]:
         del env[name]
     ran = 0
     try:
@@ -132,6 +158,9 @@ def test_readme_service_walkthrough_runs_as_shown(tmp_path: Path) -> None:
                 if command.startswith("export "):
                     key, _, value = command.removeprefix("export ").partition("=")
                     env[key] = value
+                    continue
+                if command.startswith('eval "$('):
+                    _apply_openrc(env, command, tmp_path)
                     continue
                 done = subprocess.run(
                     ["bash", "-c", command], cwd=tmp_path, env=env, text=True,
@@ -143,5 +172,5 @@ def test_readme_service_walkthrough_runs_as_shown(tmp_path: Path) -> None:
                 ran += 1
     finally:
         _kill_started_in(tmp_path)
-    assert ran >= 12
-    assert (tmp_path / "fleet.json").is_file()
+    assert ran >= at_least
+    assert (tmp_path / leaves).is_file()

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pciplane import __version__
 from pciplane.api import errors
+from pciplane.api.openstack.microversions import ComputeVersions
 from pciplane.api.routes import ROUTES
 from pciplane.core.errors import (
     BodyTooLargeError,
@@ -72,7 +73,8 @@ class BodyGuard:
             size += len(chunk)
             if size > self.limit:
                 detail = f"the request body is over {self.limit} bytes (read {size} so far)"
-                response = errors.render(BodyTooLargeError(detail))
+                api = errors.api_of(scope.get("path", ""))
+                response = errors.render(BodyTooLargeError(detail), api=api)
                 response.headers["connection"] = "close"
                 await response(scope, receive, send)
                 return
@@ -81,7 +83,8 @@ class BodyGuard:
         body = b"".join(chunks)
         refusal = self._refusal(scope, body)
         if refusal is not None:
-            await errors.render(refusal)(scope, receive, send)
+            api = errors.api_of(scope.get("path", ""))
+            await errors.render(refusal, api=api)(scope, receive, send)
             return
         sent = False
 
@@ -187,5 +190,6 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     app.add_exception_handler(PciplaneError, errors.domain_error)
     app.add_exception_handler(RequestValidationError, errors.validation_error)
     app.add_exception_handler(StarletteHTTPException, errors.http_error)
+    app.add_middleware(ComputeVersions)
     app.add_middleware(BodyGuard, limit=settings.max_body_bytes)
     return app

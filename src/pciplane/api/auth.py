@@ -1,7 +1,13 @@
-"""Bearer tokens and the three roles: admin, project, host agent.
+"""Who is calling: bearer tokens, Keystone tokens, and the three roles admin, project, agent.
 
-Tokens come from the settings (``admin_token``, ``project_tokens``, ``agent_tokens``). A
-project sees and changes only its own servers (another project's server answers 404, as
+One token works everywhere: pciplane's own API reads ``Authorization: Bearer T`` and the
+OpenStack-shaped APIs ``X-Auth-Token: T`` (each also takes the other header), and ``T`` may
+be a static token of the settings (``admin_token``, ``project_tokens``, ``agent_tokens``),
+a Keystone token issued by ``POST /identity/v3/auth/tokens`` (checked for its signature,
+expiry and role on every call), or, only when the ``noauth`` setting is on, the literal
+``notused`` that the openstack clients send with ``auth_type: none``.
+
+A project sees and changes only its own servers (another project's server answers 404, as
 if it did not exist); an agent speaks only for its own host. The check runs before a
 handler touches anything, so a refused call changes nothing.
 """
@@ -10,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import hmac
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -17,10 +24,15 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pciplane.core.errors import AuthError, ForbiddenError
-from pciplane.service.settings import Settings
+from pciplane.service.context import Services
 
 #: Declares the scheme in the OpenAPI document; the check itself is :func:`identify`.
-BEARER = HTTPBearer(auto_error=False, description="pciplane token: admin, project or agent")
+BEARER = HTTPBearer(
+    auto_error=False, description="pciplane token (admin, project or agent) or a Keystone token"
+)
+#: What keystoneauth's ``none`` plugin sends as its token.
+NOAUTH_TOKEN = "notused"
+ADMIN_PROJECT = "admin"
 
 
 class Role(enum.StrEnum):
@@ -34,33 +46,70 @@ class Principal:
     role: Role
     #: The project name for a project token, the host name for an agent token.
     name: str
+    #: The project it acts in (a Keystone token's scope); None for static admin and agents.
+    project: str | None = None
+    #: The Keystone user, when the token is one.
+    user: str | None = None
 
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
+
+    @property
+    def home_project(self) -> str:
+        """The project new servers belong to."""
+        if self.project is not None:
+            return self.project
+        return ADMIN_PROJECT if self.is_admin else self.name
 
 
 def _match(token: str, known: str) -> bool:
     return hmac.compare_digest(token.encode(), known.encode())
 
 
-def identify(settings: Settings, header: str | None) -> Principal:
-    """The principal behind an ``Authorization: Bearer ...`` header, or AuthError."""
-    if not header:
-        raise AuthError("no bearer token: send 'Authorization: Bearer <token>'")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise AuthError("the Authorization header must be 'Bearer <token>'")
+def _token_of(authorization: str | None, x_auth_token: str | None) -> str:
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise AuthError("the Authorization header must be 'Bearer <token>'")
+        return token
+    if x_auth_token and x_auth_token.strip():
+        return x_auth_token.strip()
+    raise AuthError("no token: send 'Authorization: Bearer <token>' or 'X-Auth-Token: <token>'")
+
+
+def identify(
+    services: Services, authorization: str | None, x_auth_token: str | None = None
+) -> Principal:
+    """The principal behind the request's token, or AuthError saying why there is none."""
+    token = _token_of(authorization, x_auth_token)
+    settings = services.settings
     if settings.admin_token and _match(token, settings.admin_token):
-        return Principal(role=Role.ADMIN, name="admin")
+        return Principal(role=Role.ADMIN, name=ADMIN_PROJECT)
+    if services.identity.looks_like_token(token):
+        issued = services.identity.verify(token, now=time.time())
+        if issued.is_admin:
+            return Principal(
+                role=Role.ADMIN, name=ADMIN_PROJECT, project=issued.project, user=issued.user
+            )
+        return Principal(
+            role=Role.PROJECT, name=issued.project, project=issued.project, user=issued.user
+        )
     for known, project in settings.project_tokens.items():
         if _match(token, known):
             return Principal(role=Role.PROJECT, name=project)
     for known, host in settings.agent_tokens.items():
         if _match(token, known):
             return Principal(role=Role.AGENT, name=host)
-    raise AuthError("the bearer token is not valid")
+    if token == NOAUTH_TOKEN:
+        if settings.noauth:
+            return Principal(role=Role.ADMIN, name=ADMIN_PROJECT)
+        raise AuthError(
+            "the token 'notused' (openstack clients with auth_type none) is accepted only "
+            "when the service's noauth setting is on"
+        )
+    raise AuthError("the token is not valid")
 
 
 def principal(
@@ -68,13 +117,16 @@ def principal(
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
 ) -> Principal:
     """FastAPI dependency: who is calling."""
-    settings: Settings = request.app.state.services.settings
-    return identify(settings, request.headers.get("authorization"))
+    services: Services = request.app.state.services
+    headers = request.headers
+    return identify(services, headers.get("authorization"), headers.get("x-auth-token"))
 
 
 def require_admin(who: Principal) -> None:
-    if not who.is_admin:
-        raise ForbiddenError(f"this needs the admin token, not a {who.role} token")
+    if who.role is Role.PROJECT:
+        raise ForbiddenError(f"this needs the admin role; the token acts for project {who.name!r}")
+    if who.role is Role.AGENT:
+        raise ForbiddenError(f"this needs the admin role, not host {who.name!r}'s agent token")
 
 
 def require_user(who: Principal) -> str | None:

@@ -1,21 +1,48 @@
-"""The one table from error classes to HTTP status, and the error body every answer uses.
+"""The one table from error classes to HTTP status, and the error body of each API.
 
 Codes and titles are declared on the error classes (:mod:`pciplane.core.errors`); this
 table adds only what is HTTP's: the status. Lookups walk the class's MRO, so a subclass
-without a row gets its parent's. Every error body has the same shape:
-``{"errors": [{"status", "code", "title", "detail"}]}`` (:class:`pciplane.wire.common.ErrorBody`).
+without a row gets its parent's. Each API renders the same error in its own clients' shape,
+chosen by the path (:data:`API_PREFIXES`):
+
+- pciplane's own ``/v1``: ``{"errors": [{"status", "code", "title", "detail"}]}``
+  (:class:`pciplane.wire.common.ErrorBody`);
+- Nova (``/compute``): ``{"itemNotFound": {"message", "code"}}``, the key named after the
+  status as Nova names it (``badRequest``, ``forbidden``, ``conflictingRequest``, ...);
+- Keystone (``/identity``), and every 401 of the OpenStack APIs (keystonemiddleware answers
+  those in front of Nova): ``{"error": {"code", "title", "message"}}``.
+
+Where an OpenStack API gives a class another status than pciplane's own, the override is
+here too (:data:`STATUS_IN`): Nova and Keystone refuse a body of the wrong shape with 400,
+not 422. A Neutron renderer for ``/v2.0`` goes in the same two tables.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import enum
+import http
+from collections.abc import Mapping
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pciplane.api.openstack.endpoints import COMPUTE, IDENTITY, base_url
 from pciplane.core import errors as e
+
+
+class Api(enum.StrEnum):
+    PCIPLANE = "pciplane"
+    NOVA = "nova"
+    KEYSTONE = "keystone"
+
+
+#: Path prefixes of the OpenStack-shaped APIs; any other path is pciplane's own.
+API_PREFIXES: tuple[tuple[str, Api], ...] = (
+    (IDENTITY, Api.KEYSTONE),
+    (COMPUTE, Api.NOVA),
+)
 
 STATUS: Mapping[type[e.PciplaneError], int] = {
     e.ConfigError: 400,
@@ -26,6 +53,7 @@ STATUS: Mapping[type[e.PciplaneError], int] = {
     e.UnsupportedMediaError: 415,
     e.BodyTooLargeError: 413,
     e.MethodNotAllowedError: 405,
+    e.VersionNotSupportedError: 406,
     e.SnapshotError: 400,
     e.NotFoundError: 404,
     e.AlreadyExistsError: 409,
@@ -43,44 +71,93 @@ STATUS: Mapping[type[e.PciplaneError], int] = {
     e.PciplaneError: 400,
 }
 
+#: Where an OpenStack API's clients expect another status than :data:`STATUS` gives.
+STATUS_IN: Mapping[Api, Mapping[type[e.PciplaneError], int]] = {
+    Api.NOVA: {e.MalformedRequestError: 400},
+    Api.KEYSTONE: {e.MalformedRequestError: 400},
+}
 
-def status_of(cls: type[e.PciplaneError]) -> int:
+#: Nova's name for each status (the key of its error body); any other is a computeFault.
+NOVA_FAULTS: Mapping[int, str] = {
+    400: "badRequest",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "itemNotFound",
+    405: "badMethod",
+    409: "conflictingRequest",
+    413: "overLimit",
+    415: "badMediaType",
+    429: "overLimit",
+    501: "notImplemented",
+    503: "serviceUnavailable",
+}
+
+
+def api_of(path: str) -> Api:
+    for prefix, api in API_PREFIXES:
+        if path == prefix or path.startswith(prefix + "/"):
+            return api
+    return Api.PCIPLANE
+
+
+def status_of(cls: type[e.PciplaneError], api: Api = Api.PCIPLANE) -> int:
+    overrides = STATUS_IN.get(api, {})
     for klass in cls.__mro__:
-        status = STATUS.get(klass)
+        status = overrides.get(klass) or STATUS.get(klass)
         if status is not None:
             return status
     return STATUS[e.PciplaneError]  # pragma: no cover - PciplaneError is in the MRO
 
 
-def render(error: e.PciplaneError, status: int | None = None) -> JSONResponse:
-    status = status or status_of(type(error))
-    body = {
-        "errors": [
-            {
-                "status": str(status),
-                "code": error.code,
-                "title": error.title,
-                "detail": str(error),
-            }
-        ]
-    }
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, e.AuthError) else None
+def _pciplane_body(error: e.PciplaneError, status: int) -> dict[str, object]:
+    item = {"status": str(status), "code": error.code, "title": error.title, "detail": str(error)}
+    return {"errors": [item]}
+
+
+def _nova_body(error: e.PciplaneError, status: int) -> dict[str, object]:
+    return {NOVA_FAULTS.get(status, "computeFault"): {"message": str(error), "code": status}}
+
+
+def _keystone_body(error: e.PciplaneError, status: int) -> dict[str, object]:
+    try:
+        title = http.HTTPStatus(status).phrase
+    except ValueError:
+        title = "Error"
+    return {"error": {"code": status, "title": title, "message": str(error)}}
+
+
+def render(
+    error: e.PciplaneError,
+    status: int | None = None,
+    *,
+    api: Api = Api.PCIPLANE,
+    identity_url: str | None = None,
+) -> JSONResponse:
+    """The error as ``api``'s clients expect it; ``identity_url`` goes in a 401's
+    ``WWW-Authenticate`` on the OpenStack APIs (where to get a token)."""
+    status = status or status_of(type(error), api)
+    headers: dict[str, str] | None = None
+    if api is Api.PCIPLANE:
+        body = _pciplane_body(error, status)
+        if isinstance(error, e.AuthError):
+            headers = {"WWW-Authenticate": "Bearer"}
+    elif status == 401 or api is Api.KEYSTONE:
+        body = _keystone_body(error, status)
+        if status == 401:
+            where = f' uri="{identity_url}"' if identity_url else ""
+            headers = {"WWW-Authenticate": f"Keystone{where}"}
+    else:
+        body = _nova_body(error, status)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-Renderer = Callable[[e.PciplaneError, int | None], JSONResponse]
-#: Error bodies by API, the first path prefix that matches: pciplane's envelope everywhere
-#: for now. The OpenStack-shaped APIs add their clients' shapes here (Neutron's
-#: ``{"NeutronError": {...}}`` for ``/v2.0``), over the same classes and status table.
-RENDERERS: dict[str, Renderer] = {}
-
-
 def render_for(request: Request, error: e.PciplaneError, status: int | None = None) -> JSONResponse:
-    path = request.url.path
-    for prefix, renderer in RENDERERS.items():
-        if path.startswith(prefix):
-            return renderer(error, status)
-    return render(error, status)
+    """:func:`render` in the shape of the API the request's path belongs to."""
+    api = api_of(request.url.path)
+    identity = None
+    if api is not Api.PCIPLANE:
+        identity = base_url(request) + IDENTITY
+    return render(error, status, api=api, identity_url=identity)
 
 
 async def domain_error(request: Request, exc: Exception) -> JSONResponse:
@@ -89,7 +166,8 @@ async def domain_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
-    """422 with one line per problem: where in the request, and what is wrong there."""
+    """One line per problem: where in the request, and what is wrong there (422 on /v1,
+    400 on the OpenStack APIs)."""
     assert isinstance(exc, RequestValidationError)
     problems = []
     for err in exc.errors():

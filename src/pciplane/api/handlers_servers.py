@@ -17,13 +17,13 @@ from pciplane.wire.common import Text255
 
 def create_server(request: Request, body: ws.ServerIn, who: Who) -> ws.ServerOut:
     """Create and schedule; the answer is BUILD (placed) or ERROR (with the reason)."""
-    project = require_user(who) or "admin"
+    require_user(who)
     nics = [
         NicRequest(net_id=n.net_id, port_id=n.port_id, vnic_type=n.vnic_type, pci_group=n.pci_group)
         for n in body.nics
     ]
     server = services(request).servers.create(
-        name=body.name, flavor=body.flavor, project=project, nics=nics
+        name=body.name, flavor=body.flavor, project=who.home_project, nics=nics
     )
     return views.server_out(server)
 

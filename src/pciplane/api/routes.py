@@ -1,4 +1,8 @@
-"""The one route table: every endpoint, its method, handler and status."""
+"""The one route table: every endpoint, its method, handler and status.
+
+pciplane's own API is under ``/v1``; the OpenStack-shaped subsets (Keystone at
+``/identity``, Nova at ``/compute``, :mod:`pciplane.api.openstack`) call the same services.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,11 @@ from pciplane.api import handlers_hosts as hosts
 from pciplane.api import handlers_neutron as neu
 from pciplane.api import handlers_ops as ops
 from pciplane.api import handlers_servers as srv
+from pciplane.api.openstack import keystone as ks
+from pciplane.api.openstack import nova_flavors as nf
+from pciplane.api.openstack import nova_root as nr
+from pciplane.api.openstack import nova_servers as ns
+from pciplane.api.openstack.endpoints import COMPUTE, COMPUTE_V21, IDENTITY
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -77,4 +86,49 @@ ROUTES: tuple[Route, ...] = (
     Route(method="DELETE", path="/v2.0/ports/{port_id}", handler=neu.delete_port, status=204),
     Route(method="GET", path="/v2.0/agents", handler=neu.list_agents),
     Route(method="GET", path="/v2.0/agents/{agent_id}", handler=neu.show_agent),
+    # Keystone v3 (a subset): version documents and tokens.
+    Route(method="GET", path=IDENTITY, handler=ks.versions, summary="Keystone: versions"),
+    Route(method="GET", path=f"{IDENTITY}/", handler=ks.versions, summary="Keystone: versions"),
+    Route(method="GET", path=f"{IDENTITY}/v3", handler=ks.version, summary="Keystone: v3"),
+    Route(method="GET", path=f"{IDENTITY}/v3/", handler=ks.version, summary="Keystone: v3"),
+    Route(method="POST", path=f"{IDENTITY}/v3/auth/tokens", handler=ks.issue_token, status=201,
+          summary="Keystone: password in, token out (X-Subject-Token)"),
+    Route(method="GET", path=f"{IDENTITY}/v3/auth/tokens", handler=ks.check_token,
+          summary="Keystone: validate the X-Subject-Token"),
+    # Nova v2.1 (a subset, microversions up to api.openstack.microversions.MAX_VERSION).
+    Route(method="GET", path=COMPUTE, handler=nr.versions, summary="Nova: versions"),
+    Route(method="GET", path=f"{COMPUTE}/", handler=nr.versions, summary="Nova: versions"),
+    Route(method="GET", path=COMPUTE_V21, handler=nr.version, summary="Nova: v2.1"),
+    Route(method="GET", path=f"{COMPUTE_V21}/", handler=nr.version, summary="Nova: v2.1"),
+    Route(method="GET", path=f"{COMPUTE_V21}/flavors", handler=nf.list_flavors),
+    Route(method="GET", path=f"{COMPUTE_V21}/flavors/detail", handler=nf.list_flavors_detail),
+    Route(method="POST", path=f"{COMPUTE_V21}/flavors", handler=nf.create_flavor),
+    Route(method="GET", path=f"{COMPUTE_V21}/flavors/{{flavor_id}}", handler=nf.show_flavor),
+    Route(method="PUT", path=f"{COMPUTE_V21}/flavors/{{flavor_id}}", handler=nf.update_flavor),
+    Route(method="DELETE", path=f"{COMPUTE_V21}/flavors/{{flavor_id}}", handler=nf.delete_flavor,
+          status=202),
+    Route(method="GET", path=f"{COMPUTE_V21}/flavors/{{flavor_id}}/os-extra_specs",
+          handler=nf.list_extra_specs),
+    Route(method="POST", path=f"{COMPUTE_V21}/flavors/{{flavor_id}}/os-extra_specs",
+          handler=nf.set_extra_specs),
+    Route(method="GET", path=f"{COMPUTE_V21}/flavors/{{flavor_id}}/os-extra_specs/{{key}}",
+          handler=nf.show_extra_spec),
+    Route(method="PUT", path=f"{COMPUTE_V21}/flavors/{{flavor_id}}/os-extra_specs/{{key}}",
+          handler=nf.update_extra_spec),
+    Route(method="DELETE", path=f"{COMPUTE_V21}/flavors/{{flavor_id}}/os-extra_specs/{{key}}",
+          handler=nf.delete_extra_spec),
+    Route(method="GET", path=f"{COMPUTE_V21}/servers", handler=ns.list_servers),
+    Route(method="GET", path=f"{COMPUTE_V21}/servers/detail", handler=ns.list_servers_detail),
+    Route(method="POST", path=f"{COMPUTE_V21}/servers", handler=ns.create_server, status=202),
+    Route(method="GET", path=f"{COMPUTE_V21}/servers/{{server_id}}", handler=ns.show_server),
+    Route(method="DELETE", path=f"{COMPUTE_V21}/servers/{{server_id}}",
+          handler=ns.delete_server, status=204),
+    Route(method="GET", path=f"{COMPUTE_V21}/os-hypervisors", handler=nr.list_hypervisors),
+    Route(method="GET", path=f"{COMPUTE_V21}/os-hypervisors/detail",
+          handler=nr.list_hypervisors_detail),
+    Route(method="GET", path=f"{COMPUTE_V21}/os-hypervisors/{{hypervisor_id}}",
+          handler=nr.show_hypervisor),
+    Route(method="GET", path=f"{COMPUTE_V21}/os-hypervisors/{{hypervisor_id}}/uptime",
+          handler=nr.hypervisor_uptime),
+    Route(method="GET", path=f"{COMPUTE_V21}/os-aggregates", handler=nr.list_aggregates),
 )  # fmt: skip

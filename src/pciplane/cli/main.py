@@ -23,8 +23,7 @@ from pciplane.core.errors import PciplaneError
 COMMANDS: tuple[str, ...] = (
     "fit", "lint", "capacity", "sim", "discover",
     "serve", "db", "health", "alias", "flavor", "network", "port", "server", "host", "export",
-    "vf",
-    "agent", "demo",
+    "vf", "agent", "demo", "openrc",
 )  # fmt: skip
 
 Handler = Callable[[argparse.Namespace], int]

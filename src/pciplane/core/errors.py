@@ -18,6 +18,7 @@ adapter edge (``raise DomainError(...) from exc``)::
     │   ├── MalformedRequestError    an HTTP body of the wrong shape or type
     │   ├── InvalidJsonError         an HTTP body that does not parse as JSON
     │   ├── MethodNotAllowedError    an endpoint called with the wrong method
+    │   ├── VersionNotSupportedError an API (micro)version the service does not serve
     │   ├── UnsupportedMediaError    an HTTP body that is not JSON
     │   └── BodyTooLargeError        an HTTP body over the service's limit
     ├── SnapshotError                a fleet snapshot entry (names host, device, key)
@@ -218,6 +219,13 @@ class MethodNotAllowedError(RequestError):
 
     code = "pciplane.route.method_not_allowed"
     title = "Method not allowed"
+
+
+class VersionNotSupportedError(RequestError):
+    """The request asks for an API version (a Nova microversion) the service does not serve."""
+
+    code = "pciplane.request.version"
+    title = "API version not supported"
 
 
 class AlreadyExistsError(PciplaneError):

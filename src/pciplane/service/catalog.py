@@ -134,6 +134,11 @@ class CatalogService:
         with self.db.read() as conn:
             return catalog.get_flavor(conn, name)
 
+    def flavor_by_id(self, flavor_id: str) -> FlavorRecord:
+        """The flavor Nova's API names by its id (``flavorid``)."""
+        with self.db.read() as conn:
+            return catalog.get_flavor_by_id(conn, flavor_id)
+
     def create_flavor(self, flavor: FlavorRecord) -> FlavorRecord:
         with self.db.write() as conn:
             self._check_specs(conn, flavor.extra_specs_map)
@@ -150,6 +155,12 @@ class CatalogService:
                 merged.pop(key, None)
             self._check_specs(conn, merged)
             catalog.update_flavor_specs(conn, name, set_=set_, unset=unset)
+            return catalog.get_flavor(conn, name)
+
+    def describe_flavor(self, name: str, description: str | None) -> FlavorRecord:
+        """A flavor's description is the one thing that changes after it is made (Nova)."""
+        with self.db.write() as conn:
+            catalog.set_flavor_description(conn, name, description)
             return catalog.get_flavor(conn, name)
 
     def delete_flavor(self, name: str) -> None:

@@ -12,6 +12,7 @@ from pciplane.service.catalog import CatalogService
 from pciplane.service.hosts import HostService
 from pciplane.service.hotplug import HotPlugService
 from pciplane.service.housekeeping import Housekeeper
+from pciplane.service.identity import IdentityService
 from pciplane.service.metrics import FleetGauges, Metrics
 from pciplane.service.networks import NetworkService
 from pciplane.service.nics import NicService
@@ -38,6 +39,7 @@ class Services:
     ports: PortService
     hotplug: HotPlugService
     agents: AgentService
+    identity: IdentityService
 
     def start(self) -> None:
         """Migrate (when configured) and load the alias file (when there is one)."""
@@ -78,4 +80,5 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         ports=PortService(db, settings, binder, factory),
         hotplug=hotplug,
         agents=AgentService(db, settings),
+        identity=IdentityService(settings),
     )

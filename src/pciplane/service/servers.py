@@ -81,9 +81,20 @@ class ServerService:
     # --- create -----------------------------------------------------------------------
 
     def create(
-        self, *, name: str, flavor: str, project: str, nics: Sequence[NicRequest] = ()
+        self,
+        *,
+        name: str,
+        flavor: str,
+        project: str,
+        nics: Sequence[NicRequest] = (),
+        user: str | None = None,
+        description: str | None = None,
+        image: str | None = None,
     ) -> ServerRecord:
-        """Validate, then place; the server comes back BUILD (placed) or ERROR (why not)."""
+        """Validate, then place; the server comes back BUILD (placed) or ERROR (why not).
+
+        ``user``, ``description`` and ``image`` are kept and shown (Nova's API has them);
+        the image is not booted from yet (images come with issue 9)."""
         with self.db.read() as conn:
             record = catalog.get_flavor(conn, flavor)
             guest = guest_request(conn, name, record.extra_specs_map)
@@ -101,6 +112,10 @@ class ServerService:
             state=ServerState.BUILD,
             created_at=now,
             updated_at=now,
+            flavor_id=record.id,
+            description=description,
+            user_id=user,
+            image=image,
         )
         hook = self.nics.hook(planned) if planned else None
         try:

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import AfterValidator, Field, JsonValue, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SecretStr,
+    ValidationError,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -41,6 +49,25 @@ class Weigher(enum.StrEnum):
 
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+class KeystoneRole(enum.StrEnum):
+    """The Keystone roles pciplane knows: ``admin`` acts for every project (pciplane's admin
+    scope), ``member`` for its own project only (pciplane's project scope)."""
+
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+class KeystoneUser(BaseModel):
+    """A user of the Keystone v3 subset: a password and a role in each of its projects."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    password: SecretStr = Field(description="the password 'POST /v3/auth/tokens' checks")
+    roles: dict[Annotated[str, Field(min_length=1, max_length=255)], KeystoneRole] = Field(
+        description="PROJECT = admin|member: the projects the user may scope a token to"
+    )
 
 
 def default_db_url() -> str:
@@ -130,6 +157,33 @@ class Settings(BaseSettings):
         default_factory=dict,
         repr=False,
         description="bearer tokens of host agents, TOKEN = HOST; an agent reports only its host",
+    )
+    keystone_users: dict[Annotated[str, Field(min_length=1, max_length=255)], KeystoneUser] = Field(
+        default_factory=dict,
+        repr=False,
+        description="users of the Keystone v3 subset (/identity), NAME = {password, roles = "
+        "{PROJECT = admin|member}}; their tokens work on the OpenStack APIs and on /v1",
+    )
+    token_expiration: Annotated[int, Field(ge=60, le=7 * 86400)] = Field(
+        3600, description="seconds a Keystone token stays valid (Keystone's [token] expiration)"
+    )
+    token_key: SecretStr | None = Field(
+        None,
+        description="key that signs Keystone tokens, the same in every API process sharing "
+        "the database (default: derived from admin_token, which they share already)",
+    )
+    noauth: bool = Field(
+        False,
+        description="accept the literal token 'notused' that the openstack clients send with "
+        "auth_type none, as the admin; only on a trusted network (Nova's noauth2)",
+    )
+    public_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")] | None = Field(
+        None,
+        description="base URL the OpenStack catalog and version documents give clients "
+        "(default: built from each request's Host header); set it behind a proxy",
+    )
+    region_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(
+        "RegionOne", description="the region of every endpoint in the OpenStack service catalog"
     )
     weigher: Weigher = Field(
         Weigher.PACK, description="order of hosts that fit: pack (fullest first) or spread"

@@ -55,6 +55,13 @@ class ServerRecord:
     updated_at: float = 0.0
     #: Its ports (Neutron's), in the order they were created.
     ports: tuple[PortRecord, ...] = ()
+    #: The flavor's Nova id when the server was created (None before migration 0003).
+    flavor_id: str | None = None
+    description: str | None = None
+    #: The Keystone user that created it (None for a static token).
+    user_id: str | None = None
+    #: The image it was asked to boot from (shown; booted from once images exist).
+    image: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -100,6 +107,10 @@ def insert_server(conn: Connection, server: ServerRecord, *, host_id: int | None
             domain_xml=None,
             created_at=server.created_at,
             updated_at=server.updated_at,
+            flavor_id=server.flavor_id,
+            description=server.description,
+            user_id=server.user_id,
+            image_ref=server.image,
         )
     )
 
@@ -135,6 +146,10 @@ def _record(conn: Connection, row: sa.Row[tuple[object, ...]]) -> ServerRecord:
         created_at=row.created_at,
         updated_at=row.updated_at,
         ports=tuple(list_ports(conn, server_id=row.id)),
+        flavor_id=row.flavor_id,
+        description=row.description,
+        user_id=row.user_id,
+        image=row.image_ref,
     )
 
 

@@ -77,6 +77,13 @@ flavors = sa.Table(
     sa.Column("name", sa.String(255), nullable=False, unique=True),
     sa.Column("vcpus", sa.Integer, nullable=False),
     sa.Column("ram", sa.Integer, nullable=False),
+    #: Nova's flavor id (``flavorid``): what the compute API names the flavor by.
+    sa.Column("flavorid", sa.String(255), nullable=False, unique=True),
+    #: Root, ephemeral (GiB) and swap (MiB) sizes, as Nova's flavors carry them.
+    sa.Column("disk", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("ephemeral", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("swap", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("description", sa.Text, nullable=True),
 )
 
 flavor_extra_specs = sa.Table(
@@ -111,6 +118,13 @@ servers = sa.Table(
     sa.Column("domain_xml", sa.Text, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    #: The flavor's id when the server was created (Nova's API names flavors by id).
+    sa.Column("flavor_id", sa.String(255), nullable=True),
+    sa.Column("description", sa.Text, nullable=True),
+    #: The Keystone user that created it (None for static tokens).
+    sa.Column("user_id", sa.String(255), nullable=True),
+    #: The image the server was asked to boot from (shown; booted from issue 9 on).
+    sa.Column("image_ref", sa.String(255), nullable=True),
 )
 
 claims = sa.Table(
