@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pciplane.core import errors as e
@@ -68,27 +68,28 @@ def render(error: e.PciplaneError, status: int | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-Renderer = Callable[[e.PciplaneError, int | None], JSONResponse]
+Renderer = Callable[[e.PciplaneError, int], Response]
 #: Error bodies by API, the first path prefix that matches: pciplane's envelope everywhere
-#: for now. The OpenStack-shaped APIs add their clients' shapes here (Neutron's
-#: ``{"NeutronError": {...}}`` for ``/v2.0``), over the same classes and status table.
+#: else. The OpenStack-shaped APIs add their clients' shapes here (Neutron's
+#: ``{"NeutronError": {...}}`` for ``/v2.0``), and the web UI its HTML page (``/ui``),
+#: over the same classes and status table.
 RENDERERS: dict[str, Renderer] = {}
 
 
-def render_for(request: Request, error: e.PciplaneError, status: int | None = None) -> JSONResponse:
+def render_for(request: Request, error: e.PciplaneError, status: int | None = None) -> Response:
     path = request.url.path
     for prefix, renderer in RENDERERS.items():
-        if path.startswith(prefix):
-            return renderer(error, status)
+        if path == prefix or path.startswith(prefix + "/"):
+            return renderer(error, status or status_of(type(error)))
     return render(error, status)
 
 
-async def domain_error(request: Request, exc: Exception) -> JSONResponse:
+async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, e.PciplaneError)
     return render_for(request, exc)
 
 
-async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def validation_error(request: Request, exc: Exception) -> Response:
     """422 with one line per problem: where in the request, and what is wrong there."""
     assert isinstance(exc, RequestValidationError)
     problems = []
@@ -98,10 +99,23 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     return render_for(request, e.MalformedRequestError("; ".join(problems) or "invalid body"))
 
 
-async def http_error(request: Request, exc: Exception) -> JSONResponse:
+async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
         return render_for(request, e.RouteNotFoundError(str(exc.detail)))
     if exc.status_code == 405:
         return render_for(request, e.MethodNotAllowedError(str(exc.detail)))
     return render_for(request, e.PciplaneError(str(exc.detail)), exc.status_code)
+
+
+#: A failure nobody foresaw, on a path whose API renders it (the web UI); elsewhere the
+#: server's plain answer. Either way the traceback goes to the log, never to the client.
+UNEXPECTED: dict[str, Callable[[], Response]] = {}
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    path = request.url.path
+    for prefix, renderer in UNEXPECTED.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return renderer()
+    return PlainTextResponse("Internal Server Error", status_code=500)

@@ -30,7 +30,7 @@ from pciplane.core.claim import claim
 from pciplane.core.device import Inventory
 from pciplane.core.errors import ConflictError, NoFitError
 from pciplane.core.explain import group_by_reason
-from pciplane.core.fit import GuestRequest, HostView, Verdict
+from pciplane.core.fit import GuestRequest, HostView, Outcome, Verdict
 from pciplane.core.fleet import replace_devices
 from pciplane.core.guest import GuestPlan, plan_for_claim
 from pciplane.core.host_rules import capacity_with_rules, ruled_out
@@ -71,6 +71,19 @@ class ClaimHook(Protocol):
         verdict: Verdict,
         plan: GuestPlan,
     ) -> tuple[GuestPlan, Callable[[Connection], None]]: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Explanation:
+    """Every host's verdict for one guest, and one host's stage records when asked."""
+
+    reasons: tuple[HostReason, ...]
+    host: str | None = None
+    outcome: Outcome | None = None
+
+    @property
+    def fit_count(self) -> int:
+        return sum(r.fits for r in self.reasons)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -229,6 +242,24 @@ class Scheduler:
         with self.lock:
             result = self._judged(guest)
         return list(result.reasons())
+
+    def explain(self, guest: GuestRequest, host: str | None = None) -> Explanation:
+        """Every live host's verdict and, for ``host``, what each stage left (the same
+        answer :meth:`fit` gives, with the stage records of one host)."""
+        with self.lock:
+            result = self._judged(guest)
+            reasons = tuple(result.reasons())
+            outcome = None if host is None else result.outcome(host)
+        return Explanation(reasons=reasons, host=host, outcome=outcome)
+
+    def records(self) -> list[HostRecord]:
+        """Every host as the index last read it (refreshed by generation), by name.
+
+        ``last_seen`` is as of that read; :meth:`down_hosts` says which agents are down now.
+        """
+        with self.lock:
+            self.refresh()
+            return [self.known[name] for name in sorted(self.known)]
 
     def capacity(self, guest: GuestRequest) -> FleetCapacity:
         """How many more such servers each live host could take (claims on copies only)."""
