@@ -8,6 +8,7 @@ so a page costs the filtering and fifty rows, not a read of every device.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -126,10 +127,15 @@ def _whole(text: str, what: str, *, minimum: int) -> int | None:
     return value
 
 
+_PARENT = re.compile(r"\bparent_ifname=(\S+)")
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class PoolBar:
     label: str
     kind: str
+    #: The PF whose VFs these are (pools of VFs are per PF), when it has a netdev.
+    parent: str | None
     physnet: str | None
     numa: str
     total: int
@@ -149,6 +155,7 @@ class PoolBar:
         return cls(
             label=pool.pool,
             kind=kind_of(pool),
+            parent=match.group(1) if (match := _PARENT.search(pool.pool)) else None,
             physnet=pool.physical_network,
             numa="?" if pool.numa_node is None else str(pool.numa_node),
             total=pool.total,
