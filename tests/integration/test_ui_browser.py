@@ -131,12 +131,12 @@ def _seed(live: Live) -> None:
         done = client.wait_server(live.servers[name], timeout=60)
         assert done.state == "ACTIVE", (name, done.state, done.reason)
     # What an agent's reconciliation reports when libvirt holds a device nobody claimed.
-    with Client(live.url, "agent-compute-1") as agent:
+    with Client(live.url, "agent-compute-2") as agent:
         agent.report_mismatches(
-            "compute-1",
+            "compute-2",
             [
                 MismatchIn(
-                    detail="domain 'stray-1' holds 0000:91:00.0, which no server claimed",
+                    detail="domain 'stray-1' holds 0000:92:00.0, which no server claimed",
                     domain="stray-1",
                 )
             ],
@@ -421,3 +421,16 @@ def test_a_bad_query_shows_a_clear_message(
     assert admin_tab.errors == []
     if "cells=0,x" in path:
         admin_tab.page.screenshot(path=str(shots / "bad-query.png"), full_page=True)
+
+
+def test_capacity_agrees_with_why_not_here_on_a_dead_host(admin_tab: Tab, live: Live) -> None:
+    admin_tab.open("/ui/capacity?flavor=g1.large")
+    chart = admin_tab.text("#chart-1")
+    assert f"{DEAD_HOST}\n0 · agent down" in chart or f"{DEAD_HOST} 0 · agent down" in chart
+    api = live.admin._call("POST", "/v1/capacity", {"flavor": "g1.large"})
+    shown = int(admin_tab.text("#capacity-summary").split("take ")[1].split(" ")[0])
+    assert shown == api["total"]
+    assert {h["name"]: h["limited_by"] for h in api["hosts"]}[DEAD_HOST] == "agent down"
+    admin_tab.open("/ui/why?flavor=g1.large")
+    assert "agent down" in admin_tab.text("#reasons")
+    assert admin_tab.errors == []

@@ -53,6 +53,8 @@ from pciplane.store.servers import ServerRecord, add_work, insert_server, move_s
 
 log = logging.getLogger("pciplane.scheduler")
 
+#: What limits a host whose agent is down, in a capacity answer.
+AGENT_DOWN = "agent down"
 #: How many host names a "no valid host" message names per reason.
 NAMED_PER_REASON = 3
 
@@ -262,12 +264,16 @@ class Scheduler:
             return [self.known[name] for name in sorted(self.known)]
 
     def capacity(self, guest: GuestRequest) -> FleetCapacity:
-        """How many more such servers each live host could take (claims on copies only)."""
+        """How many more such servers each live host could take (claims on copies only);
+        a host whose agent is down takes none, limited by ``agent down`` (as :meth:`fit`
+        rules it out)."""
         with self.lock:
-            self.refresh()
+            with self.db.read() as conn:
+                self._refresh(conn)
+                down = dict.fromkeys(self.down_hosts(conn), AGENT_DOWN)
             hosts = [self.known[name].host for name in self.index.host_names()]
             return capacity_with_rules(
-                fleet_capacity(hosts, self.index, guest), self.refused(guest)
+                fleet_capacity(hosts, self.index, guest), {**self.refused(guest), **down}
             )
 
     # --- placement ----------------------------------------------------------------
