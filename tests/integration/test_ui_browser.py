@@ -431,6 +431,12 @@ def test_capacity_agrees_with_why_not_here_on_a_dead_host(admin_tab: Tab, live: 
     shown = int(admin_tab.text("#capacity-summary").split("take ")[1].split(" ")[0])
     assert shown == api["total"]
     assert {h["name"]: h["limited_by"] for h in api["hosts"]}[DEAD_HOST] == "agent down"
+    rows = admin_tab.page.locator("#capacity-hosts tr[data-host]")
+    shown_hosts = {
+        r.get_attribute("data-host"): [c.inner_text() for c in r.locator("td").all()][1:3]
+        for r in rows.all()
+    }
+    assert shown_hosts == {h["name"]: [str(h["servers"]), h["limited_by"]] for h in api["hosts"]}
     admin_tab.open("/ui/why?flavor=g1.large")
     assert "agent down" in admin_tab.text("#reasons")
     assert admin_tab.errors == []

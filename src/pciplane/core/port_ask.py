@@ -58,12 +58,14 @@ def parse_port_ask(text: str, where: str) -> PortAsk:
     return PortAsk(physical_network=physnet, vnic_type=VnicType(vnic), pci_group=group or None)
 
 
-def parse_numa_cells(text: str, where: str) -> tuple[int, ...]:
-    """``0`` or ``0,1``: the host NUMA cells a guest is confined to."""
+def parse_numa_cells(text: str, where: str = "") -> tuple[int, ...]:
+    """``0`` or ``0,1``: the host NUMA cells a guest is confined to; errors start with
+    ``where`` when given (``--numa-cells: ...``)."""
+    prefix = f"{where}: " if where else ""
     try:
         cells = tuple(int(c) for c in text.split(","))
     except ValueError:
-        raise RequestError(f"{where}: NUMA cells {text!r} are not integers like 0,1") from None
+        raise RequestError(f"{prefix}NUMA cells {text!r} are not integers like 0,1") from None
     if any(c < 0 for c in cells):
-        raise RequestError(f"{where}: NUMA cells {text!r} must not be negative")
+        raise RequestError(f"{prefix}NUMA cells {text!r} must not be negative")
     return cells

@@ -37,8 +37,9 @@ from pciplane.service.nics import FLAVOR_NUMA_POLICY
 
 #: Hosts named per reason group, and hosts that fit named, before "and N more".
 NAMED = 12
-#: Hosts in the capacity chart.
+#: Hosts in the capacity chart, and per page of its table.
 CHART_HOSTS = 25
+TABLE_HOSTS = 50
 _SPLIT = re.compile(r"[\s,]+")
 
 
@@ -49,6 +50,7 @@ class Question:
     cells: str = ""
     policy: str = ""
     host: str = ""
+    page: str = ""
 
     @classmethod
     def of(cls, params: Mapping[str, str]) -> Question:
@@ -68,7 +70,7 @@ class Question:
         return tuple(parse_port_ask(p, "ports") for p in _SPLIT.split(self.ports) if p)
 
     def numa_cells(self) -> tuple[int, ...] | None:
-        return parse_numa_cells(self.cells, "NUMA cells") if self.cells else None
+        return parse_numa_cells(self.cells) if self.cells else None
 
     def extra_specs(self) -> dict[str, str]:
         if not self.policy:
@@ -94,6 +96,7 @@ class Question:
             "cells": self.cells,
             "policy": self.policy,
             "host": self.host,
+            "page": self.page,
             **changes,
         }
         return f"{path}?{urlencode({k: v for k, v in values.items() if v})}"
@@ -183,10 +186,18 @@ def capacity(request: Request) -> Response:
         context["error"] = str(exc)
         return page("capacity.html", who=who, status=status_of(type(exc)), **context)
     hosts = [(h.host, h.servers, h.limited_by) for h in result.hosts]
+    ranked = sorted(hosts, key=lambda h: (-h[1], h[0]))
+    pages = max(1, -(-len(ranked) // TABLE_HOSTS))
+    text = request.query_params.get("page", "1")
+    page_no = min(int(text) if text.isdigit() and int(text) > 0 else 1, pages)
     context["result"] = {
         "total": result.total,
         "hosts": len(hosts),
         "with_room": sum(1 for _, n, _ in hosts if n),
         "charts": capacity_charts(hosts, question),
+        "rows": ranked[(page_no - 1) * TABLE_HOSTS : page_no * TABLE_HOSTS],
+        "page": page_no,
+        "pages": pages,
+        "page_link": lambda n: question.link("/ui/capacity", page=str(n)),
     }
     return page("capacity.html", who=who, **context)
