@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all demo test check lint typecheck imports unit bench clean
+.PHONY: all demo test check lint typecheck imports unit bench screenshots clean
 
 all: test
 
@@ -43,6 +43,10 @@ BENCHES := $(sort $(wildcard bench/bench_*.py))
 
 bench: $(STAMP)
 	@for script in $(BENCHES); do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# The README's pictures of the web UI, taken by its browser tests.
+screenshots: $(STAMP)
+	PCIPLANE_UI_SCREENSHOTS=docs/ui $(BIN)/pytest tests/integration/test_ui_browser.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

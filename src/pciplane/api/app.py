@@ -5,7 +5,8 @@ not to); the service's housekeeping runs while the app serves. Before any handle
 body guard refuses a body over ``max_body_bytes`` (413, whether or not the client sent
 a Content-Length), one that is not JSON (415), and one that does not parse (400, saying
 where). ``/docs`` serves Swagger UI from pciplane's own assets, so it works on a
-management network without internet access.
+management network without internet access; ``/ui`` is the read-only web UI
+(:mod:`pciplane.api.ui`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pciplane import __version__
-from pciplane.api import errors
+from pciplane.api import errors, ui
 from pciplane.api.openstack.microversions import ComputeVersions
 from pciplane.api.routes import ROUTES
 from pciplane.core.errors import (
@@ -106,6 +107,8 @@ class BodyGuard:
             return MalformedRequestError("a name in the path cannot contain '/' (%2F)")
         if scope.get("method") not in _WITH_BODY or not body:
             return None
+        if str(scope.get("path", "")).startswith(ui.PREFIX + "/"):
+            return None  # the web UI's sign-in form posts a form, not JSON
         headers = dict(scope.get("headers") or [])
         content_type = headers.get(b"content-type", b"").decode("latin-1")
         if not _is_json(content_type):
@@ -187,9 +190,11 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
             response_model_exclude_unset=route.exclude_unset,
         )
     _add_docs(app)
+    ui.mount(app)
     app.add_exception_handler(PciplaneError, errors.domain_error)
     app.add_exception_handler(RequestValidationError, errors.validation_error)
     app.add_exception_handler(StarletteHTTPException, errors.http_error)
     app.add_middleware(ComputeVersions)
+    app.add_exception_handler(Exception, errors.unexpected_error)
     app.add_middleware(BodyGuard, limit=settings.max_body_bytes)
     return app

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import enum
 import http
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pciplane.api.openstack.endpoints import COMPUTE, IDENTITY, base_url
@@ -151,21 +151,32 @@ def render(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def render_for(request: Request, error: e.PciplaneError, status: int | None = None) -> JSONResponse:
+Renderer = Callable[[e.PciplaneError, int], Response]
+#: Error pages that are not JSON, by path prefix: the web UI's HTML page (``/ui``). Every
+#: other path answers in its API's JSON shape (:func:`api_of`), over the same classes and
+#: status table.
+RENDERERS: dict[str, Renderer] = {}
+
+
+def render_for(request: Request, error: e.PciplaneError, status: int | None = None) -> Response:
     """:func:`render` in the shape of the API the request's path belongs to."""
-    api = api_of(request.url.path)
+    path = request.url.path
+    for prefix, renderer in RENDERERS.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return renderer(error, status or status_of(type(error)))
+    api = api_of(path)
     identity = None
     if api is not Api.PCIPLANE:
         identity = base_url(request) + IDENTITY
     return render(error, status, api=api, identity_url=identity)
 
 
-async def domain_error(request: Request, exc: Exception) -> JSONResponse:
+async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, e.PciplaneError)
     return render_for(request, exc)
 
 
-async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def validation_error(request: Request, exc: Exception) -> Response:
     """One line per problem: where in the request, and what is wrong there (422 on /v1,
     400 on the OpenStack APIs)."""
     assert isinstance(exc, RequestValidationError)
@@ -176,10 +187,23 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     return render_for(request, e.MalformedRequestError("; ".join(problems) or "invalid body"))
 
 
-async def http_error(request: Request, exc: Exception) -> JSONResponse:
+async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
         return render_for(request, e.RouteNotFoundError(str(exc.detail)))
     if exc.status_code == 405:
         return render_for(request, e.MethodNotAllowedError(str(exc.detail)))
     return render_for(request, e.PciplaneError(str(exc.detail)), exc.status_code)
+
+
+#: A failure nobody foresaw, on a path whose API renders it (the web UI); elsewhere the
+#: server's plain answer. Either way the traceback goes to the log, never to the client.
+UNEXPECTED: dict[str, Callable[[], Response]] = {}
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    path = request.url.path
+    for prefix, renderer in UNEXPECTED.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return renderer()
+    return PlainTextResponse("Internal Server Error", status_code=500)

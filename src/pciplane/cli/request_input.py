@@ -21,9 +21,10 @@ from pciplane.core.alias import Alias, requests_from_flavor
 from pciplane.core.boolean import strict_word
 from pciplane.core.errors import RequestError
 from pciplane.core.fit import GuestRequest
+from pciplane.core.port_ask import ASKABLE_VNIC_TYPES, parse_numa_cells, parse_port_ask
 from pciplane.core.request import PciRequest, VnicType, parse_numa_policy, request_from_port
 
-PORT_VNIC_TYPES = (VnicType.DIRECT, VnicType.MACVTAP, VnicType.DIRECT_PHYSICAL)
+PORT_VNIC_TYPES = ASKABLE_VNIC_TYPES
 REQUEST_KEYS = ("name", "alias", "ports", "numa_cells", "numa_policy")
 PORT_KEYS = ("physical_network", "vnic_type", "trusted", "numa_affinity_policy", "pci_group")
 
@@ -137,29 +138,16 @@ def _vnic(vnic: str, text: str, where: str) -> str:
 
 
 def _parse_port(text: str, where: str) -> PortInput:
-    physnet, _, rest = text.partition(":")
-    vnic, _, group = rest.partition(":")
-    if not physnet:
-        raise RequestError(f"{where}: port {text!r} names no physical network")
-    if ":" in group or (rest.count(":") and not group):
-        raise RequestError(f"{where}: port {text!r} is not PHYSNET[:VNIC_TYPE[:PCI_GROUP]]")
+    ask = parse_port_ask(text, where)
     return PortInput(
-        physical_network=physnet,
-        vnic_type=_vnic(vnic or VnicType.DIRECT.value, text, where),
-        pci_group=group or None,
+        physical_network=ask.physical_network,
+        vnic_type=ask.vnic_type.value,
+        pci_group=ask.pci_group,
     )
 
 
 def _parse_cells(text: str | None, where: str) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        cells = tuple(int(c) for c in text.split(","))
-    except ValueError:
-        raise RequestError(f"{where}: NUMA cells {text!r} are not integers like 0,1") from None
-    if any(c < 0 for c in cells):
-        raise RequestError(f"{where}: NUMA cells {text!r} must not be negative")
-    return cells
+    return None if text is None else parse_numa_cells(text, where)
 
 
 def inputs_from_args(args: argparse.Namespace) -> list[RequestInput]:

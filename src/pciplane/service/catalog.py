@@ -19,6 +19,8 @@ from pciplane.core.alias import ALIAS_KEY, parse_alias_names, parse_aliases, req
 from pciplane.core.errors import AliasError, ConfigError, InUseError, RequestError
 from pciplane.core.fit import GuestRequest
 from pciplane.core.flavor import check_extra_specs
+from pciplane.core.port_ask import PortAsk
+from pciplane.service.nics import flavor_numa_policy
 from pciplane.service.settings import Settings
 from pciplane.store import catalog
 from pciplane.store.catalog import FlavorRecord
@@ -175,8 +177,11 @@ class CatalogService:
         flavor: str | None,
         extra_specs: Mapping[str, str],
         numa_cells: Sequence[int] | None,
+        ports: Sequence[PortAsk] = (),
     ) -> GuestRequest:
-        """The guest a what-if question describes: a flavor and/or extra specs, NUMA cells."""
+        """The guest a what-if question describes: a flavor and/or extra specs, ports (after
+        the flavor's requests, Nova's order §4.2; the flavor's NUMA policy unless a port has
+        its own), NUMA cells."""
         with self.db.read() as conn:
             specs = dict(extra_specs)
             if flavor is not None:
@@ -186,4 +191,7 @@ class CatalogService:
         if numa_cells is not None and any(c < 0 for c in numa_cells):
             raise RequestError(f"NUMA cells {list(numa_cells)} must not be negative")
         cells = frozenset(numa_cells) if numa_cells is not None else None
-        return GuestRequest(pci=requests_from_flavor(specs, aliases), numa_cells=cells)
+        flavor_policy = flavor_numa_policy(specs)
+        asked = tuple(r for p in ports if (r := p.request(flavor_policy)) is not None)
+        pci = (*requests_from_flavor(specs, aliases), *asked)
+        return GuestRequest(pci=pci, numa_cells=cells)

@@ -7,7 +7,8 @@ to ERROR with the agent's words as its reason and a fault (once: an agent that r
 again does not add the same fault twice), and keeps its devices, which only its deletion
 frees (the database stays the source of truth; no device is released on an agent's
 say-so). A mismatch naming no server (a domain holding devices nobody claimed) is logged
-for the operator.
+for the operator. Every mismatch is also kept with its host and time, for the host page's
+"recent mismatches".
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ from pciplane.core.errors import ConflictError
 from pciplane.core.lifecycle import Fault, ServerEvent, ServerState, add_fault
 from pciplane.store import servers
 from pciplane.store.db import Database
+from pciplane.store.hosts import host_id_of
+from pciplane.store.mismatches import MismatchRecord, add_mismatch, recent_mismatches
 from pciplane.store.servers import ServerRecord
+
+#: How many of a host's reports the host page shows.
+RECENT = 20
 
 log = logging.getLogger("pciplane.reconcile")
 
@@ -40,7 +46,9 @@ class ReconcileService:
     def report(self, host: str, mismatches: list[Mismatch]) -> list[ServerRecord]:
         """Record the host's mismatches; the servers they put (or keep) in ERROR."""
         touched: list[str] = []
+        now = time.time()
         with self.db.write() as conn:
+            host_id = host_id_of(conn, host)
             for item in mismatches:
                 log.warning(
                     json.dumps(
@@ -52,6 +60,17 @@ class ReconcileService:
                             "detail": item.detail,
                         }
                     )
+                )
+                add_mismatch(
+                    conn,
+                    host_id,
+                    MismatchRecord(
+                        host=host,
+                        detail=item.detail,
+                        reported_at=now,
+                        server_id=item.server_id,
+                        domain=item.domain,
+                    ),
                 )
                 if item.server_id is None:
                     continue
@@ -77,3 +96,8 @@ class ReconcileService:
                 touched.append(server.id)
         with self.db.read() as conn:
             return [servers.get_server(conn, sid) for sid in dict.fromkeys(touched)]
+
+    def recent(self, host: str, limit: int = RECENT) -> list[MismatchRecord]:
+        """The host's last reports, newest first."""
+        with self.db.read() as conn:
+            return recent_mismatches(conn, host, limit=limit)

@@ -30,7 +30,7 @@ from pciplane.core.claim import claim
 from pciplane.core.device import Inventory
 from pciplane.core.errors import ConflictError, NoFitError
 from pciplane.core.explain import group_by_reason
-from pciplane.core.fit import GuestRequest, HostView, Verdict
+from pciplane.core.fit import GuestRequest, HostView, Outcome, Verdict
 from pciplane.core.fleet import replace_devices
 from pciplane.core.guest import GuestPlan, plan_for_claim
 from pciplane.core.host_rules import capacity_with_rules, ruled_out
@@ -53,6 +53,8 @@ from pciplane.store.servers import ServerRecord, add_work, insert_server, move_s
 
 log = logging.getLogger("pciplane.scheduler")
 
+#: What limits a host whose agent is down, in a capacity answer.
+AGENT_DOWN = "agent down"
 #: How many host names a "no valid host" message names per reason.
 NAMED_PER_REASON = 3
 
@@ -71,6 +73,19 @@ class ClaimHook(Protocol):
         verdict: Verdict,
         plan: GuestPlan,
     ) -> tuple[GuestPlan, Callable[[Connection], None]]: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Explanation:
+    """Every host's verdict for one guest, and one host's stage records when asked."""
+
+    reasons: tuple[HostReason, ...]
+    host: str | None = None
+    outcome: Outcome | None = None
+
+    @property
+    def fit_count(self) -> int:
+        return sum(r.fits for r in self.reasons)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -230,13 +245,35 @@ class Scheduler:
             result = self._judged(guest)
         return list(result.reasons())
 
-    def capacity(self, guest: GuestRequest) -> FleetCapacity:
-        """How many more such servers each live host could take (claims on copies only)."""
+    def explain(self, guest: GuestRequest, host: str | None = None) -> Explanation:
+        """Every live host's verdict and, for ``host``, what each stage left (the same
+        answer :meth:`fit` gives, with the stage records of one host)."""
+        with self.lock:
+            result = self._judged(guest)
+            reasons = tuple(result.reasons())
+            outcome = None if host is None else result.outcome(host)
+        return Explanation(reasons=reasons, host=host, outcome=outcome)
+
+    def records(self) -> list[HostRecord]:
+        """Every host as the index last read it (refreshed by generation), by name.
+
+        ``last_seen`` is as of that read; :meth:`down_hosts` says which agents are down now.
+        """
         with self.lock:
             self.refresh()
+            return [self.known[name] for name in sorted(self.known)]
+
+    def capacity(self, guest: GuestRequest) -> FleetCapacity:
+        """How many more such servers each live host could take (claims on copies only);
+        a host whose agent is down takes none, limited by ``agent down`` (as :meth:`fit`
+        rules it out)."""
+        with self.lock:
+            with self.db.read() as conn:
+                self._refresh(conn)
+                down = dict.fromkeys(self.down_hosts(conn), AGENT_DOWN)
             hosts = [self.known[name].host for name in self.index.host_names()]
             return capacity_with_rules(
-                fleet_capacity(hosts, self.index, guest), self.refused(guest)
+                fleet_capacity(hosts, self.index, guest), {**self.refused(guest), **down}
             )
 
     # --- placement ----------------------------------------------------------------

@@ -71,11 +71,16 @@ class ServerService:
             return servers.get_server(conn, server_id, project=project)
 
     def find(
-        self, project: str | None, *, include_deleted: bool = False, name: str | None = None
+        self,
+        project: str | None,
+        *,
+        include_deleted: bool = False,
+        name: str | None = None,
+        host: str | None = None,
     ) -> list[ServerRecord]:
         with self.db.read() as conn:
             return servers.list_servers(
-                conn, project=project, include_deleted=include_deleted, name=name
+                conn, project=project, include_deleted=include_deleted, name=name, host=host
             )
 
     # --- create -----------------------------------------------------------------------

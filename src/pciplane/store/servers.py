@@ -170,8 +170,11 @@ def list_servers(
     project: str | None = None,
     include_deleted: bool = False,
     name: str | None = None,
+    host: str | None = None,
 ) -> list[ServerRecord]:
     query = _query().order_by(servers.c.created_at, servers.c.id)
+    if host is not None:
+        query = query.where(hosts.c.name == host)
     if project is not None:
         query = query.where(servers.c.project == project)
     if not include_deleted:

@@ -217,3 +217,17 @@ ports = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.UniqueConstraint("network_id", "mac_address", name="uq_ports_network_mac"),
 )
+
+#: What host agents reported when libvirt and the claims disagreed (service/reconcile.py),
+#: newest last; the host page shows the recent ones.
+mismatches = sa.Table(
+    "mismatches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("host_id", sa.ForeignKey("hosts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("server_id", sa.String(36), nullable=True),
+    sa.Column("domain", sa.String(255), nullable=True),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("reported_at", sa.Float, nullable=False),
+    sa.Index("ix_mismatches_host_reported", "host_id", "reported_at"),
+)
