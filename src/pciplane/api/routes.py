@@ -15,7 +15,9 @@ from pciplane.api import handlers_neutron as neu
 from pciplane.api import handlers_ops as ops
 from pciplane.api import handlers_servers as srv
 from pciplane.api.openstack import keystone as ks
+from pciplane.api.openstack import neutron_root as nroot
 from pciplane.api.openstack import nova_flavors as nf
+from pciplane.api.openstack import nova_interfaces as ni
 from pciplane.api.openstack import nova_root as nr
 from pciplane.api.openstack import nova_servers as ns
 from pciplane.api.openstack.endpoints import COMPUTE, COMPUTE_V21, IDENTITY
@@ -67,7 +69,8 @@ ROUTES: tuple[Route, ...] = (
           summary="hot-plug a port into a running server (server add port)"),
     Route(method="DELETE", path="/v1/servers/{server_id}/ports/{port_id}",
           handler=srv.remove_port, summary="hot-unplug a port (server remove port)"),
-    # Neutron's v2.0 API, in its own shapes.
+    # Neutron's v2.0 API, in its own shapes; its version document at the root.
+    Route(method="GET", path="/", handler=nroot.versions, summary="Neutron: versions"),
     Route(method="GET", path="/v2.0/extensions", handler=neu.list_extensions),
     Route(method="GET", path="/v2.0/extensions/{alias}", handler=neu.show_extension),
     Route(method="GET", path="/v2.0/networks", handler=neu.list_networks, exclude_unset=True),
