@@ -1,7 +1,8 @@
 """The one route table: every endpoint, its method, handler and status.
 
 pciplane's own API is under ``/v1``; the OpenStack-shaped subsets (Keystone at
-``/identity``, Nova at ``/compute``, :mod:`pciplane.api.openstack`) call the same services.
+``/identity``, Nova at ``/compute``, :mod:`pciplane.api.openstack`; Neutron at ``/v2.0``,
+its version document at ``/``) call the same services.
 """
 
 from __future__ import annotations
