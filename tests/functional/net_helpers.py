@@ -28,6 +28,16 @@ NET_SPEC = [
 GPU_ALIAS = {"name": "gpu", "vendor_id": "10de", "product_id": "1db4", "device_type": "type-PCI"}
 
 
+def neutron_error(answer: Any, status: int) -> str:
+    """The message of a Neutron error body, after checking its status and shape."""
+    assert answer.status_code == status, answer.text
+    body = answer.json()
+    assert list(body) == ["NeutronError"], body
+    error = body["NeutronError"]
+    assert set(error) == {"type", "message", "detail"} and error["type"], body
+    return str(error["message"])
+
+
 def pf(bus: int, port: int, *, product: str = "1572") -> dict[str, object]:
     return {
         "address": f"0000:{bus:02x}:00.{port}",

@@ -364,7 +364,8 @@ def test_a_bad_flavor_is_a_nova_bad_request_naming_the_field(
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        pytest.param({"networks": [{"uuid": IMAGE}]}, "networks", id="networks-list"),
+        pytest.param({"networks": [{"uuid": IMAGE}]},
+                     f"networks[0]: network {IMAGE} could not be found", id="no-such-network"),
         pytest.param({"networks": None}, "networks: required", id="networks-missing"),
         pytest.param({"key_name": "k"}, "key_name", id="keypair"),
         pytest.param({"metadata": {"a": "b"}}, "metadata", id="metadata"),

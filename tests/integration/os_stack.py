@@ -1,5 +1,11 @@
-"""A live pciplane for the real OpenStack clients: ``pciplane serve`` and one agent on
-libvirt's ``test:///`` driver, as processes, and the ``openstack`` CLI run as users run it.
+"""A live pciplane for the real OpenStack clients: ``pciplane serve`` and two agents, as
+processes, and the ``openstack`` CLI run as users run it.
+
+- ``cmp1``: libvirt's ``test:///`` driver on the ``gpu`` profile (four A100s); it cannot
+  hot plug, which ``server add port`` must show.
+- ``hp1``: the in-memory hypervisor (``memory:///``, which can hot plug, as ``pciplane demo``
+  runs it) on the ``mixed`` profile: two T4s, ConnectX-5 VFs on physnet1 and XXV710 PFs on
+  physnet2; ``--sriov-only``, so servers without an SR-IOV port stay on ``cmp1``.
 
 The settings travel in the environment (``PCIPLANE_*``), so ``pciplane openrc`` reads the
 same ones the service does, and the CLI is pointed at pciplane only by what ``openrc``
@@ -17,28 +23,53 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import openstack
 import sqlalchemy as sa
 from load_helpers import ApiProcess, start_api
 
 from pciplane.sim.host import build_host
-from pciplane.sim.host_write import node_xml
+from pciplane.sim.host_write import node_xml, write_sysfs
 
 BIN = Path(sys.executable).parent
 ADMIN_TOKEN = "os-admin-token"
 HOST = "cmp1"
-USERS = {
+USERS: dict[str, dict[str, Any]] = {
     "admin": {"password": "admin-pw", "roles": {"admin": "admin"}},
     "alice": {"password": "alice-pw", "roles": {"alpha": "member"}},
     "bob": {"password": "bob-pw", "roles": {"beta": "member"}},
 }
+HOTPLUG = "hp1"
 A100 = {"name": "large_GPU", "vendor_id": "10de", "product_id": "20b5", "device_type": "type-PCI"}
+T4 = {"name": "small_GPU", "vendor_id": "10de", "product_id": "1eb8", "device_type": "type-PCI"}
+#: hp1's allow-list: its GPUs, the ConnectX-5 VFs (physnet1, trusted: a port may ask for
+#: a trusted VF), the XXV710 PFs (physnet2).
+HOTPLUG_SPEC = [
+    {"vendor_id": "10de"},
+    {"vendor_id": "15b3", "product_id": "1018", "physical_network": "physnet1", "trusted": "true"},
+    {"vendor_id": "8086", "product_id": "158b", "physical_network": "physnet2"},
+]
+HOTPLUG_MAPPINGS = "physnet1:ens2f0,physnet1:ens2f1,physnet2:ens6f0,physnet2:ens6f1"
 IMAGE = "6c1c1c5e-8a8c-4a55-9a57-6d3c6b9a1f00"
 #: The boot source the CLI needs without an image service (openstack-clients.md §5, 09).
 BOOT = f"uuid={IMAGE},source_type=image,destination_type=local,boot_index=0"
 #: Tables a refused call must leave as they were (hosts change with every heartbeat).
-TABLES = ("devices", "aliases", "flavors", "flavor_extra_specs", "servers", "claims", "work_items")
+TABLES = (
+    "devices", "aliases", "flavors", "flavor_extra_specs", "servers", "claims", "work_items",
+    "networks", "network_segments", "ports",
+)  # fmt: skip
+#: What a hot plug the hypervisor refused must leave as it was: the devices, claims and
+#: servers, and each port's binding (its revision and timestamp move; the work item that
+#: carried the attempt stays, done, as the record of it).
+STATE = {
+    "devices": "SELECT host_id, address, status, owner FROM devices",
+    "claims": "SELECT * FROM claims",
+    "servers": "SELECT * FROM servers",
+    "ports": "SELECT id, status, host_id, vif_type, vif_details, profile, bound_profile, "
+             "server_id, device_id, device_owner FROM ports",
+}  # fmt: skip
 
 
 def service_env(db_url: str) -> dict[str, str]:
@@ -47,7 +78,7 @@ def service_env(db_url: str) -> dict[str, str]:
         {
             "PCIPLANE_DB_URL": db_url,
             "PCIPLANE_ADMIN_TOKEN": ADMIN_TOKEN,
-            "PCIPLANE_AGENT_TOKENS": json.dumps({f"agent-{HOST}": HOST}),
+            "PCIPLANE_AGENT_TOKENS": json.dumps({f"agent-{h}": h for h in (HOST, HOTPLUG)}),
             "PCIPLANE_PROJECT_TOKENS": json.dumps({"alpha-token": "alpha"}),
             "PCIPLANE_KEYSTONE_USERS": json.dumps(USERS),
             "PCIPLANE_NOAUTH": "true",
@@ -59,7 +90,7 @@ def service_env(db_url: str) -> dict[str, str]:
 @dataclass
 class Stack:
     api: ApiProcess
-    agent: subprocess.Popen[bytes]
+    agents: list[subprocess.Popen[bytes]]
     env: dict[str, str]
     workdir: Path
 
@@ -96,22 +127,53 @@ class Stack:
         assert isinstance(found, dict | list)
         return found  # type: ignore[return-value]
 
+    def connect(self, mode: str, user: str = "alice") -> Any:
+        """openstacksdk: Keystone password auth as ``user`` (``password``), or the admin
+        token with an endpoint override per service and no Keystone (``admin_token``)."""
+        if mode == "password":
+            projects = USERS[user]["roles"]
+            auth = {
+                "auth_url": f"{self.url}/identity", "username": user,
+                "password": USERS[user]["password"], "project_name": next(iter(projects)),
+                "user_domain_name": "Default", "project_domain_name": "Default",
+            }  # fmt: skip
+            return openstack.connect(auth=auth, region_name="RegionOne", identity_api_version="3")
+        return openstack.connect(
+            auth_type="admin_token",
+            auth={"endpoint": f"{self.url}/identity", "token": ADMIN_TOKEN},
+            compute_endpoint_override=f"{self.url}/compute/v2.1",
+            network_endpoint_override=self.url,
+        )
+
     def v1(self, method: str, path: str, **kwargs: object) -> httpx.Response:
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         return httpx.request(method, self.url + path, headers=headers, timeout=10, **kwargs)  # type: ignore[arg-type]
 
     def rows(self) -> dict[str, list[tuple[object, ...]]]:
+        return self._read({t: f"SELECT * FROM {t}" for t in TABLES})
+
+    def state(self) -> dict[str, list[tuple[object, ...]]]:
+        return self._read(STATE)
+
+    def _read(self, queries: Mapping[str, str]) -> dict[str, list[tuple[object, ...]]]:
         engine = sa.create_engine(self.env["PCIPLANE_DB_URL"])
         try:
             with engine.connect() as conn:
                 return {
-                    t: sorted(
-                        (tuple(r) for r in conn.execute(sa.text(f"SELECT * FROM {t}"))), key=repr
-                    )
-                    for t in TABLES
+                    name: sorted((tuple(r) for r in conn.execute(sa.text(query))), key=repr)
+                    for name, query in queries.items()
                 }
         finally:
             engine.dispose()
+
+
+def _agent(env: dict[str, str], url: str, name: str, args: list[str], log: Path) -> Any:
+    command = [str(BIN / "pciplane"), "agent", "--api", url, "--name", name, *args,
+               "--interval", "0.1"]  # fmt: skip
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            command, env={**env, "PCIPLANE_TOKEN": f"agent-{name}"}, stdout=out, stderr=out
+        )
 
 
 def start_stack(workdir: Path) -> Iterator[Stack]:
@@ -119,27 +181,34 @@ def start_stack(workdir: Path) -> Iterator[Stack]:
     node.write_text(node_xml(build_host("gpu")), encoding="utf-8")
     spec = workdir / "spec.json"
     spec.write_text('[{"vendor_id": "10de"}]', encoding="utf-8")
+    write_sysfs(build_host("mixed"), workdir / HOTPLUG)
+    hp_spec = workdir / "hp-spec.json"
+    hp_spec.write_text(json.dumps(HOTPLUG_SPEC), encoding="utf-8")
     env = service_env(f"sqlite:///{workdir / 'pciplane.db'}")
     api = start_api(env["PCIPLANE_DB_URL"], env, workdir / "api.log")
-    command = [
-        str(BIN / "pciplane"), "agent", "--api", api.url, "--name", HOST,
-        "--libvirt", f"test://{node}", "--device-spec", str(spec), "--interval", "0.1",
+    agents = [
+        _agent(env, api.url, HOST, ["--libvirt", f"test://{node}", "--device-spec", str(spec)],
+               workdir / "agent.log"),
+        _agent(env, api.url, HOTPLUG, [
+            "--libvirt", "memory:///", "--sysfs-root", str(workdir / HOTPLUG),
+            "--device-spec", str(hp_spec), "--physical-device-mappings", HOTPLUG_MAPPINGS,
+            "--sriov-only"], workdir / "agent-hp1.log"),
     ]  # fmt: skip
-    log = (workdir / "agent.log").open("wb")
-    agent = subprocess.Popen(
-        command, env={**env, "PCIPLANE_TOKEN": f"agent-{HOST}"}, stdout=log, stderr=log
-    )
-    stack = Stack(api=api, agent=agent, env=env, workdir=workdir)
+    stack = Stack(api=api, agents=agents, env=env, workdir=workdir)
     try:
         deadline = time.monotonic() + 30
-        while stack.v1("GET", f"/v1/hosts/{HOST}").status_code != 200:
-            assert agent.poll() is None, (workdir / "agent.log").read_text()
-            assert time.monotonic() < deadline, "the agent did not register"
-            time.sleep(0.1)
-        stack.v1("POST", "/v1/aliases", json=A100).raise_for_status()
+        for name in (HOST, HOTPLUG):
+            while stack.v1("GET", f"/v1/hosts/{name}").status_code != 200:
+                logs = [(workdir / f).read_text() for f in ("agent.log", "agent-hp1.log")]
+                assert all(a.poll() is None for a in agents), logs
+                assert time.monotonic() < deadline, f"the agent of {name} did not register"
+                time.sleep(0.1)
+        for alias in (A100, T4):
+            stack.v1("POST", "/v1/aliases", json=alias).raise_for_status()
         yield stack
     finally:
-        agent.terminate()
-        agent.wait(timeout=10)
-        log.close()
+        for agent in agents:
+            agent.terminate()
+        for agent in agents:
+            agent.wait(timeout=10)
         api.stop()

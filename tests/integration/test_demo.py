@@ -89,6 +89,35 @@ def test_demo_tells_the_story_and_leaves_nothing_running(hosts: int) -> None:
     assert not _workdir(out).exists()
 
 
+def _openrc_works(out: str, url: str) -> None:
+    """The line ``--keep`` prints gives the openstack CLI a Keystone user of project demo."""
+    line = re.search(r'eval "\$\((pciplane openrc --config \S+ --user demo)\)"', out)
+    assert line, out
+    command = [sys.executable, "-m", "pciplane.cli.main", *line.group(1).split()[1:]]
+    rc = dict(re.findall(r"^export (\w+)=(\S+)$", subprocess.run(
+        command, capture_output=True, text=True, check=True).stdout, re.M))  # fmt: skip
+    assert (rc["OS_AUTH_URL"], rc["OS_USERNAME"], rc["OS_PROJECT_NAME"]) == (
+        f"{url}/identity", "demo", "demo")  # fmt: skip
+    scope = {"project": {"name": "demo", "domain": {"name": "Default"}}}
+    user = {"name": "demo", "domain": {"name": "Default"}, "password": rc["OS_PASSWORD"]}
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": user}},
+                     "scope": scope}}  # fmt: skip
+    issued = httpx.post(f"{url}/identity/v3/auth/tokens", json=body, timeout=5)
+    assert issued.status_code == 201, issued.text
+    servers = httpx.get(f"{url}/compute/v2.1/servers", timeout=5,
+                        headers={"X-Auth-Token": issued.headers["x-subject-token"]})  # fmt: skip
+    assert "vm-net" in {s["name"] for s in servers.json()["servers"]}
+
+
+def test_demo_dir_must_be_new_or_empty(tmp_path: Path) -> None:
+    (tmp_path / "old.log").write_text("from an earlier run\n")
+    done = subprocess.run([*DEMO, "--dir", str(tmp_path)], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert done.returncode != 0
+    assert "not a new or empty directory" in done.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["old.log"]
+
+
 def test_demo_keep_stays_up_until_interrupted() -> None:
     proc = subprocess.Popen(
         [*DEMO, "--keep"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -98,7 +127,7 @@ def test_demo_keep_stays_up_until_interrupted() -> None:
         lines = []
         for line in proc.stdout:
             lines.append(line)
-            if line.startswith("    try: PCIPLANE_API="):
+            if line.startswith("    logs in "):
                 break
         out = "".join(lines)
         url = re.search(r"API\s+(http://127\.0\.0\.1:\d+)", out)
@@ -111,6 +140,7 @@ def test_demo_keep_stays_up_until_interrupted() -> None:
         )
         names = [h["name"] for h in hosts.json()["hosts"]]
         assert names == ["compute-1", "compute-2", "compute-3", "hotplug-1"]
+        _openrc_works(out, url.group(1))
 
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=20)

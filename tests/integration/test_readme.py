@@ -135,14 +135,15 @@ def _apply_openrc(env: dict[str, str], command: str, cwd: Path) -> None:
     ("heading", "at_least", "leaves"),
     [
         pytest.param("### From nothing, with tokens", 12, "fleet.json", id="tokens"),
-        pytest.param("### The openstack CLI and openstacksdk", 12, "compute-1.xml",
+        pytest.param("### The openstack CLI and openstacksdk", 20, "demo/pciplane.toml",
                      id="openstack-cli"),
     ],
 )  # fmt: skip
 def test_readme_service_walkthrough_runs_as_shown(
     tmp_path: Path, heading: str, at_least: int, leaves: str
 ) -> None:
-    """A service walkthrough as written: serve, an agent on test:///, servers."""
+    """A service walkthrough as written: serve (or ``pciplane demo --keep``), an agent on
+    test:///, servers; with the OpenStack clients, a GPU server with its SR-IOV port bound."""
     section = _section((ROOT / "README.md").read_text(), heading)
     blocks = _blocks(section)
     (toml,) = [lines for lang, lines in blocks if lang == "toml"]

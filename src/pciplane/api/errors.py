@@ -9,12 +9,17 @@ chosen by the path (:data:`API_PREFIXES`):
   (:class:`pciplane.wire.common.ErrorBody`);
 - Nova (``/compute``): ``{"itemNotFound": {"message", "code"}}``, the key named after the
   status as Nova names it (``badRequest``, ``forbidden``, ``conflictingRequest``, ...);
+- Neutron (``/v2.0``): ``{"NeutronError": {"type", "message", "detail"}}``, the type named
+  after the error class as Neutron names its exceptions (``NotFound``, ``InUse``, ...), so
+  pciplane's own client reads the class back;
 - Keystone (``/identity``), and every 401 of the OpenStack APIs (keystonemiddleware answers
-  those in front of Nova): ``{"error": {"code", "title", "message"}}``.
+  those in front of Nova and Neutron): ``{"error": {"code", "title", "message"}}``.
 
 Where an OpenStack API gives a class another status than pciplane's own, the override is
-here too (:data:`STATUS_IN`): Nova and Keystone refuse a body of the wrong shape with 400,
-not 422. A Neutron renderer for ``/v2.0`` goes in the same two tables.
+here too (:data:`STATUS_IN`): Nova, Neutron and Keystone refuse a body of the wrong shape
+with 400, not 422; Nova refuses an interface attach the hypervisor cannot do, or for which
+the host has no device, with 400 (its AttachInterfaceNotSupported and
+InterfaceAttachPciClaimFailed).
 """
 
 from __future__ import annotations
@@ -28,13 +33,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pciplane.api.openstack.endpoints import COMPUTE, IDENTITY, base_url
+from pciplane.api.openstack.endpoints import COMPUTE, IDENTITY, NETWORK_V20, base_url
 from pciplane.core import errors as e
 
 
 class Api(enum.StrEnum):
     PCIPLANE = "pciplane"
     NOVA = "nova"
+    NEUTRON = "neutron"
     KEYSTONE = "keystone"
 
 
@@ -42,6 +48,7 @@ class Api(enum.StrEnum):
 API_PREFIXES: tuple[tuple[str, Api], ...] = (
     (IDENTITY, Api.KEYSTONE),
     (COMPUTE, Api.NOVA),
+    (NETWORK_V20, Api.NEUTRON),
 )
 
 STATUS: Mapping[type[e.PciplaneError], int] = {
@@ -73,7 +80,12 @@ STATUS: Mapping[type[e.PciplaneError], int] = {
 
 #: Where an OpenStack API's clients expect another status than :data:`STATUS` gives.
 STATUS_IN: Mapping[Api, Mapping[type[e.PciplaneError], int]] = {
-    Api.NOVA: {e.MalformedRequestError: 400},
+    Api.NOVA: {
+        e.MalformedRequestError: 400,
+        e.HotPlugUnsupportedError: 400,
+        e.NoFitError: 400,
+    },
+    Api.NEUTRON: {e.MalformedRequestError: 400},
     Api.KEYSTONE: {e.MalformedRequestError: 400},
 }
 
@@ -118,6 +130,16 @@ def _nova_body(error: e.PciplaneError, status: int) -> dict[str, object]:
     return {NOVA_FAULTS.get(status, "computeFault"): {"message": str(error), "code": status}}
 
 
+def neutron_type(cls: type[e.PciplaneError]) -> str:
+    """Neutron's ``type``: the exception's class name (pciplane's, less ``Error``)."""
+    return cls.__name__.removesuffix("Error") or cls.__name__
+
+
+def _neutron_body(error: e.PciplaneError) -> dict[str, object]:
+    kind = neutron_type(type(error))
+    return {"NeutronError": {"type": kind, "message": str(error), "detail": ""}}
+
+
 def _keystone_body(error: e.PciplaneError, status: int) -> dict[str, object]:
     try:
         title = http.HTTPStatus(status).phrase
@@ -146,6 +168,8 @@ def render(
         if status == 401:
             where = f' uri="{identity_url}"' if identity_url else ""
             headers = {"WWW-Authenticate": f"Keystone{where}"}
+    elif api is Api.NEUTRON:
+        body = _neutron_body(error)
     else:
         body = _nova_body(error, status)
     return JSONResponse(body, status_code=status, headers=headers)

@@ -1,7 +1,9 @@
 """Neutron's v2.0 API: networks, ports, extensions, agents (body -> service -> view).
 
-Errors use pciplane's envelope for now; the OpenStack error shape comes with the adapter
-for the OpenStack APIs, through the seam in :mod:`pciplane.api.errors`.
+These are the routes of the ``openstack`` CLI and openstacksdk as much as of pciplane's own
+CLI: errors are rendered in Neutron's shape for every path under ``/v2.0``
+(:mod:`pciplane.api.errors`), and the version document at the network endpoint is
+:mod:`pciplane.api.openstack.neutron_root`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The one route table: every endpoint, its method, handler and status.
 
 pciplane's own API is under ``/v1``; the OpenStack-shaped subsets (Keystone at
-``/identity``, Nova at ``/compute``, :mod:`pciplane.api.openstack`) call the same services.
+``/identity``, Nova at ``/compute``, :mod:`pciplane.api.openstack`; Neutron at ``/v2.0``,
+its version document at ``/``) call the same services.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pciplane.api import handlers_neutron as neu
 from pciplane.api import handlers_ops as ops
 from pciplane.api import handlers_servers as srv
 from pciplane.api.openstack import keystone as ks
+from pciplane.api.openstack import neutron_root as nroot
 from pciplane.api.openstack import nova_flavors as nf
+from pciplane.api.openstack import nova_interfaces as ni
 from pciplane.api.openstack import nova_root as nr
 from pciplane.api.openstack import nova_servers as ns
 from pciplane.api.openstack.endpoints import COMPUTE, COMPUTE_V21, IDENTITY
@@ -67,7 +70,8 @@ ROUTES: tuple[Route, ...] = (
           summary="hot-plug a port into a running server (server add port)"),
     Route(method="DELETE", path="/v1/servers/{server_id}/ports/{port_id}",
           handler=srv.remove_port, summary="hot-unplug a port (server remove port)"),
-    # Neutron's v2.0 API, in its own shapes.
+    # Neutron's v2.0 API, in its own shapes; its version document at the root.
+    Route(method="GET", path="/", handler=nroot.versions, summary="Neutron: versions"),
     Route(method="GET", path="/v2.0/extensions", handler=neu.list_extensions),
     Route(method="GET", path="/v2.0/extensions/{alias}", handler=neu.show_extension),
     Route(method="GET", path="/v2.0/networks", handler=neu.list_networks, exclude_unset=True),
@@ -123,6 +127,15 @@ ROUTES: tuple[Route, ...] = (
     Route(method="GET", path=f"{COMPUTE_V21}/servers/{{server_id}}", handler=ns.show_server),
     Route(method="DELETE", path=f"{COMPUTE_V21}/servers/{{server_id}}",
           handler=ns.delete_server, status=204),
+    Route(method="GET", path=f"{COMPUTE_V21}/servers/{{server_id}}/os-interface",
+          handler=ni.list_interfaces),
+    Route(method="POST", path=f"{COMPUTE_V21}/servers/{{server_id}}/os-interface",
+          handler=ni.attach_interface, summary="Nova: hot plug a port (server add port)"),
+    Route(method="GET", path=f"{COMPUTE_V21}/servers/{{server_id}}/os-interface/{{port_id}}",
+          handler=ni.show_interface),
+    Route(method="DELETE", path=f"{COMPUTE_V21}/servers/{{server_id}}/os-interface/{{port_id}}",
+          handler=ni.detach_interface, status=202,
+          summary="Nova: hot unplug a port (server remove port)"),
     Route(method="GET", path=f"{COMPUTE_V21}/os-hypervisors", handler=nr.list_hypervisors),
     Route(method="GET", path=f"{COMPUTE_V21}/os-hypervisors/detail",
           handler=nr.list_hypervisors_detail),

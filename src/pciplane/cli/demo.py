@@ -10,7 +10,10 @@ ports in Neutron's words: a VLAN network and a ``direct`` port booted with a GPU
 ``test:///`` refusing to); prints the pool table, and closes the loop offline
 (``export`` then ``fit``).
 Everything it started is stopped at the end, on failure and on Ctrl-C (issue 4, "The
-demo"); ``--keep`` leaves it running until Ctrl-C and prints the URL and tokens.
+demo"); ``--keep`` leaves it running until Ctrl-C and prints the URL, the tokens and the
+``pciplane openrc`` line that points the ``openstack`` CLI at it (the API's settings,
+Keystone users ``admin`` and ``demo`` included, are in ``pciplane.toml`` in the demo's
+directory). ``--dir DIR`` puts that directory where it can be found, and keeps it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import re
 import signal
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -73,7 +77,11 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--hosts", type=int, default=3, metavar="3..5", help="synthetic hosts (default 3)"
     )
-    parser.add_argument("--keep", action="store_true", help="keep everything running until Ctrl-C")
+    parser.add_argument("--keep", action="store_true", help="keep everything running until "
+                        "Ctrl-C, and print how to point the openstack CLI at it")  # fmt: skip
+    parser.add_argument("--dir", type=Path, metavar="DIR", help="the demo's files (database, "
+                        "logs, settings) in DIR, new or empty, kept afterwards (default: a "
+                        "temporary directory, removed at the end)")  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -94,8 +102,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--hosts must be 3 to {len(PLAN)}, not {args.hosts}")
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="pciplane-demo-") as tmp:
-        stack = st.Stack(workdir=Path(tmp))
+    with _workdir(args.dir) as workdir:
+        stack = st.Stack(workdir=workdir)
         try:
             story(stack, PLAN[: args.hosts], keep=args.keep)
         except KeyboardInterrupt:
@@ -108,6 +116,20 @@ def run(args: argparse.Namespace) -> int:
             say(f"\nstopped {len(pids)} processes ({', '.join(map(str, pids))}); nothing is left")
     say(f"demo finished in {time.monotonic() - started:.1f}s")
     return 0
+
+
+@contextlib.contextmanager
+def _workdir(given: Path | None) -> Iterator[Path]:
+    """``given`` (created, and kept), or a temporary directory removed at the end."""
+    if given is None:
+        with tempfile.TemporaryDirectory(prefix="pciplane-demo-") as tmp:
+            yield Path(tmp)
+        return
+    path = given.resolve()
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ConfigError(f"--dir {given}: not a new or empty directory (the demo starts afresh)")
+    path.mkdir(parents=True, exist_ok=True)
+    yield path
 
 
 def story(stack: st.Stack, plan: list[tuple[str, str]], *, keep: bool) -> None:
@@ -277,6 +299,10 @@ def hold(stack: st.Stack, url: str, tokens: st.Tokens) -> None:
     for host, token in tokens.agents.items():
         say(f"    agent token    {token}   ({host})")
     say(f"    try: PCIPLANE_API={url} PCIPLANE_TOKEN={tokens.admin} pciplane host list")
+    config = stack.workdir / st.SETTINGS_FILE
+    say("    the openstack CLI (pip install python-openstackclient), as project demo's user:")
+    say(f'      eval "$(pciplane openrc --config {config} --user demo)"')
+    say("      (--user admin for the admin; Keystone passwords in that file)")
     say(f"    logs in {stack.workdir}")
     while True:
         stack.check_alive()

@@ -26,6 +26,8 @@ from pciplane.sim.host import build_host
 from pciplane.sim.host_write import node_xml, write_sysfs
 
 STOP_WAIT_S = 5.0
+#: The API's settings file in the demo's directory.
+SETTINGS_FILE = "pciplane.toml"
 START_WAIT_S = 30.0
 
 
@@ -56,6 +58,9 @@ class Tokens:
     admin: str
     project: str
     agents: dict[str, str]
+    #: Keystone users (the openstack CLI's): ``admin`` (the admin) and ``demo`` (a member
+    #: of project demo), each with a password.
+    passwords: dict[str, str]
 
     @classmethod
     def generate(cls, hosts: list[str]) -> Tokens:
@@ -63,6 +68,7 @@ class Tokens:
             admin=secrets.token_urlsafe(18),
             project=secrets.token_urlsafe(18),
             agents={h: secrets.token_urlsafe(18) for h in hosts},
+            passwords={user: secrets.token_urlsafe(12) for user in ("admin", "demo")},
         )
 
 
@@ -87,11 +93,14 @@ class Stack:
     procs: list[Proc] = field(default_factory=list)
 
     def spawn(self, label: str, args: list[str], env: dict[str, str]) -> Proc:
+        """``pciplane ARGS`` with ``env`` and none of the caller's ``PCIPLANE_*`` settings
+        (the demo's own are in its settings file and flags)."""
         log = self.workdir / f"{label}.log"
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("PCIPLANE_")}
         with log.open("wb") as out:
             popen = subprocess.Popen(
                 [sys.executable, "-m", "pciplane.cli.main", *args],
-                env={**os.environ, **env},
+                env={**inherited, **env},
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -155,16 +164,42 @@ def write_hotplug_host(workdir: Path, name: str, network: tuple[str, ...]) -> De
     return DemoHost(name=name, profile="sriov-nic", sysfs=root, network=network)
 
 
+def _quoted(text: str) -> str:
+    """A TOML basic string (its escapes are JSON's)."""
+    return json.dumps(text)
+
+
+def settings_toml(workdir: Path, tokens: Tokens, port: int) -> str:
+    """The API's settings: its database, tokens, Keystone users, port (``serve --config``
+    reads them, and so does ``pciplane openrc --config``)."""
+    db_url = f"sqlite:///{workdir / 'pciplane.db'}"
+    lines = [
+        "# pciplane demo: the API's settings (pciplane serve --config, pciplane openrc --config)",
+        "[pciplane]",
+        f"db_url = {_quoted(db_url)}",
+        f"admin_token = {_quoted(tokens.admin)}",
+        'bind_host = "127.0.0.1"',
+        f"port = {port}",
+        "",
+        "[pciplane.project_tokens]",
+        f'{_quoted(tokens.project)} = "demo"',
+        "",
+        "[pciplane.agent_tokens]",
+        *(f"{_quoted(token)} = {_quoted(host)}" for host, token in tokens.agents.items()),
+    ]
+    roles = {"admin": 'admin = "admin"', "demo": 'demo = "member"'}
+    for user, password in tokens.passwords.items():
+        lines += ["", f"[pciplane.keystone_users.{user}]", f"password = {_quoted(password)}",
+                  f"roles = {{{roles[user]}}}"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def start_api(stack: Stack, tokens: Tokens, port: int) -> tuple[Proc, str]:
-    db = stack.workdir / "pciplane.db"
-    env = {
-        "PCIPLANE_DB_URL": f"sqlite:///{db}",
-        "PCIPLANE_ADMIN_TOKEN": tokens.admin,
-        "PCIPLANE_PROJECT_TOKENS": json.dumps({tokens.project: "demo"}),
-        "PCIPLANE_AGENT_TOKENS": json.dumps({t: h for h, t in tokens.agents.items()}),
-        "PCIPLANE_VIRT_TYPE": "test",
-    }
-    proc = stack.spawn("api", ["serve", "--port", str(port), "--log-level", "warning"], env)
+    config = stack.workdir / SETTINGS_FILE
+    config.touch(mode=0o600)  # it holds the tokens and passwords
+    config.write_text(settings_toml(stack.workdir, tokens, port), encoding="utf-8")
+    args = ["serve", "--config", str(config), "--log-level", "warning"]
+    proc = stack.spawn("api", args, {})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_WAIT_S
     with Client(url, tokens.admin, timeout=2.0) as client:

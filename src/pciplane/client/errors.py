@@ -3,8 +3,10 @@
 The API renders ``{"errors": [{"status", "code", "title", "detail"}]}``; the client
 raises the class that declares the code (:func:`pciplane.core.errors.error_for_code`)
 with the server's ``detail`` as message, so callers (the CLI, the agent) catch the same
-classes whether they run in-process or over HTTP. A code this version does not know
-becomes :class:`ApiError`, which keeps the status and code.
+classes whether they run in-process or over HTTP. Neutron's routes (``/v2.0``) answer in
+Neutron's shape, ``{"NeutronError": {"type", "message", "detail"}}``, whose ``type`` is
+the error class's name less ``Error``: the same class is raised. A code or type this
+version does not know becomes :class:`ApiError`, which keeps the status and code.
 """
 
 from __future__ import annotations
@@ -21,9 +23,20 @@ class ApiError(e.PciplaneError):
         self.api_code = code
 
 
+def _neutron(status: int, error: dict[str, object]) -> e.PciplaneError:
+    kind = str(error.get("type") or "")
+    message = str(error.get("message") or f"HTTP {status}")
+    for cls in e.codes().values():
+        if cls.__name__.removesuffix("Error") == kind:
+            return cls.from_detail(message)
+    return ApiError(f"{message} ({kind or status})", status=status, code=f"neutron.{kind}")
+
+
 def from_body(status: int, body: object) -> e.PciplaneError:
     """The error an error response stands for."""
     code, detail = f"pciplane.http.{status}", f"HTTP {status}"
+    if isinstance(body, dict) and isinstance(body.get("NeutronError"), dict):
+        return _neutron(status, body["NeutronError"])
     if isinstance(body, dict) and isinstance(body.get("errors"), list) and body["errors"]:
         first = body["errors"][0]
         if isinstance(first, dict):

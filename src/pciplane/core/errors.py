@@ -323,6 +323,11 @@ class UnsupportedOperationError(HypervisorError):
     title = "Not supported by the hypervisor"
 
 
+class HotPlugUnsupportedError(UnsupportedOperationError):
+    """The host's hypervisor cannot hot plug: the request cannot be done on this server
+    (Nova's AttachInterfaceNotSupported), not an operation pciplane lacks. Same code."""
+
+
 def _subclasses(cls: type[PciplaneError]) -> list[type[PciplaneError]]:
     out = [cls]
     for sub in cls.__subclasses__():

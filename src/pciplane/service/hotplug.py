@@ -25,11 +25,13 @@ from sqlalchemy.engine import Connection
 from pciplane.core.claim import allocate, claim
 from pciplane.core.device import Action, Inventory
 from pciplane.core.errors import (
+    HotPlugUnsupportedError,
     HypervisorError,
     InUseError,
     NoFitError,
     NotFoundError,
     StateError,
+    UnsupportedOperationError,
     error_for_code,
 )
 from pciplane.core.fit import GuestRequest, HostView
@@ -174,6 +176,8 @@ class HotPlugService:
             if work.state is WorkState.DONE:
                 if work.reason:
                     kind = error_for_code(work.code or "") or HypervisorError
+                    if kind is UnsupportedOperationError:
+                        kind = HotPlugUnsupportedError
                     raise kind(f"cannot {what} server {server.name!r}: {work.reason}")
                 return
             if time.monotonic() > deadline:

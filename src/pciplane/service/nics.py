@@ -16,7 +16,8 @@ is deleted they are unbound, and ports the server created go with it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from sqlalchemy.engine import Connection
@@ -29,7 +30,7 @@ from pciplane.core.binding import (
     profile_trusted,
 )
 from pciplane.core.device import Inventory
-from pciplane.core.errors import InUseError, RequestError
+from pciplane.core.errors import InUseError, NotFoundError, RequestError
 from pciplane.core.fit import GuestRequest, HostView, Verdict
 from pciplane.core.guest import AttachMode, GuestNic, GuestPlan, wire_ports
 from pciplane.core.lifecycle import PORT_MOVES, PortEvent, PortStatus, port_move
@@ -75,6 +76,9 @@ class NicRequest:
     port_id: str | None = None
     vnic_type: str | None = None
     pci_group: str | None = None
+    #: How the request names this entry in an error (``networks[0]`` on Nova's API);
+    #: None: ``nics[i]``.
+    where: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -228,6 +232,15 @@ def _take(
     )  # fmt: skip
 
 
+@contextmanager
+def _naming(where: str) -> Iterator[None]:
+    """A "not found" inside names the entry that asked for it."""
+    try:
+        yield
+    except NotFoundError as exc:
+        raise NotFoundError(f"{where}: {exc}") from None
+
+
 class NicService:
     def __init__(self, binder: Binder, factory: PortFactory) -> None:
         self.binder = binder
@@ -247,7 +260,7 @@ class NicService:
         seen: set[str] = set()
         out: list[PlannedNic] = []
         for i, nic in enumerate(nics):
-            where = f"nics[{i}]"
+            where = nic.where or f"nics[{i}]"
             if (nic.net_id is None) == (nic.port_id is None):
                 raise RequestError(f"{where}: give either net-id or port-id")
             if nic.port_id is not None:
@@ -256,7 +269,8 @@ class NicService:
                         f"{where}: vnic-type and pci-group go with net-id; a port-id entry "
                         "uses the port's own binding:vnic_type and binding:profile"
                     )
-                port = portstore.get_port(conn, nic.port_id, project=project)
+                with _naming(where):
+                    port = portstore.get_port(conn, nic.port_id, project=project)
                 if port.server_id is not None or port.device_id:
                     owner = port.server_id or port.device_id
                     raise InUseError(f"{where}: {port.label()} is in use by {owner}")
@@ -266,7 +280,8 @@ class NicService:
                 new = False
             else:
                 assert nic.net_id is not None
-                network = store.get_network(conn, nic.net_id, project=project)
+                with _naming(where):
+                    network = store.get_network(conn, nic.net_id, project=project)
                 profile = {} if nic.pci_group is None else {"pci_group": nic.pci_group}
                 network_id = network.id
 

@@ -20,8 +20,10 @@ COMPUTE_V21 = "/compute/v2.1"
 #: Glance's place (issue 9). Not in the catalog until a version document is served there:
 #: the clients stop at an image endpoint that has none, even for commands that need no image.
 IMAGE = "/image"
-#: Neutron's routes (issue 8) are served at ``/v2.0`` from the root.
+#: Neutron's routes (issue 8) are served at ``/v2.0`` from the root, so the network
+#: endpoint is the root: its version document is ``GET /``.
 NETWORK = ""
+NETWORK_V20 = "/v2.0"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -112,7 +112,8 @@ CHANGES: tuple[tuple[str, str], ...] = (
     ("2.47", "servers: the flavor embedded (original_name, vcpus, ram, disk, ephemeral, swap, "
              "extra_specs) instead of its id"),
     ("2.48", _NOT_SERVED + "server diagnostics"),
-    ("2.49", _NOT_SERVED + "os-interface, volume attachments (tagged attach)"),
+    ("2.49", "os-interface: a tag on attach (refused by name: pciplane keeps no device "
+             "tags); volume attachments not served"),
     ("2.50", _NOT_SERVED + "os-quota-class-sets"),
     ("2.51", _NOT_SERVED + "os-server-external-events, os-instance-actions"),
     ("2.52", "servers create: tags (refused by name: pciplane keeps no server tags yet)"),
@@ -126,6 +127,19 @@ CHANGES: tuple[tuple[str, str], ...] = (
     ("2.59", _NOT_SERVED + "os-migrations"),
     ("2.60", _NOT_SERVED + "volume attachments (multiattach)"),
     ("2.61", "flavors: extra_specs in the flavor (detail, show, create, update)"),
+    ("2.62", _NOT_SERVED + "os-instance-actions"),
+    ("2.63", "servers: trusted_image_certificates in show (null) and on create (refused by "
+             "name: pciplane does not verify images yet); rebuild not served"),
+    ("2.64", _NOT_SERVED + "os-server-groups"),
+    ("2.65", _NOT_SERVED + "migrations (live migration abort)"),
+    ("2.66", "servers list: the changes-before filter; os-instance-actions and "
+             "os-migrations not served"),
+    ("2.67", "servers create: volume_type on a block device (refused: pciplane guests "
+             "have no volumes)"),
+    ("2.68", _NOT_SERVED + "evacuate, os-migrateLive"),
+    ("2.69", "servers: the answers for a down cell (pciplane has no cells: never partial)"),
+    ("2.70", "os-interface: tag in every attachment (null: no device tags are kept); "
+             "volume attachments not served"),
 )  # fmt: skip
 
 MIN_VERSION = Microversion(2, 1)

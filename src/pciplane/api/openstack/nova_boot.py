@@ -1,13 +1,17 @@
 """Nova's server create body, read into what pciplane's server service takes.
 
 The body is parsed in one place and reduced to a :class:`BootRequest`: the name, the
-flavor id, the boot image and the networks. The next steps plug in here: ``networks`` as
-ports and networks (issue 8) and the image checked against the image service (issue 9).
-Until then a networks list is refused (``"none"`` and ``"auto"`` are accepted: there is no
-network to allocate), and the boot source is the image the CLI names, either as
-``imageRef`` or as the one image-to-local block device ``--block-device`` sends; it is kept
-and shown, and the guest boots without a disk as every pciplane guest does today. A server
-may also name no image at all (the SDK's ``create_server`` without one).
+flavor id, the boot image and the NICs. ``networks`` entries become the same NIC requests
+as ``/v1``'s ``nics``: ``{"port": ID}`` takes an existing port (its own vnic type and
+binding profile), ``{"uuid": NET}`` creates a port on that network with the controller's
+``default_vnic_type`` (Nova creates a ``normal`` port there; an SR-IOV port is made
+first, ``openstack port create --vnic-type direct``, and given as ``port``); ``"none"`` and
+``"auto"`` ask for no NIC (pciplane has no network to allocate). A fixed IP and a device
+tag are refused by name: pciplane assigns no addresses and has no metadata service to show
+tags. The boot source is the image the CLI names, either as ``imageRef`` or as the one
+image-to-local block device ``--block-device`` sends; it is kept and shown, and the guest
+boots without a disk as every pciplane guest does today (images come with issue 9). A
+server may also name no image at all (the SDK's ``create_server`` without one).
 
 Fields Nova accepts and pciplane cannot honour yet (keypairs, user data, metadata, volumes,
 several servers at once, ...) are refused by name rather than ignored.
@@ -24,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictBool, Strict
 from pciplane.api.openstack.microversions import Microversion
 from pciplane.api.openstack.nova_common import LooseInt
 from pciplane.core.errors import RequestError
+from pciplane.service.nics import NicRequest
 from pciplane.wire.common import SERVER_NAME_PATTERN, Text255
 
 _HEX = "[0-9a-fA-F]"
@@ -66,13 +71,18 @@ class ServerBody(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=63, pattern=SERVER_NAME_PATTERN)]
     flavorRef: Annotated[str, Field(min_length=1, max_length=1024)] | StrictInt
     imageRef: Annotated[str, Field(max_length=1024)] | None = None
-    networks: list[NetworkEntry] | Literal["auto", "none"] | None = None
+    networks: (
+        Annotated[list[NetworkEntry], Field(max_length=64)] | Literal["auto", "none"] | None
+    ) = None
     block_device_mapping_v2: Annotated[list[BlockDevice], Field(max_length=64)] | None = None
     min_count: Count | None = None
     max_count: Count | None = None
     description: Annotated[str, Field(max_length=255)] | None = None
     availability_zone: Text255 | None = None
     tags: Annotated[list[Annotated[str, Field(max_length=60)]], Field(max_length=50)] | None = None
+    trusted_image_certificates: (
+        Annotated[list[Annotated[str, Field(max_length=255)]], Field(max_length=50)] | None
+    ) = None
     # Accepted by Nova, refused here by name when given (see _UNSUPPORTED).
     metadata: dict[str, JsonValue] | None = None
     key_name: Text255 | None = None
@@ -118,6 +128,7 @@ class BootRequest:
     flavor_id: str
     image: str | None
     description: str | None
+    nics: tuple[NicRequest, ...] = ()
 
 
 def _image_id(ref: str, where: str) -> str:
@@ -136,7 +147,11 @@ def _boot_image(server: ServerBody, version: Microversion) -> str | None:
         if device.tag is not None and not tags_allowed:
             raise RequestError(f"{where}.tag: device tags need microversion 2.32 or 2.42+")
         if device.volume_type is not None:
-            raise RequestError(f"{where}.volume_type: needs microversion 2.67")
+            if not version.at_least("2.67"):
+                raise RequestError(f"{where}.volume_type: needs microversion 2.67")
+            raise RequestError(
+                f"{where}.volume_type: not supported (pciplane guests have no volumes)"
+            )
         if (device.source_type, device.destination_type) != ("image", "local") or str(
             device.boot_index
         ) != "0":
@@ -153,7 +168,27 @@ def _boot_image(server: ServerBody, version: Microversion) -> str | None:
     return image
 
 
-def _check_networks(server: ServerBody, version: Microversion) -> None:
+def _nic(entry: NetworkEntry, where: str, version: Microversion) -> NicRequest:
+    if entry.tag is not None:
+        if not (Microversion(2, 32) <= version < Microversion(2, 37) or version.at_least("2.42")):
+            raise RequestError(f"{where}.tag: network tags need microversion 2.32 to 2.36 or 2.42+")
+        raise RequestError(
+            f"{where}.tag: not supported (pciplane keeps no device tags: it has no metadata "
+            "service to show them)"
+        )
+    if entry.fixed_ip is not None:
+        raise RequestError(f"{where}.fixed_ip: not supported (pciplane assigns no IP addresses)")
+    if entry.port is not None and entry.uuid is not None:
+        raise RequestError(f"{where}: give either port or uuid (a port brings its network)")
+    if entry.port is not None:
+        return NicRequest(port_id=entry.port, where=where)
+    if entry.uuid is not None:
+        return NicRequest(net_id=entry.uuid, where=where)
+    raise RequestError(f"{where}: give a port or a network uuid")
+
+
+def _nics(server: ServerBody, version: Microversion) -> tuple[NicRequest, ...]:
+    """The NICs the ``networks`` entries ask for (none for "none" and "auto")."""
     networks = server.networks
     if version.at_least("2.37"):
         if networks is None:
@@ -162,17 +197,13 @@ def _check_networks(server: ServerBody, version: Microversion) -> None:
             )
     elif isinstance(networks, str):
         raise RequestError(f"networks: {networks!r} needs microversion 2.37")
-    if isinstance(networks, list) and networks:
-        raise RequestError(
-            "networks: attaching networks or ports is not supported yet; "
-            "create the server with networks 'none'"
-        )
+    if not isinstance(networks, list):
+        return ()
+    return tuple(_nic(n, f"networks[{i}]", version) for i, n in enumerate(networks))
 
 
-def boot_request(body: ServerCreate, version: Microversion) -> BootRequest:
-    """The create as pciplane takes it; RequestError (400) naming the first field it
-    cannot take."""
-    server = body.server
+def _check_versioned(server: ServerBody, version: Microversion) -> None:
+    """Fields that come, or go, with a microversion."""
     if server.description is not None and not version.at_least("2.19"):
         raise RequestError("description: needs microversion 2.19")
     if server.tags is not None:
@@ -180,8 +211,21 @@ def boot_request(body: ServerCreate, version: Microversion) -> BootRequest:
             raise RequestError("tags: needs microversion 2.52")
         if server.tags:
             raise RequestError("tags: not supported (pciplane keeps no server tags yet)")
+    if server.trusted_image_certificates is not None:
+        if not version.at_least("2.63"):
+            raise RequestError("trusted_image_certificates: needs microversion 2.63")
+        raise RequestError(
+            "trusted_image_certificates: not supported (pciplane does not verify images yet)"
+        )
     if server.personality is not None and version.at_least("2.57"):
         raise RequestError("personality: removed in microversion 2.57")
+
+
+def boot_request(body: ServerCreate, version: Microversion) -> BootRequest:
+    """The create as pciplane takes it; RequestError (400) naming the first field it
+    cannot take."""
+    server = body.server
+    _check_versioned(server, version)
     for name, why in _UNSUPPORTED:
         if getattr(server, name) not in (None, {}, []):
             raise RequestError(f"{name}: not supported ({why})")
@@ -196,11 +240,12 @@ def boot_request(body: ServerCreate, version: Microversion) -> BootRequest:
     low, high = server.min_count or 1, server.max_count or server.min_count or 1
     if (low, high) != (1, 1):
         raise RequestError("min_count, max_count: one server at a time (both 1)")
-    _check_networks(server, version)
+    nics = _nics(server, version)
     flavor = str(server.flavorRef).rstrip("/").rsplit("/", 1)[-1]
     return BootRequest(
         name=server.name,
         flavor_id=flavor,
         image=_boot_image(server, version),
         description=server.description,
+        nics=nics,
     )

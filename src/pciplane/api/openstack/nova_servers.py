@@ -15,6 +15,7 @@ from fastapi import Query, Request
 from fastapi.responses import JSONResponse
 
 from pciplane.api.auth import Principal, Who, require_user
+from pciplane.api.handlers_neutron import caller
 from pciplane.api.openstack import nova_views as views
 from pciplane.api.openstack.endpoints import base_url
 from pciplane.api.openstack.nova_boot import ServerCreate, boot_request
@@ -24,6 +25,7 @@ from pciplane.core.boolean import truthy
 from pciplane.core.errors import NotFoundError, RequestError
 from pciplane.core.lifecycle import ServerState
 from pciplane.store.catalog import FlavorRecord
+from pciplane.store.ports import PortRecord
 from pciplane.store.servers import ServerRecord
 
 #: Every status Nova defines (microversion 2.38 refuses any other in a filter).
@@ -43,7 +45,7 @@ def _scope(who: Principal) -> str | None:
     return require_user(who)
 
 
-def _live(request: Request, server_id: str, who: Principal) -> ServerRecord:
+def live_server(request: Request, server_id: str, who: Principal) -> ServerRecord:
     try:
         server = services(request).servers.get(server_id, _scope(who))
     except NotFoundError:
@@ -51,6 +53,23 @@ def _live(request: Request, server_id: str, who: Principal) -> ServerRecord:
     if server is None or server.state is ServerState.DELETED:
         raise NotFoundError(f"Instance {server_id} could not be found.")
     return server
+
+
+def server_ports(
+    request: Request, who: Principal, server_id: str | None = None
+) -> tuple[dict[str, list[PortRecord]], dict[str, str]]:
+    """The ports of one server (or of every server the caller sees), by server id, and
+    the names of their networks by id: read once for a whole list."""
+    svc = services(request)
+    me = caller(who)
+    found = svc.ports.find(me, server_id=server_id)
+    by_server: dict[str, list[PortRecord]] = {}
+    for port in found:
+        if port.server_id is not None:
+            by_server.setdefault(port.server_id, []).append(port)
+    ids = sorted({p.network_id for p in found})
+    names = {n.id: n.name for n in svc.networks.find(me, ids=ids)} if ids else {}
+    return by_server, names
 
 
 def _flavors(request: Request) -> dict[str, FlavorRecord]:
@@ -62,12 +81,14 @@ def _alive(request: Request) -> dict[str, bool]:
 
 
 def _detail(
-    request: Request, who: Principal, version: Version
+    request: Request, who: Principal, version: Version, server_id: str | None = None
 ) -> Callable[[ServerRecord], dict[str, object]]:
-    """The detail view with what it needs read once, for one server or a whole list."""
+    """The detail view with what it needs read once, for one server (``server_id``) or a
+    whole list."""
     base = base_url(request)
     flavors = _flavors(request) if version.at_least("2.47") else {}
     alive = _alive(request) if who.is_admin and version.at_least("2.16") else {}
+    ports, networks = server_ports(request, who, server_id)
 
     def view(server: ServerRecord) -> dict[str, object]:
         return views.server_detail(
@@ -77,6 +98,7 @@ def _detail(
             admin=who.is_admin,
             flavor=flavors.get(server.flavor_id or ""),
             host_alive=alive.get(server.host) if server.host else None,
+            addresses=views.addresses(ports.get(server.id, []), networks),
         )
 
     return view
@@ -84,7 +106,8 @@ def _detail(
 
 def create_server(request: Request, body: ServerCreate, who: Who, version: Version) -> JSONResponse:
     """``POST /servers``: 202 once the server is placed (BUILD) or refused (ERROR, with the
-    reason as its fault); ``--wait`` then polls ``GET /servers/{id}``."""
+    reason as its fault); ``--wait`` then polls ``GET /servers/{id}``. Its ports are bound
+    with the claim, exactly as through ``/v1``."""
     require_user(who)
     boot = boot_request(body, version)
     svc = services(request)
@@ -92,14 +115,18 @@ def create_server(request: Request, body: ServerCreate, who: Who, version: Versi
         flavor = svc.catalog.flavor_by_id(boot.flavor_id)
     except NotFoundError:
         raise RequestError(f"Flavor {boot.flavor_id} could not be found.") from None
-    server = svc.servers.create(
-        name=boot.name,
-        flavor=flavor.name,
-        project=who.home_project,
-        user=who.user,
-        description=boot.description,
-        image=boot.image,
-    )
+    try:
+        server = svc.servers.create(
+            name=boot.name,
+            flavor=flavor.name,
+            project=who.home_project,
+            nics=boot.nics,
+            user=who.user,
+            description=boot.description,
+            image=boot.image,
+        )
+    except NotFoundError as exc:  # a port or network the request names (Nova: 400)
+        raise RequestError(str(exc)) from None
     answer = {
         "id": server.id,
         "links": views.links(base_url(request), "servers", server.id),
@@ -111,14 +138,14 @@ def create_server(request: Request, body: ServerCreate, who: Who, version: Versi
 def show_server(
     request: Request, server_id: IdParam, who: Who, version: Version
 ) -> dict[str, object]:
-    server = _live(request, server_id, who)
-    return {"server": _detail(request, who, version)(server)}
+    server = live_server(request, server_id, who)
+    return {"server": _detail(request, who, version, server.id)(server)}
 
 
 def delete_server(request: Request, server_id: IdParam, who: Who) -> None:
     """``DELETE /servers/{id}``: 204; the guest is stopped and its devices freed by its
     host's agent, after which the server answers 404."""
-    server = _live(request, server_id, who)
+    server = live_server(request, server_id, who)
     services(request).servers.delete(server.id, _scope(who))
 
 
@@ -147,6 +174,22 @@ def _since(value: str, what: str) -> float:
     return moment.timestamp()
 
 
+def _changed(q: dict[str, str | None], version: Version) -> list[Callable[[ServerRecord], bool]]:
+    """``changes-since``, and from 2.66 ``changes-before``: when a server last changed."""
+    since = _since(q["changes-since"], "changes-since") if q["changes-since"] else None
+    before = None
+    if q["changes-before"] and version.at_least("2.66"):
+        before = _since(q["changes-before"], "changes-before")
+    if since is not None and before is not None and before < since:
+        raise RequestError("changes-since must be earlier than or equal to changes-before")
+    checks: list[Callable[[ServerRecord], bool]] = []
+    if since is not None:
+        checks.append(lambda s: s.updated_at >= since)
+    if before is not None:
+        checks.append(lambda s: s.updated_at <= before)
+    return checks
+
+
 def _listed(
     request: Request, who: Principal, version: Version, q: dict[str, str | None]
 ) -> list[ServerRecord]:
@@ -173,9 +216,7 @@ def _listed(
         checks.append(lambda s: s.image == q["image"])
     if admin and q["user_id"]:
         checks.append(lambda s: s.user_id == q["user_id"])
-    if q["changes-since"]:
-        since = _since(q["changes-since"], "changes-since")
-        checks.append(lambda s: s.updated_at >= since)
+    checks += _changed(q, version)
     if q["ip"] or q["ip6"] or q["tags"] or q["tags-any"]:
         checks.append(lambda s: False)  # no server has an address or a tag yet
     if not deleted:
@@ -188,8 +229,8 @@ def _listed(
 
 
 _FILTERS = (
-    "name", "status", "host", "flavor", "image", "user_id", "changes-since", "ip", "ip6",
-    "tags", "tags-any", "all_tenants", "project_id", "tenant_id", "deleted",
+    "name", "status", "host", "flavor", "image", "user_id", "changes-since", "changes-before",
+    "ip", "ip6", "tags", "tags-any", "all_tenants", "project_id", "tenant_id", "deleted",
 )  # fmt: skip
 
 

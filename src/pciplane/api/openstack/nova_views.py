@@ -2,7 +2,9 @@
 
 The fields and their meanings follow Nova's API reference; where pciplane has nothing to
 show (no keypairs, no volumes, no locks), the field carries Nova's empty value. A server's
-addresses are empty until servers have ports (issue 8).
+addresses are its ports' networks; pciplane assigns no IP addresses, so each network lists
+none (``{"net1": []}``, as Nova shows a port without a fixed IP), and ``os-interface``
+shows each port's MAC and status.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pciplane.core.guest import domain_name
 from pciplane.core.lifecycle import ServerState, ServerTask
 from pciplane.service.hosts import HostInfo
 from pciplane.store.catalog import FlavorRecord
+from pciplane.store.ports import PortRecord
 from pciplane.store.servers import ServerRecord
 
 #: Nova's power states (nova.compute.power_state).
@@ -177,6 +180,7 @@ def server_detail(
     admin: bool,
     flavor: FlavorRecord | None = None,
     host_alive: bool | None = None,
+    addresses: dict[str, list[object]] | None = None,
 ) -> dict[str, object]:
     """The server as ``GET /servers/{id}`` shows it; admins also see where it runs."""
     out: dict[str, object] = {
@@ -190,8 +194,7 @@ def server_detail(
         "flavor": _flavor(base, server, flavor, version),
         "created": iso(server.created_at),
         "updated": iso(server.updated_at),
-        #: Networks come with ports (issue 8): {network name: [{addr, version, ...}]}.
-        "addresses": {},
+        "addresses": addresses or {},
         "accessIPv4": "",
         "accessIPv6": "",
         "key_name": None,
@@ -218,6 +221,32 @@ def server_detail(
         out["description"] = server.description
     if version.at_least("2.26"):
         out["tags"] = []
+    if version.at_least("2.63"):
+        out["trusted_image_certificates"] = None
+    return out
+
+
+def addresses(ports: Sequence[PortRecord], networks: dict[str, str]) -> dict[str, list[object]]:
+    """``{network name: [address, ...]}`` for the server's ports; ``networks`` names each
+    network by id (a network the caller cannot see is shown by its id). No port has an IP
+    address, so every list is empty."""
+    out: dict[str, list[object]] = {}
+    for port in ports:
+        out.setdefault(networks.get(port.network_id) or port.network_id, [])
+    return out
+
+
+def interface(port: PortRecord, version: Microversion) -> dict[str, object]:
+    """One ``interfaceAttachment``: the port, its network, MAC and status."""
+    out: dict[str, object] = {
+        "port_id": port.id,
+        "net_id": port.network_id,
+        "mac_addr": port.mac_address,
+        "port_state": str(port.status),
+        "fixed_ips": [],
+    }
+    if version.at_least("2.70"):
+        out["tag"] = None
     return out
 
 
