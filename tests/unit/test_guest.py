@@ -10,7 +10,16 @@ from hypothesis import strategies as st
 from pciplane.core.address import PciAddress
 from pciplane.core.errors import RequestError
 from pciplane.core.fit import HostView
-from pciplane.core.guest import AttachMode, GuestDevice, GuestPlan, domain_name, plan_for_claim
+from pciplane.core.guest import (
+    AttachMode,
+    CpuPolicy,
+    GuestCell,
+    GuestDevice,
+    GuestDisk,
+    GuestPlan,
+    domain_name,
+    plan_for_claim,
+)
 
 addresses = st.builds(
     PciAddress,
@@ -26,6 +35,24 @@ devices = st.builds(
     managed=st.booleans(),
     request=st.text(max_size=20),
 )
+cpu_ids = st.integers(0, 1023)
+cells = st.integers(1, 8).flatmap(
+    lambda n: st.builds(
+        GuestCell,
+        cell=st.integers(0, 7),
+        host_cell=st.integers(0, 7),
+        vcpus=st.lists(cpu_ids, min_size=n, max_size=n).map(tuple),
+        memory_mib=st.integers(1, 1 << 20),
+        pins=st.lists(st.none() | cpu_ids, min_size=n, max_size=n).map(tuple),
+    )
+)
+disks = st.builds(
+    GuestDisk,
+    image=st.uuids().map(str),
+    checksum=st.text("0123456789abcdef", min_size=64, max_size=64),
+    format=st.sampled_from(["qcow2", "raw"]),
+    size_gib=st.integers(0, 4096),
+)
 plans = st.builds(
     GuestPlan,
     name=st.text(min_size=1, max_size=30),
@@ -33,6 +60,10 @@ plans = st.builds(
     vcpus=st.integers(1, 512),
     memory_mib=st.integers(1, 1 << 22),
     devices=st.lists(devices, max_size=6).map(tuple),
+    cpu_policy=st.sampled_from(list(CpuPolicy)),
+    cells=st.lists(cells, max_size=4).map(tuple),
+    shared_cpus=st.lists(cpu_ids, max_size=8).map(tuple),
+    disk=st.none() | disks,
 )
 
 
@@ -54,6 +85,15 @@ def test_a_plan_reads_back_as_written(plan: GuestPlan) -> None:
         pytest.param(lambda p: p["devices"][0].update(managed="yes"), "'managed' must be",
                      id="managed-not-bool"),
         pytest.param(lambda p: p.update(devices={}), "'devices' must be a list", id="devices"),
+        pytest.param(lambda p: p.update(cpu_policy="pinned"), "cpu_policy 'pinned'",
+                     id="unknown-cpu-policy"),
+        pytest.param(lambda p: p.update(cells=[{"cell": 0, "host_cell": 0, "vcpus": [0],
+                                                "memory_mib": 1, "pins": [0, 1]}]),
+                     "1 vCPUs but 2 pins", id="pins-beside-vcpus"),
+        pytest.param(lambda p: p.update(shared_cpus=[-1]), "'shared_cpus' must be a list",
+                     id="negative-cpu"),
+        pytest.param(lambda p: p.update(disk={"image": "i", "checksum": "c"}),
+                     "disk: 'format' must be a string", id="disk-without-format"),
     ],
 )  # fmt: skip
 def test_a_malformed_plan_names_the_key(mutate: object, message: str) -> None:

@@ -121,6 +121,65 @@ class GuestDevice:
         return out
 
 
+class CpuPolicy(enum.StrEnum):
+    """``hw:cpu_policy`` as Nova names it: floating vCPUs, each pinned to its own host
+    CPU, or some of each (``hw:cpu_dedicated_mask``)."""
+
+    SHARED = "shared"
+    DEDICATED = "dedicated"
+    MIXED = "mixed"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GuestCell:
+    """One guest NUMA cell and the host NUMA cell it was placed on.
+
+    ``pins`` runs beside ``vcpus``: the host CPU each vCPU is pinned to, or None for a
+    vCPU that floats over the plan's ``shared_cpus`` (a shared guest, or the shared part
+    of a mixed one).
+    """
+
+    cell: int
+    host_cell: int
+    vcpus: tuple[int, ...]
+    memory_mib: int
+    pins: tuple[int | None, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.pins) != len(self.vcpus):
+            raise RequestError(
+                f"guest cell {self.cell}: {len(self.vcpus)} vCPUs but {len(self.pins)} pins"
+            )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "cell": self.cell,
+            "host_cell": self.host_cell,
+            "vcpus": list(self.vcpus),
+            "memory_mib": self.memory_mib,
+            "pins": list(self.pins),
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GuestDisk:
+    """The guest's boot disk: an image the agent fetches once, checks and caches, and a
+    qcow2 overlay of it per server (``size_gib`` 0: the image's own size)."""
+
+    image: str
+    checksum: str
+    format: str
+    size_gib: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "image": self.image,
+            "checksum": self.checksum,
+            "format": self.format,
+            "size_gib": self.size_gib,
+        }
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class GuestPlan:
     """A server's guest as the agent must create it."""
@@ -132,6 +191,14 @@ class GuestPlan:
     devices: tuple[GuestDevice, ...] = ()
     #: Ports that need no host device (``normal``: the software switch's interface).
     interfaces: tuple[GuestNic, ...] = ()
+    cpu_policy: CpuPolicy = CpuPolicy.SHARED
+    #: The guest's NUMA cells as placed; empty for a guest without a NUMA topology
+    #: (its vCPUs and memory float over the whole host).
+    cells: tuple[GuestCell, ...] = ()
+    #: Host CPUs the floating vCPUs may run on (``cpu_shared_set`` within the chosen
+    #: cells); empty means anywhere.
+    shared_cpus: tuple[int, ...] = ()
+    disk: GuestDisk | None = None
 
     def addresses(self) -> tuple[PciAddress, ...]:
         return tuple(d.address for d in self.devices)
@@ -176,6 +243,14 @@ class GuestPlan:
         }
         if self.interfaces:
             out["interfaces"] = [n.to_json() for n in self.interfaces]
+        if self.cpu_policy is not CpuPolicy.SHARED:
+            out["cpu_policy"] = str(self.cpu_policy)
+        if self.cells:
+            out["cells"] = [c.to_json() for c in self.cells]
+        if self.shared_cpus:
+            out["shared_cpus"] = list(self.shared_cpus)
+        if self.disk is not None:
+            out["disk"] = self.disk.to_json()
         return out
 
     @classmethod
@@ -188,6 +263,18 @@ class GuestPlan:
             raise RequestError(f"guest plan: 'devices' must be a list, got {devices!r}")
         if not isinstance(interfaces, list):
             raise RequestError(f"guest plan: 'interfaces' must be a list, got {interfaces!r}")
+        cells = plan.get("cells", [])
+        if not isinstance(cells, list):
+            raise RequestError(f"guest plan: 'cells' must be a list, got {cells!r}")
+        policy = plan.get("cpu_policy", CpuPolicy.SHARED.value)
+        try:
+            cpu_policy = CpuPolicy(str(policy))
+        except ValueError:
+            policies = ", ".join(p.value for p in CpuPolicy)
+            raise RequestError(
+                f"guest plan: cpu_policy {policy!r} is not one of {policies}"
+            ) from None
+        disk = plan.get("disk")
         return cls(
             name=_text(plan, "name", "guest plan"),
             uuid=_text(plan, "uuid", "guest plan"),
@@ -197,6 +284,10 @@ class GuestPlan:
             interfaces=tuple(
                 _nic(n, f"guest plan interfaces[{i}]") for i, n in enumerate(interfaces)
             ),
+            cpu_policy=cpu_policy,
+            cells=tuple(_cell(c, f"guest plan cells[{i}]") for i, c in enumerate(cells)),
+            shared_cpus=_ints(plan, "shared_cpus", "guest plan"),
+            disk=None if disk is None else _disk(disk, "guest plan disk"),
         )
 
 
@@ -268,6 +359,41 @@ def _flag(obj: Mapping[str, object], key: str, where: str) -> bool:
     if not isinstance(value, bool):
         raise RequestError(f"{where}: {key!r} must be true or false, got {value!r}")
     return value
+
+
+def _ints(obj: Mapping[str, object], key: str, where: str) -> tuple[int, ...]:
+    value = obj.get(key, [])
+    if not isinstance(value, list) or any(
+        isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in value
+    ):
+        raise RequestError(f"{where}: {key!r} must be a list of whole numbers, got {value!r}")
+    return tuple(value)
+
+
+def _cell(obj: object, where: str) -> GuestCell:
+    cell = _object(obj, where)
+    pins = cell.get("pins", [])
+    if not isinstance(pins, list) or any(
+        p is not None and (isinstance(p, bool) or not isinstance(p, int) or p < 0) for p in pins
+    ):
+        raise RequestError(f"{where}: 'pins' must be a list of CPU ids or nulls, got {pins!r}")
+    return GuestCell(
+        cell=_count(cell, "cell", where),
+        host_cell=_count(cell, "host_cell", where),
+        vcpus=_ints(cell, "vcpus", where),
+        memory_mib=_count(cell, "memory_mib", where),
+        pins=tuple(pins),
+    )
+
+
+def _disk(obj: object, where: str) -> GuestDisk:
+    disk = _object(obj, where)
+    return GuestDisk(
+        image=_text(disk, "image", where),
+        checksum=_text(disk, "checksum", where),
+        format=_text(disk, "format", where),
+        size_gib=_count(disk, "size_gib", where),
+    )
 
 
 def _vf(obj: object, where: str) -> VfWiring:
