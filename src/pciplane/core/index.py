@@ -13,7 +13,7 @@ Replacing a host costs O(its pools): the service updates one host after each cla
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -222,6 +222,18 @@ class FleetIndex:
                 progress(i, total)
         index._add_new(views)
         return index
+
+    def replace_hosts(self, hosts: Iterable[Host]) -> None:
+        """:meth:`replace_host` for many hosts, those not in the index yet added in bulk
+        (a service's first refresh: a whole fleet at once, as :meth:`build` does)."""
+        new = []
+        for host in hosts:
+            if host.name in self._slot_of:
+                self.replace_host(host)
+            else:
+                new.append(self._view_of(host))
+        if new:
+            self._add_new(new)
 
     def replace_host(self, host: Host) -> HostView:
         """Add or rebuild one host's view and rows (after a claim, a free or a rescan)."""

@@ -269,6 +269,18 @@ def device_from_json(obj: object, *, where: str = "<device>") -> PciDevice:
     return _Parser().device(obj, where)
 
 
+class DeviceReader:
+    """Devices read one after another with what they share read once: addresses,
+    strings, and whole devices that recur verbatim (the same card in the same slot on
+    many hosts). The service reads its stored devices with one reader per load."""
+
+    def __init__(self) -> None:
+        self._parser = _Parser()
+
+    def device(self, obj: object, *, where: str = "<device>") -> PciDevice:
+        return self._parser.device(obj, where)
+
+
 def load_fleet(
     doc: object, *, source: str = "<fleet>", progress: Callable[[int, int], None] | None = None
 ) -> Fleet:

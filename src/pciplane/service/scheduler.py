@@ -207,7 +207,8 @@ class Scheduler:
             self.index.remove_host(name)
             self.free.forget(name)
         for record in records:
-            self._remember(record)
+            self.known[record.host.name] = record
+        self.index.replace_hosts(r.host for r in records)
         self.version = version
         return len(records)
 

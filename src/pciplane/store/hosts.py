@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from pciplane.core.device import Inventory, PciDevice, merge_report
 from pciplane.core.errors import ConflictError, NotFoundError
 from pciplane.core.fleet import Host, NumaNode
-from pciplane.core.snapshot import device_from_json, device_to_json
+from pciplane.core.snapshot import DeviceReader, device_to_json
 from pciplane.core.spec import parse_device_specs
 from pciplane.core.sriov_agent import SriovAgentConfig
 from pciplane.store.tables import claims, devices, hosts, numa_nodes
@@ -64,13 +64,30 @@ def generations(conn: Connection) -> dict[str, tuple[int, int]]:
     return {name: (host_id, gen) for name, host_id, gen in rows}
 
 
-def _device(row: sa.Row[tuple[object, ...]]) -> PciDevice:
-    obj: dict[str, object] = json.loads(str(row.attrs))
-    for key in (*_COLUMNS, *_TRACKED):
-        value = getattr(row, key)
-        if value is not None:
-            obj[key] = value
-    return device_from_json(obj, where=f"stored device {row.address}")
+#: The device columns a load reads, in this order (``host_id`` first, then the record's).
+_READ = ("attrs", *_COLUMNS, *_TRACKED)
+
+
+class _StoredDevices:
+    """Device rows to records, each distinct row read once: a fleet's rows repeat (the
+    same card in the same slot, free, on many hosts), and reading 10,000 hosts' devices
+    one by one was most of a scheduler's first refresh."""
+
+    def __init__(self) -> None:
+        self.reader = DeviceReader()
+        self.seen: dict[tuple[object, ...], PciDevice] = {}
+
+    def __call__(self, values: tuple[object, ...]) -> PciDevice:
+        """``values``: the columns of :data:`_READ`."""
+        dev = self.seen.get(values)
+        if dev is None:
+            obj: dict[str, object] = json.loads(str(values[0]))
+            for name, value in zip(_READ[1:], values[1:], strict=True):
+                if value is not None:
+                    obj[name] = value
+            where = f"stored device {values[1]}"
+            dev = self.seen[values] = self.reader.device(obj, where=where)
+        return dev
 
 
 def load_hosts(conn: Connection, ids: Sequence[int] | None = None) -> list[HostRecord]:
@@ -80,11 +97,15 @@ def load_hosts(conn: Connection, ids: Sequence[int] | None = None) -> list[HostR
         query = query.where(hosts.c.id.in_(ids))
     rows = list(conn.execute(query.order_by(hosts.c.name)))
     wanted = [r.id for r in rows]
+    read = _StoredDevices()
     devs: dict[int, list[PciDevice]] = {i: [] for i in wanted}
     nodes: dict[int, list[NumaNode]] = {i: [] for i in wanted}
     for chunk in _chunks(wanted, 500):
-        for d in conn.execute(sa.select(devices).where(devices.c.host_id.in_(chunk))):
-            devs[d.host_id].append(_device(d))
+        columns = [devices.c.host_id, *(devices.c[name] for name in _READ)]
+        for host_id, *values in conn.execute(
+            sa.select(*columns).where(devices.c.host_id.in_(chunk))
+        ):
+            devs[host_id].append(read(tuple(values)))
         query_nodes = sa.select(numa_nodes).where(numa_nodes.c.host_id.in_(chunk))
         for n in conn.execute(query_nodes.order_by(numa_nodes.c.node)):
             nodes[n.host_id].append(NumaNode(id=n.node, socket=n.socket))
