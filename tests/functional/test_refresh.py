@@ -10,6 +10,7 @@ from pciplane.core.snapshot import host_from_json
 from pciplane.service.context import build_services
 from pciplane.service.settings import Settings
 from pciplane.sim.fleet import generate
+from pciplane.sim.fleet_varied import generate_varied
 from pciplane.store.db import Database
 from pciplane.store.hosts import register_host
 
@@ -38,3 +39,26 @@ def test_refresh_skips_when_unchanged_and_sees_other_writers(settings: Settings)
     finally:
         other.dispose()
         db.dispose()
+
+
+def test_hosts_registered_here_are_learnt_as_a_fresh_load_reads_them(settings: Settings) -> None:
+    """A registration through this process replaces the host's view at once: the next
+    refresh reads no rows, and what was learnt is what another process loads."""
+    services = build_services(settings, Database.open(settings.db_url, migrate=True))
+    try:
+        fleet = generate_varied(12, seed=5)["hosts"]
+        for doc in fleet:  # type: ignore[union-attr]
+            services.hosts.register(doc["name"], doc)
+        assert services.scheduler.refresh() == 0
+
+        reader = build_services(settings, Database.open(settings.db_url, migrate=False))
+        try:
+            assert reader.scheduler.refresh() == len(fleet)  # type: ignore[arg-type]
+            for name, loaded in reader.scheduler.known.items():
+                learnt = services.scheduler.known[name]
+                assert learnt.generation == loaded.generation
+                assert learnt.host == loaded.host
+        finally:
+            reader.db.dispose()
+    finally:
+        services.db.dispose()

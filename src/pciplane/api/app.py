@@ -165,6 +165,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        services.scheduler.warm()
         services.housekeeper.start()
         try:
             yield

@@ -183,6 +183,7 @@ class HostService:
         record, redelivered = on_conflict(
             attempt, retries=self.settings.claim_retries, metrics=self.scheduler.metrics
         )
+        self.scheduler.learn(record)
         return self._info(record, time.time()), redelivered
 
     def take_work(self, name: str) -> list[WorkOrder]:

@@ -186,6 +186,28 @@ class Scheduler:
         self.known[record.host.name] = record
         self.index.replace_host(record.host)
 
+    def learn(self, record: HostRecord) -> None:
+        """A host this process has just written as its agent reported it: its view is
+        replaced now, so the next create reads its generation, not its rows (a fleet of
+        agents registering leaves no whole-fleet refresh to the first create)."""
+        with self.lock:
+            self._remember(record)
+
+    def warm(self) -> None:
+        """Load the fleet now, in a thread of its own, so a service restarted on a large
+        fleet does not leave the read to its first create; a failure is logged and the
+        first create reads instead."""
+
+        def load() -> None:
+            try:
+                with self.lock:
+                    loaded = self.refresh()
+                log.info("scheduler index warmed: %d hosts", loaded)
+            except Exception:
+                log.warning("scheduler warm-up failed; the first request loads", exc_info=True)
+
+        threading.Thread(target=load, name="pciplane-scheduler-warm", daemon=True).start()
+
     def refresh(self) -> int:
         """Reload the hosts whose generation changed; the number reloaded."""
         with self.db.read() as conn:
