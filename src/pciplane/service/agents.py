@@ -16,7 +16,7 @@ from pciplane.core.errors import NotFoundError
 from pciplane.core.sriov_agent import SriovAgentConfig
 from pciplane.service.settings import Settings
 from pciplane.store.db import Database
-from pciplane.store.hosts import load_hosts
+from pciplane.store.hosts import agent_reports
 
 AGENT_TYPE = "NIC Switch agent"
 BINARY = "neutron-sriov-nic-agent"
@@ -43,25 +43,20 @@ class AgentService:
         self.settings = settings
 
     def all(self, *, host: str | None = None) -> list[AgentInfo]:
+        """Every host's agent (or ``host``'s), from the host rows alone: no device is read."""
         with self.db.read() as conn:
-            records = load_hosts(conn)
+            rows = agent_reports(conn, host)
         now = time.time()
-        out = []
-        for record in records:
-            name = record.host.name
-            if host is not None and name != host:
-                continue
-            seen = record.last_seen
-            out.append(
-                AgentInfo(
-                    id=agent_id(name),
-                    host=name,
-                    alive=seen is not None and now - seen <= self.settings.agent_down_time,
-                    heartbeat=seen,
-                    config=record.agent,
-                )
+        return [
+            AgentInfo(
+                id=agent_id(name),
+                host=name,
+                alive=seen is not None and now - seen <= self.settings.agent_down_time,
+                heartbeat=seen,
+                config=config,
             )
-        return out
+            for name, seen, config in rows
+        ]
 
     def get(self, agent: str) -> AgentInfo:
         for info in self.all():

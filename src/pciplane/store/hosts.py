@@ -287,6 +287,21 @@ def host_id_of(conn: Connection, name: str) -> int:
     return int(row.id)
 
 
+def agent_reports(
+    conn: Connection, name: str | None = None
+) -> list[tuple[str, float | None, SriovAgentConfig]]:
+    """``(name, last_seen, network configuration)`` of every host (or ``name``), by name."""
+    query = sa.select(hosts.c.name, hosts.c.last_seen, hosts.c.network).order_by(hosts.c.name)
+    if name is not None:
+        query = query.where(hosts.c.name == name)
+    return [(n, seen, _agent(text)) for n, seen, text in conn.execute(query)]
+
+
+def last_seen_by_name(conn: Connection) -> dict[str, float | None]:
+    """``name -> last_seen`` for every host: one column, read on every host listing."""
+    return {name: seen for name, seen in conn.execute(sa.select(hosts.c.name, hosts.c.last_seen))}
+
+
 def silent_since(conn: Connection, cutoff: float) -> dict[str, float | None]:
     """``name -> last_seen`` of the hosts whose agent has not called in since ``cutoff``
     (or never): usually none, so the scheduler reads a handful of rows, not the fleet."""

@@ -288,5 +288,5 @@ def show(request: Request) -> Response:
             "fleet.html", who=who, status=400, error=str(exc), flt=FleetFilter(), fleet=None,
             params=params,
         )  # fmt: skip
-    fleet = fleet_page(services(request).hosts.overview(), flt)
+    fleet = fleet_page(services(request).hosts.all(), flt)
     return page("fleet.html", who=who, error="", flt=flt, fleet=fleet, params=params)
