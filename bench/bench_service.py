@@ -202,8 +202,14 @@ SCHEDULE = re.compile(r"^pciplane_schedule_seconds_(sum|count) (\S+)$", re.M)
 
 
 def server_schedule(url: str) -> tuple[float, float]:
-    """The service's own schedule histogram: (sum of seconds, count)."""
-    found = dict(SCHEDULE.findall(httpx.get(f"{url}/metrics", timeout=10).text))
+    """The service's own schedule histogram: (sum of seconds, count).
+
+    A scrape also counts every host's pools, once per host generation: the first one on
+    a large fleet takes seconds (printed), later ones only recount the hosts that changed.
+    """
+    started = time.perf_counter()
+    found = dict(SCHEDULE.findall(httpx.get(f"{url}/metrics", timeout=300).text))
+    print(f"metrics scrape: {time.perf_counter() - started:.2f} s", file=sys.stderr)
     return float(found.get("sum", 0)), float(found.get("count", 0))
 
 
