@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from pciplane.api import handlers_catalog as cat
 from pciplane.api import handlers_hosts as hosts
+from pciplane.api import handlers_images as img
 from pciplane.api import handlers_neutron as neu
 from pciplane.api import handlers_ops as ops
 from pciplane.api import handlers_servers as srv
@@ -48,6 +49,13 @@ ROUTES: tuple[Route, ...] = (
     Route(method="GET", path="/v1/flavors/{name}", handler=cat.show_flavor),
     Route(method="PATCH", path="/v1/flavors/{name}", handler=cat.update_flavor),
     Route(method="DELETE", path="/v1/flavors/{name}", handler=cat.delete_flavor, status=204),
+    Route(method="GET", path="/v1/images", handler=img.list_images),
+    Route(method="POST", path=img.UPLOAD_PATH, handler=img.upload_image, status=201,
+          summary="upload an image file (the body, application/octet-stream)"),
+    Route(method="GET", path="/v1/images/{image}", handler=img.show_image),
+    Route(method="DELETE", path="/v1/images/{image}", handler=img.delete_image, status=204),
+    Route(method="GET", path="/v1/images/{image}/file", handler=img.download_image,
+          summary="agent: download the image file"),
     Route(method="POST", path="/v1/fit", handler=cat.fit, summary="what-if against live hosts"),
     Route(method="POST", path="/v1/capacity", handler=cat.capacity,
           summary="how many more such servers the live hosts can take"),
