@@ -142,9 +142,22 @@ class Client(NeutronCalls):
         return self._model(wc.FlavorOut, "GET", f"/v1/flavors/{segment(name, 'the flavor name')}")
 
     def create_flavor(
-        self, name: str, *, vcpus: int, ram: int, extra_specs: Mapping[str, str] | None = None
+        self,
+        name: str,
+        *,
+        vcpus: int,
+        ram: int,
+        extra_specs: Mapping[str, str] | None = None,
+        disk: int = 0,
     ) -> wc.FlavorOut:
-        body = {"name": name, "vcpus": vcpus, "ram": ram, "extra_specs": dict(extra_specs or {})}
+        body: dict[str, object] = {
+            "name": name,
+            "vcpus": vcpus,
+            "ram": ram,
+            "extra_specs": dict(extra_specs or {}),
+        }
+        if disk:
+            body["disk"] = disk
         return self._model(wc.FlavorOut, "POST", "/v1/flavors", body)
 
     def set_flavor(
@@ -158,11 +171,18 @@ class Client(NeutronCalls):
         self._call("DELETE", f"/v1/flavors/{segment(name, 'the flavor name')}")
 
     def create_server(
-        self, name: str, *, flavor: str, nics: Sequence[Mapping[str, str]] = ()
+        self,
+        name: str,
+        *,
+        flavor: str,
+        nics: Sequence[Mapping[str, str]] = (),
+        image: str | None = None,
     ) -> ws.ServerOut:
         """``nics``: ``{"net_id": .., "vnic_type": .., "pci_group": ..}`` or
-        ``{"port_id": ..}`` entries, in the guest's NIC order."""
+        ``{"port_id": ..}`` entries, in the guest's NIC order; ``image``: a name or id."""
         body: dict[str, object] = {"name": name, "flavor": flavor}
+        if image is not None:
+            body["image"] = image
         if nics:
             body["nics"] = [dict(n) for n in nics]
         return self._model(ws.ServerOut, "POST", "/v1/servers", body)
