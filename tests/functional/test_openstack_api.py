@@ -25,6 +25,7 @@ from os_helpers import (
     COMPUTE,
     IMAGE,
     USERS,
+    add_image,
     db_state,
     flavor_body,
     keystone_error,
@@ -60,6 +61,7 @@ def _cloud(tmp_path: Path, **overrides: object) -> Iterator[Cloud]:
     settings = make_settings(db_url, keystone_users=USERS, **overrides)
     app = create_app(settings)
     with TestClient(app) as client:
+        add_image(client)
         client.post("/v1/aliases", json=GPU_ALIAS, headers=auth(ADMIN)).raise_for_status()
         client.put("/v1/hosts/cmp1", json=host_body("cmp1"), headers=auth("tok-cmp1"))
         admin = nova(login(client, "admin"))

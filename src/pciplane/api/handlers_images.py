@@ -18,6 +18,8 @@ from pciplane.wire.common import Text255
 
 #: Path of the upload: the body guard lets its (binary, large) body through unread.
 UPLOAD_PATH = "/v1/images"
+#: An image id a client may choose (Glance lets it): a UUID.
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 #: Header carrying an image file's SHA-256 on download.
 SHA256_HEADER = "X-Image-Sha256"
 
@@ -50,13 +52,15 @@ async def upload_image(
     who: Who,
     name: Annotated[str, Query(max_length=255)],
     disk_format: Annotated[str | None, Query(max_length=16)] = None,
+    id: Annotated[str | None, Query(pattern=UUID_PATTERN)] = None,
 ) -> wi.ImageOut:
     """Upload an image file as the body (``application/octet-stream``), streamed to the
-    data directory with its SHA-256 computed on the way; qcow2 or raw only."""
+    data directory with its SHA-256 computed on the way; qcow2 or raw only. ``id``: the
+    image's id, when the caller chooses it (as Glance allows)."""
     require_admin(who)
     images = services(request).images
     expected = _expected_size(request)
-    upload = await run_in_threadpool(images.begin_upload, name, disk_format)
+    upload = await run_in_threadpool(images.begin_upload, name, disk_format, id)
     try:
         async for chunk in request.stream():
             upload.write(chunk)
@@ -70,6 +74,7 @@ async def upload_image(
             upload=upload,
             expected_size=expected,
             owner=who.home_project,
+            image_id=id,
         )
     )
     return image_out(record)

@@ -134,7 +134,9 @@ class ImageService:
 
     # --- create -----------------------------------------------------------------------
 
-    def begin_upload(self, name: str, disk_format: str | None) -> ImageUpload:
+    def begin_upload(
+        self, name: str, disk_format: str | None, image_id: str | None = None
+    ) -> ImageUpload:
         """Check what can be checked before any byte is read, then open a staging file."""
         check_name(name)
         if disk_format is not None:
@@ -142,6 +144,8 @@ class ImageService:
         with self.db.read() as conn:
             if images.list_images(conn, name=name):
                 raise AlreadyExistsError(f"image {name!r} already exists")
+            if image_id is not None and images.exists(conn, image_id):
+                raise AlreadyExistsError(f"an image with id {image_id} already exists")
         self.directory.mkdir(parents=True, exist_ok=True)
         staging = self.directory / f"{_STAGING}{uuid.uuid4()}"
         return ImageUpload(staging, self.settings.max_image_bytes)
@@ -154,6 +158,7 @@ class ImageService:
         upload: ImageUpload,
         expected_size: int | None,
         owner: str,
+        image_id: str | None = None,
     ) -> ImageRecord:
         """Judge the uploaded file and keep it; on any refusal nothing stays behind."""
         try:
@@ -169,7 +174,7 @@ class ImageService:
             info = qemu_img.info(upload.path, where=where)
             found = check_image(info, wanted, where=where)
             record = ImageRecord(
-                id=str(uuid.uuid4()),
+                id=image_id or str(uuid.uuid4()),
                 name=check_name(name),
                 disk_format=found,
                 size=upload.size,

@@ -45,9 +45,15 @@ def _record(row: sa.Row[tuple[object, ...]]) -> ImageRecord:
     )
 
 
+def exists(conn: Connection, image_id: str) -> bool:
+    return conn.execute(sa.select(images.c.id).where(images.c.id == image_id)).first() is not None
+
+
 def insert_image(conn: Connection, image: ImageRecord) -> None:
     if conn.execute(sa.select(images.c.id).where(images.c.name == image.name)).first():
         raise AlreadyExistsError(f"image {image.name!r} already exists")
+    if exists(conn, image.id):
+        raise AlreadyExistsError(f"an image with id {image.id} already exists")
     try:
         conn.execute(
             sa.insert(images).values(
