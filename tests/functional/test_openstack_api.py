@@ -139,7 +139,8 @@ def test_password_auth_answers_a_scoped_token_with_the_catalog(cloud: Cloud) -> 
     assert (token["user"]["name"], token["project"]["name"]) == ("alice", "alpha")
     assert [r["name"] for r in token["roles"]] == ["member", "reader"]
     endpoints = {s["type"]: s["endpoints"][0] for s in token["catalog"]}
-    assert set(endpoints) == {"identity", "compute", "network"}  # no image service yet
+    assert set(endpoints) == {"identity", "compute", "network", "image"}
+    assert endpoints["image"]["url"] == "http://testserver/image"
     assert endpoints["compute"]["url"] == "http://testserver/compute/v2.1"
     assert endpoints["network"]["url"] == "http://testserver"
     assert {e["region"] for e in endpoints.values()} == {"RegionOne"}
