@@ -143,6 +143,7 @@ class Stack:
             auth={"endpoint": f"{self.url}/identity", "token": ADMIN_TOKEN},
             compute_endpoint_override=f"{self.url}/compute/v2.1",
             network_endpoint_override=self.url,
+            image_endpoint_override=f"{self.url}/image",
         )
 
     def v1(self, method: str, path: str, **kwargs: object) -> httpx.Response:
