@@ -24,6 +24,7 @@ with warnings.catch_warnings():
 from pciplane.api.app import create_app
 from pciplane.client import Client
 from pciplane.core.errors import InUseError, NotFoundError, RequestError
+from pciplane.core.guest import GuestDisk, GuestPlan
 from pciplane.host.agent import Agent, AgentConfig, sysfs_scanner
 from pciplane.host.disks import DiskStore
 from pciplane.host.libvirt_driver import LibvirtDriver
@@ -181,3 +182,18 @@ def test_a_flavor_disk_smaller_than_the_image_is_refused(world: World, tmp_path:
     with pytest.raises(RequestError, match="root disk of 2 GiB is smaller than image 'big'"):
         world.admin.create_server("vm", flavor="m1.small", image="big")
     assert world.admin.list_servers() == []
+
+
+def test_a_relative_state_directory_still_gives_overlays_a_backing_file_that_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    image = tmp_path / "base.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "16M"], check=True)
+    store = DiskStore(Path("agent"), lambda _i, dest: shutil.copyfile(image, dest) and "")
+    disk = GuestDisk(image="img", checksum="", format="qcow2")
+    uuid = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
+    plan = GuestPlan(name="vm", uuid=uuid, vcpus=1, memory_mib=64, disk=disk)
+    overlay = store.prepare(plan)
+    assert overlay is not None and overlay.is_absolute()
+    assert qemu_img_info(overlay)["backing-filename"] == str(tmp_path / "agent" / "images" / "img")

@@ -35,7 +35,9 @@ class DiskStore:
     def __init__(
         self, root: Path, fetch: Fetch, *, make_overlay: MakeOverlay = qemu_img.create_overlay
     ) -> None:
-        self.root = root
+        #: Absolute: an overlay names its backing file by this path (a relative one would be
+        #: read relative to the overlay's own directory).
+        self.root = root.absolute()
         self.fetch = fetch
         self.make_overlay = make_overlay
 

@@ -102,7 +102,7 @@ class ImageService:
 
     @property
     def directory(self) -> Path:
-        return self.settings.data_dir / "images"
+        return self.settings.data_dir.absolute() / "images"
 
     def file_of(self, image: ImageRecord) -> Path:
         path = self.directory / image.id
