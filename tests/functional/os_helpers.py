@@ -15,6 +15,20 @@ USERS = {
 IMAGE = "6c1c1c5e-8a8c-4a55-9a57-6d3c6b9a1f00"
 
 
+def add_image(client: Any, image_id: str = IMAGE, name: str = "cirros") -> None:
+    """A small raw image with a fixed id, as the boot source the tests name."""
+    answer = client.post(
+        "/v1/images",
+        params={"name": name, "id": image_id},
+        content=b"\0" * 4096,
+        headers={
+            "Authorization": "Bearer admin-secret",
+            "Content-Type": "application/octet-stream",
+        },
+    )
+    answer.raise_for_status()
+
+
 def password_body(user: str, password: str, project: str | None) -> dict[str, Any]:
     """What keystoneauth sends for password auth (openstack-clients.md §3a)."""
     auth: dict[str, Any] = {

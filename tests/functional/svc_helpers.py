@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import tempfile
+from pathlib import Path
 
 from pciplane.service.settings import Settings
 
@@ -24,8 +26,16 @@ GPU_ALIAS = {
 }
 
 
+def _data_dir(db_url: str) -> str:
+    """Beside a SQLite test database; a fresh directory under /tmp otherwise."""
+    if db_url.startswith("sqlite:///"):
+        return str(Path(db_url.removeprefix("sqlite:///")).parent / "data")
+    return tempfile.mkdtemp(prefix="pciplane-data-")
+
+
 def make_settings(db_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
+        "data_dir": _data_dir(db_url),
         "db_url": db_url,
         "admin_token": ADMIN,
         "project_tokens": PROJECTS,

@@ -25,6 +25,7 @@ from os_helpers import (
     COMPUTE,
     IMAGE,
     USERS,
+    add_image,
     db_state,
     flavor_body,
     keystone_error,
@@ -60,6 +61,7 @@ def _cloud(tmp_path: Path, **overrides: object) -> Iterator[Cloud]:
     settings = make_settings(db_url, keystone_users=USERS, **overrides)
     app = create_app(settings)
     with TestClient(app) as client:
+        add_image(client)
         client.post("/v1/aliases", json=GPU_ALIAS, headers=auth(ADMIN)).raise_for_status()
         client.put("/v1/hosts/cmp1", json=host_body("cmp1"), headers=auth("tok-cmp1"))
         admin = nova(login(client, "admin"))
@@ -137,7 +139,8 @@ def test_password_auth_answers_a_scoped_token_with_the_catalog(cloud: Cloud) -> 
     assert (token["user"]["name"], token["project"]["name"]) == ("alice", "alpha")
     assert [r["name"] for r in token["roles"]] == ["member", "reader"]
     endpoints = {s["type"]: s["endpoints"][0] for s in token["catalog"]}
-    assert set(endpoints) == {"identity", "compute", "network"}  # no image service yet
+    assert set(endpoints) == {"identity", "compute", "network", "image"}
+    assert endpoints["image"]["url"] == "http://testserver/image"
     assert endpoints["compute"]["url"] == "http://testserver/compute/v2.1"
     assert endpoints["network"]["url"] == "http://testserver"
     assert {e["region"] for e in endpoints.values()} == {"RegionOne"}

@@ -33,7 +33,15 @@ from net_helpers import (
     run_agent,
     vlan,
 )
-from os_helpers import COMPUTE, USERS, flavor_body, keystone_error, login, nova, nova_error
+from os_helpers import (
+    COMPUTE,
+    USERS,
+    flavor_body,
+    keystone_error,
+    login,
+    nova,
+    nova_error,
+)
 from svc_helpers import ADMIN, auth, make_settings
 
 from pciplane.api.app import create_app
@@ -82,7 +90,8 @@ def cloud(tmp_path: Any) -> Iterator[Cloud]:
         client.post("/v1/aliases", json=GPU_ALIAS, headers=auth(ADMIN)).raise_for_status()
         tokens = {user: login(client, user) for user in USERS}
         admin = nova(tokens["admin"])
-        made = client.post(f"{COMPUTE}/flavors", json=flavor_body("g1"), headers=admin)
+        # disk 0: these servers boot no image (a root disk would need one).
+        made = client.post(f"{COMPUTE}/flavors", json=flavor_body("g1", disk=0), headers=admin)
         flavor_id = made.json()["flavor"]["id"]
         specs = {"extra_specs": {"pci_passthrough:alias": "gpu:1"}}
         client.post(f"{COMPUTE}/flavors/{flavor_id}/os-extra_specs", json=specs, headers=admin)

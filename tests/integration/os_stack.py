@@ -143,6 +143,7 @@ class Stack:
             auth={"endpoint": f"{self.url}/identity", "token": ADMIN_TOKEN},
             compute_endpoint_override=f"{self.url}/compute/v2.1",
             network_endpoint_override=self.url,
+            image_endpoint_override=f"{self.url}/image",
         )
 
     def v1(self, method: str, path: str, **kwargs: object) -> httpx.Response:
@@ -168,12 +169,24 @@ class Stack:
 
 
 def _agent(env: dict[str, str], url: str, name: str, args: list[str], log: Path) -> Any:
+    state = log.parent / f"state-{name}"
     command = [str(BIN / "pciplane"), "agent", "--api", url, "--name", name, *args,
-               "--interval", "0.1"]  # fmt: skip
+               "--interval", "0.1", "--state-dir", str(state)]  # fmt: skip
     with log.open("wb") as out:
         return subprocess.Popen(
             command, env={**env, "PCIPLANE_TOKEN": f"agent-{name}"}, stdout=out, stderr=out
         )
+
+
+def add_image(stack: Stack, path: Path) -> None:
+    """The boot image the tests name (``IMAGE``, as ``cirros``): a small qcow2."""
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "64M"], check=True)
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}",
+               "Content-Type": "application/octet-stream"}  # fmt: skip
+    params = {"name": "cirros", "id": IMAGE}
+    answer = httpx.post(stack.url + "/v1/images", params=params, headers=headers,
+                        content=path.read_bytes(), timeout=30)  # fmt: skip
+    answer.raise_for_status()
 
 
 def start_stack(workdir: Path) -> Iterator[Stack]:
@@ -185,6 +198,7 @@ def start_stack(workdir: Path) -> Iterator[Stack]:
     hp_spec = workdir / "hp-spec.json"
     hp_spec.write_text(json.dumps(HOTPLUG_SPEC), encoding="utf-8")
     env = service_env(f"sqlite:///{workdir / 'pciplane.db'}")
+    env["PCIPLANE_DATA_DIR"] = str(workdir / "data")
     api = start_api(env["PCIPLANE_DB_URL"], env, workdir / "api.log")
     agents = [
         _agent(env, api.url, HOST, ["--libvirt", f"test://{node}", "--device-spec", str(spec)],
@@ -205,6 +219,7 @@ def start_stack(workdir: Path) -> Iterator[Stack]:
                 time.sleep(0.1)
         for alias in (A100, T4):
             stack.v1("POST", "/v1/aliases", json=alias).raise_for_status()
+        add_image(stack, workdir / "cirros.qcow2")
         yield stack
     finally:
         for agent in agents:

@@ -11,12 +11,13 @@ lands on ``hp1``, the in-memory hypervisor that can hot plug (os_stack.py); the 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from openstack import exceptions as sdk_exceptions
-from os_stack import BOOT, HOST, HOTPLUG, Stack, start_stack
+from os_stack import HOST, HOTPLUG, IMAGE, Stack, start_stack
 
 pytestmark = [
     pytest.mark.integration,
@@ -92,10 +93,11 @@ def test_the_cli_boots_a_gpu_server_with_sriov_ports_and_tears_it_down(
     free = _free(stack, HOTPLUG)
 
     name = f"vm-{label}"
-    server = cli(me, "server", "create", "--flavor", flavor, "--block-device", BOOT,
+    server = cli(me, "server", "create", "--flavor", flavor, "--image", "cirros",
                  "--port", p_direct, "--port", p_pf, "--wait", name)  # fmt: skip
     assert server["status"] == "ACTIVE"
     shown = cli(me, "server", "show", name)
+    assert shown["image"] == f"cirros ({IMAGE})"
     assert (shown["status"], shown["OS-EXT-STS:power_state"]) == ("ACTIVE", 1)
     assert shown["addresses"] == {net1: [], net2: []}
     assert shown["flavor"]["extra_specs"] == {"pci_passthrough:alias": "small_GPU:1"}
@@ -151,6 +153,24 @@ def test_the_cli_boots_a_gpu_server_with_sriov_ports_and_tears_it_down(
     ok(admin, "flavor", "delete", flavor)
 
 
+@pytest.mark.parametrize(("label", "operator", "user", "vlan"), MODES)
+def test_the_cli_lists_and_shows_images_as_glance_does(
+    stack: Stack, label: str, operator: tuple[str, ...], user: tuple[str, ...], vlan: int
+) -> None:
+    me = stack.openrc(*user)
+    listed = stack.openstack_json(me, "image", "list")
+    assert listed == [{"ID": IMAGE, "Name": "cirros", "Status": "active"}]  # type: ignore[comparison-overlap]
+    shown = stack.openstack_json(me, "image", "show", "cirros")
+    file = stack.workdir / "cirros.qcow2"
+    assert (shown["id"], shown["disk_format"], shown["container_format"], shown["status"]) == (
+        IMAGE, "qcow2", "bare", "active")  # fmt: skip
+    assert (shown["size"], shown["visibility"]) == (file.stat().st_size, "public")
+    assert shown["checksum"] == hashlib.md5(file.read_bytes()).hexdigest()
+    assert hashlib.sha256(file.read_bytes()).hexdigest() in str(shown), shown
+    gone = stack.openstack(me, "image", "show", "nope")
+    assert gone.returncode == 1 and "No Image found for nope" in gone.stderr
+
+
 @pytest.mark.parametrize(
     ("mode", "vlan"), [pytest.param("password", 102, id="keystone"),
                        pytest.param("admin_token", 103, id="admin-token")],
@@ -179,9 +199,12 @@ def test_openstacksdk_boots_a_gpu_server_with_sriov_ports_and_tears_it_down(
         network_id=net1.id, name="m", binding_vnic_type="macvtap", binding_profile={"trusted": True}
     )
     pf = conn.network.create_port(network_id=net2.id, name="p", binding_vnic_type="direct-physical")
+    image = conn.image.find_image("cirros")
+    assert (image.id, image.status, image.hash_algo) == (IMAGE, "active", "sha256")
     server = conn.compute.create_server(
-        name=f"sdk-{mode}", flavor_id=flavor.id, networks=[{"port": direct.id}, {"port": pf.id}]
-    )
+        name=f"sdk-{mode}", flavor_id=flavor.id, image_id=image.id,
+        networks=[{"port": direct.id}, {"port": pf.id}],
+    )  # fmt: skip
     server = conn.compute.wait_for_server(server, status="ACTIVE", interval=0.2, wait=60)
     assert server.flavor.original_name == f"sdk.{mode}"
     assert server.addresses == {net1.name: [], net2.name: []}

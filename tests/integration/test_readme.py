@@ -135,6 +135,7 @@ def _apply_openrc(env: dict[str, str], command: str, cwd: Path) -> None:
     ("heading", "at_least", "leaves"),
     [
         pytest.param("### From nothing, with tokens", 12, "fleet.json", id="tokens"),
+        pytest.param("### Images and a server with a disk", 12, "cirros.qcow2", id="images"),
         pytest.param("### The openstack CLI and openstacksdk", 20, "demo/pciplane.toml",
                      id="openstack-cli"),
     ],

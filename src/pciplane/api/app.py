@@ -4,7 +4,8 @@ Migrations run and the alias file loads when the app is built (unless the settin
 not to); the service's housekeeping runs while the app serves. Before any handler, the
 body guard refuses a body over ``max_body_bytes`` (413, whether or not the client sent
 a Content-Length), one that is not JSON (415), and one that does not parse (400, saying
-where). ``/docs`` serves Swagger UI from pciplane's own assets, so it works on a
+where); an image upload alone passes unread, streamed to disk by its handler under
+``max_image_bytes``. ``/docs`` serves Swagger UI from pciplane's own assets, so it works on a
 management network without internet access; ``/ui`` is the read-only web UI
 (:mod:`pciplane.api.ui`).
 """
@@ -27,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pciplane import __version__
 from pciplane.api import errors, ui
+from pciplane.api.handlers_images import UPLOAD_PATH
 from pciplane.api.openstack.microversions import ComputeVersions
 from pciplane.api.routes import ROUTES
 from pciplane.core.errors import (
@@ -52,6 +54,11 @@ def _is_json(content_type: str) -> bool:
     )
 
 
+def _streamed(scope: Scope) -> bool:
+    """An image upload: its handler streams the body to disk under its own limit."""
+    return scope.get("method") == "POST" and scope.get("path") == UPLOAD_PATH
+
+
 class BodyGuard:
     """Reads the whole body first; refuses it when too large, not JSON, or malformed."""
 
@@ -60,7 +67,7 @@ class BodyGuard:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or _streamed(scope):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []

@@ -12,6 +12,7 @@ chosen by the path (:data:`API_PREFIXES`):
 - Neutron (``/v2.0``): ``{"NeutronError": {"type", "message", "detail"}}``, the type named
   after the error class as Neutron names its exceptions (``NotFound``, ``InUse``, ...), so
   pciplane's own client reads the class back;
+- Glance (``/image``): webob's JSON error, ``{"code": "404 Not Found", "title", "message"}``;
 - Keystone (``/identity``), and every 401 of the OpenStack APIs (keystonemiddleware answers
   those in front of Nova and Neutron): ``{"error": {"code", "title", "message"}}``.
 
@@ -33,7 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pciplane.api.openstack.endpoints import COMPUTE, IDENTITY, NETWORK_V20, base_url
+from pciplane.api.openstack.endpoints import COMPUTE, IDENTITY, IMAGE, NETWORK_V20, base_url
 from pciplane.core import errors as e
 
 
@@ -42,6 +43,7 @@ class Api(enum.StrEnum):
     NOVA = "nova"
     NEUTRON = "neutron"
     KEYSTONE = "keystone"
+    GLANCE = "glance"
 
 
 #: Path prefixes of the OpenStack-shaped APIs; any other path is pciplane's own.
@@ -49,6 +51,7 @@ API_PREFIXES: tuple[tuple[str, Api], ...] = (
     (IDENTITY, Api.KEYSTONE),
     (COMPUTE, Api.NOVA),
     (NETWORK_V20, Api.NEUTRON),
+    (IMAGE, Api.GLANCE),
 )
 
 STATUS: Mapping[type[e.PciplaneError], int] = {
@@ -87,6 +90,7 @@ STATUS_IN: Mapping[Api, Mapping[type[e.PciplaneError], int]] = {
     },
     Api.NEUTRON: {e.MalformedRequestError: 400},
     Api.KEYSTONE: {e.MalformedRequestError: 400},
+    Api.GLANCE: {e.MalformedRequestError: 400},
 }
 
 #: Nova's name for each status (the key of its error body); any other is a computeFault.
@@ -140,12 +144,20 @@ def _neutron_body(error: e.PciplaneError) -> dict[str, object]:
     return {"NeutronError": {"type": kind, "message": str(error), "detail": ""}}
 
 
-def _keystone_body(error: e.PciplaneError, status: int) -> dict[str, object]:
+def _phrase(status: int) -> str:
     try:
-        title = http.HTTPStatus(status).phrase
+        return http.HTTPStatus(status).phrase
     except ValueError:
-        title = "Error"
-    return {"error": {"code": status, "title": title, "message": str(error)}}
+        return "Error"
+
+
+def _keystone_body(error: e.PciplaneError, status: int) -> dict[str, object]:
+    return {"error": {"code": status, "title": _phrase(status), "message": str(error)}}
+
+
+def _glance_body(error: e.PciplaneError, status: int) -> dict[str, object]:
+    title = _phrase(status)
+    return {"code": f"{status} {title}", "title": title, "message": str(error)}
 
 
 def render(
@@ -170,6 +182,8 @@ def render(
             headers = {"WWW-Authenticate": f"Keystone{where}"}
     elif api is Api.NEUTRON:
         body = _neutron_body(error)
+    elif api is Api.GLANCE:
+        body = _glance_body(error, status)
     else:
         body = _nova_body(error, status)
     return JSONResponse(body, status_code=status, headers=headers)

@@ -56,6 +56,7 @@ def create_flavor(request: Request, body: wc.FlavorIn, who: Who) -> wc.FlavorOut
         name=body.name,
         vcpus=body.vcpus,
         ram=body.ram,
+        disk=body.disk,
         extra_specs=tuple(sorted(body.extra_specs.items())),
     )
     return views.flavor_out(services(request).catalog.create_flavor(record))

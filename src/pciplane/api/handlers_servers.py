@@ -23,7 +23,7 @@ def create_server(request: Request, body: ws.ServerIn, who: Who) -> ws.ServerOut
         for n in body.nics
     ]
     server = services(request).servers.create(
-        name=body.name, flavor=body.flavor, project=who.home_project, nics=nics
+        name=body.name, flavor=body.flavor, project=who.home_project, nics=nics, image=body.image
     )
     return views.server_out(server)
 

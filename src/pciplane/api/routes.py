@@ -2,7 +2,7 @@
 
 pciplane's own API is under ``/v1``; the OpenStack-shaped subsets (Keystone at
 ``/identity``, Nova at ``/compute``, :mod:`pciplane.api.openstack`; Neutron at ``/v2.0``,
-its version document at ``/``) call the same services.
+its version document at ``/``; Glance read-only at ``/image``) call the same services.
 """
 
 from __future__ import annotations
@@ -12,16 +12,18 @@ from dataclasses import dataclass
 
 from pciplane.api import handlers_catalog as cat
 from pciplane.api import handlers_hosts as hosts
+from pciplane.api import handlers_images as img
 from pciplane.api import handlers_neutron as neu
 from pciplane.api import handlers_ops as ops
 from pciplane.api import handlers_servers as srv
+from pciplane.api.openstack import glance as gl
 from pciplane.api.openstack import keystone as ks
 from pciplane.api.openstack import neutron_root as nroot
 from pciplane.api.openstack import nova_flavors as nf
 from pciplane.api.openstack import nova_interfaces as ni
 from pciplane.api.openstack import nova_root as nr
 from pciplane.api.openstack import nova_servers as ns
-from pciplane.api.openstack.endpoints import COMPUTE, COMPUTE_V21, IDENTITY
+from pciplane.api.openstack.endpoints import COMPUTE, COMPUTE_V21, IDENTITY, IMAGE, IMAGE_V2
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -48,6 +50,13 @@ ROUTES: tuple[Route, ...] = (
     Route(method="GET", path="/v1/flavors/{name}", handler=cat.show_flavor),
     Route(method="PATCH", path="/v1/flavors/{name}", handler=cat.update_flavor),
     Route(method="DELETE", path="/v1/flavors/{name}", handler=cat.delete_flavor, status=204),
+    Route(method="GET", path="/v1/images", handler=img.list_images),
+    Route(method="POST", path=img.UPLOAD_PATH, handler=img.upload_image, status=201,
+          summary="upload an image file (the body, application/octet-stream)"),
+    Route(method="GET", path="/v1/images/{image}", handler=img.show_image),
+    Route(method="DELETE", path="/v1/images/{image}", handler=img.delete_image, status=204),
+    Route(method="GET", path="/v1/images/{image}/file", handler=img.download_image,
+          summary="agent: download the image file"),
     Route(method="POST", path="/v1/fit", handler=cat.fit, summary="what-if against live hosts"),
     Route(method="POST", path="/v1/capacity", handler=cat.capacity,
           summary="how many more such servers the live hosts can take"),
@@ -99,6 +108,13 @@ ROUTES: tuple[Route, ...] = (
           summary="Keystone: password in, token out (X-Subject-Token)"),
     Route(method="GET", path=f"{IDENTITY}/v3/auth/tokens", handler=ks.check_token,
           summary="Keystone: validate the X-Subject-Token"),
+    # Glance v2, read-only: the version document, image list and show.
+    Route(method="GET", path=IMAGE, handler=gl.versions, summary="Glance: versions"),
+    Route(method="GET", path=f"{IMAGE}/", handler=gl.versions, summary="Glance: versions"),
+    Route(method="GET", path=f"{IMAGE}/versions", handler=gl.versions,
+          summary="Glance: versions"),
+    Route(method="GET", path=f"{IMAGE_V2}/images", handler=gl.list_images),
+    Route(method="GET", path=f"{IMAGE_V2}/images/{{image_id}}", handler=gl.show_image),
     # Nova v2.1 (a subset, microversions up to api.openstack.microversions.MAX_VERSION).
     Route(method="GET", path=COMPUTE, handler=nr.versions, summary="Nova: versions"),
     Route(method="GET", path=f"{COMPUTE}/", handler=nr.versions, summary="Nova: versions"),

@@ -23,7 +23,11 @@ def alias_out(entry: Mapping[str, object]) -> wc.AliasOut:
 
 def flavor_out(flavor: FlavorRecord) -> wc.FlavorOut:
     return wc.FlavorOut(
-        name=flavor.name, vcpus=flavor.vcpus, ram=flavor.ram, extra_specs=dict(flavor.extra_specs)
+        name=flavor.name,
+        vcpus=flavor.vcpus,
+        ram=flavor.ram,
+        disk=flavor.disk,
+        extra_specs=dict(flavor.extra_specs),
     )
 
 
@@ -36,6 +40,7 @@ def server_out(server: ServerRecord) -> ws.ServerOut:
         vcpus=server.vcpus,
         ram=server.ram,
         extra_specs=dict(server.extra_specs),
+        image=server.image,
         state=str(server.state),
         task=None if server.task is None else str(server.task),
         reason=server.reason,

@@ -19,12 +19,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import platformdirs
+
 from pciplane.cli.flag_types import LOG_LEVELS, api_url, device_mappings, exclude_devices
 from pciplane.client import DEFAULT_API, Client
 from pciplane.conf.pci_entries import FILE_HELP, load_device_specs
 from pciplane.core.errors import ConfigError
 from pciplane.core.sriov_agent import SriovAgentConfig
 from pciplane.host.agent import Agent, AgentConfig, libvirt_scanner, sysfs_scanner
+from pciplane.host.disks import DiskStore
 from pciplane.host.libvirt_driver import LibvirtDriver
 from pciplane.host.vf_wiring import VfWirer
 from pciplane.sim.memory_hypervisor import MemoryHypervisor
@@ -93,6 +96,13 @@ def register(sub: Any) -> None:
     net.add_argument(
         "--sriov-pci-group", metavar="NAME", help="the named group of this host's SR-IOV ports"
     )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the agent caches images and keeps each server's disk overlay "
+        "(default: the user's state directory, per host name)",
+    )
     parser.add_argument("--once", action="store_true", help="one turn, then exit")
     parser.add_argument(
         "--interval", type=float, default=2.0, help="seconds between polls (%(default)s)"
@@ -141,9 +151,15 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _n, _f: stop.set())
+    state = args.state_dir or Path(platformdirs.user_state_dir("pciplane")) / f"agent-{name}"
     with _hypervisor(uri) as driver, Client(args.api, args.token) as client:
         agent = Agent(
-            config=config, api=client, hypervisor=driver, scanner=scanner, wirer=_wirer(uri)
+            config=config,
+            api=client,
+            hypervisor=driver,
+            scanner=scanner,
+            wirer=_wirer(uri),
+            disks=DiskStore(state, client.download_image),
         )
         agent.run(stop, once=args.once)
     return 0

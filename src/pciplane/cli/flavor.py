@@ -22,6 +22,9 @@ def register(sub: Any) -> None:
     create.add_argument("name")
     create.add_argument("--vcpus", type=int, required=True)
     create.add_argument("--ram", type=int, required=True, help="MiB")
+    create.add_argument(
+        "--disk", type=int, default=0, help="root disk in GiB (0: the image's size; default)"
+    )
     create.add_argument("--property", action="append", metavar="KEY=VALUE")
     create.set_defaults(func=_create)
     set_ = cmds.add_parser("set", help="set or unset extra specs")
@@ -55,6 +58,7 @@ def _print(args: argparse.Namespace, flavor: Flavor) -> None:
             ("name", flavor.name),
             ("vcpus", flavor.vcpus),
             ("ram", flavor.ram),
+            ("disk", flavor.disk),
             ("properties", _specs(flavor)),
         ],
     )
@@ -63,7 +67,9 @@ def _print(args: argparse.Namespace, flavor: Flavor) -> None:
 def _create(args: argparse.Namespace) -> int:
     specs = parse_properties(args.property)
     with client_from(args) as client:
-        flavor = client.create_flavor(args.name, vcpus=args.vcpus, ram=args.ram, extra_specs=specs)
+        flavor = client.create_flavor(
+            args.name, vcpus=args.vcpus, ram=args.ram, extra_specs=specs, disk=args.disk
+        )
     _print(args, flavor)
     return 0
 

@@ -21,9 +21,8 @@ from typing import Any
 from pciplane.core.errors import ConfigError
 from pciplane.service.settings import Settings, build_settings
 
-#: The paths of the OpenStack APIs on a pciplane server (api/openstack/endpoints.py). No
-#: image endpoint yet: the clients stop at one that serves no version document (issue 9).
-IDENTITY, COMPUTE, NETWORK = "/identity", "/compute/v2.1", ""
+#: The paths of the OpenStack APIs on a pciplane server (api/openstack/endpoints.py).
+IDENTITY, COMPUTE, NETWORK, IMAGE = "/identity", "/compute/v2.1", "", "/image"
 #: Every variable an earlier openrc may have set; each run sets its own and unsets the rest.
 ALL_VARIABLES = (
     "OS_AUTH_URL", "OS_AUTH_TYPE", "OS_IDENTITY_API_VERSION", "OS_USERNAME", "OS_PASSWORD",
@@ -104,6 +103,7 @@ def _overrides(settings: Settings, url: str) -> dict[str, str]:
         "OS_IDENTITY_API_VERSION": "3",
         "OS_COMPUTE_ENDPOINT_OVERRIDE": url + COMPUTE,
         "OS_NETWORK_ENDPOINT_OVERRIDE": url + NETWORK,
+        "OS_IMAGE_ENDPOINT_OVERRIDE": url + IMAGE,
         "OS_REGION_NAME": settings.region_name,
     }
 

@@ -19,6 +19,12 @@ def register(sub: Any) -> None:
     create.add_argument("name")
     create.add_argument("--flavor", required=True)
     create.add_argument(
+        "--image",
+        metavar="NAME|ID",
+        help="the image to boot from (a qcow2 overlay of it is the guest's disk); "
+        "none for a flavor with disk 0",
+    )
+    create.add_argument(
         "--nic",
         action="append",
         type=nic,
@@ -62,6 +68,7 @@ def _print(args: argparse.Namespace, server: Server) -> None:
         ("name", server.name),
         ("project", server.project),
         ("flavor", server.flavor),
+        ("image", server.image or ""),
         ("state", server.state),
         ("task", server.task),
         ("host", server.host),
@@ -116,7 +123,7 @@ def _resolve(client: Client, entry: dict[str, str]) -> dict[str, str]:
 def _create(args: argparse.Namespace) -> int:
     with client_from(args) as client:
         nics = [_resolve(client, entry) for entry in args.nic]
-        server = client.create_server(args.name, flavor=args.flavor, nics=nics)
+        server = client.create_server(args.name, flavor=args.flavor, nics=nics, image=args.image)
         if args.wait and server.state == "BUILD":
             server = client.wait_server(server.id, timeout=args.timeout)
     _print(args, server)

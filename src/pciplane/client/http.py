@@ -9,9 +9,12 @@ pass one bound to the app in-process.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -25,6 +28,7 @@ from pciplane.core.fleet import Host
 from pciplane.core.snapshot import host_to_json
 from pciplane.wire import catalog as wc
 from pciplane.wire import hosts as wh
+from pciplane.wire import images as wi
 from pciplane.wire import servers as ws
 from pciplane.wire import whatif as ww
 from pciplane.wire.common import Health
@@ -81,6 +85,11 @@ class Client(NeutronCalls):
             )
         except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             raise UnreachableError(f"cannot reach the pciplane API at {self.api}: {exc}") from exc
+        return self._payload(response)
+
+    @staticmethod
+    def _payload(response: httpx.Response) -> Any:
+        """The answer's JSON; the error it names unless it is a 2xx."""
         try:
             payload = response.json() if response.content else None
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -133,9 +142,22 @@ class Client(NeutronCalls):
         return self._model(wc.FlavorOut, "GET", f"/v1/flavors/{segment(name, 'the flavor name')}")
 
     def create_flavor(
-        self, name: str, *, vcpus: int, ram: int, extra_specs: Mapping[str, str] | None = None
+        self,
+        name: str,
+        *,
+        vcpus: int,
+        ram: int,
+        extra_specs: Mapping[str, str] | None = None,
+        disk: int = 0,
     ) -> wc.FlavorOut:
-        body = {"name": name, "vcpus": vcpus, "ram": ram, "extra_specs": dict(extra_specs or {})}
+        body: dict[str, object] = {
+            "name": name,
+            "vcpus": vcpus,
+            "ram": ram,
+            "extra_specs": dict(extra_specs or {}),
+        }
+        if disk:
+            body["disk"] = disk
         return self._model(wc.FlavorOut, "POST", "/v1/flavors", body)
 
     def set_flavor(
@@ -149,11 +171,18 @@ class Client(NeutronCalls):
         self._call("DELETE", f"/v1/flavors/{segment(name, 'the flavor name')}")
 
     def create_server(
-        self, name: str, *, flavor: str, nics: Sequence[Mapping[str, str]] = ()
+        self,
+        name: str,
+        *,
+        flavor: str,
+        nics: Sequence[Mapping[str, str]] = (),
+        image: str | None = None,
     ) -> ws.ServerOut:
         """``nics``: ``{"net_id": .., "vnic_type": .., "pci_group": ..}`` or
-        ``{"port_id": ..}`` entries, in the guest's NIC order."""
+        ``{"port_id": ..}`` entries, in the guest's NIC order; ``image``: a name or id."""
         body: dict[str, object] = {"name": name, "flavor": flavor}
+        if image is not None:
+            body["image"] = image
         if nics:
             body["nics"] = [dict(n) for n in nics]
         return self._model(ws.ServerOut, "POST", "/v1/servers", body)
@@ -219,6 +248,75 @@ class Client(NeutronCalls):
 
     def get_host(self, name: str) -> wh.HostDetail:
         return self._model(wh.HostDetail, "GET", f"/v1/hosts/{segment(name, 'the host name')}")
+
+    # --- images -----------------------------------------------------------------------
+
+    def create_image(self, name: str, path: Path, *, disk_format: str | None = None) -> wi.ImageOut:
+        """Upload ``path`` streamed (1 MiB at a time, with its length) as image ``name``;
+        the service's SHA-256 must be the one computed here while sending."""
+        segment(name, "the image name")
+        try:
+            size = path.stat().st_size
+            source = path.open("rb")
+        except OSError as exc:
+            raise RequestError(f"{path}: cannot read the image file: {exc.strerror}") from None
+        digest = hashlib.sha256()
+
+        def chunks() -> Iterator[bytes]:
+            with source:
+                while chunk := source.read(1 << 20):
+                    digest.update(chunk)
+                    yield chunk
+
+        params = {"name": name, "disk_format": disk_format}
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        try:
+            response = self.http.post(
+                "/v1/images",
+                content=chunks(),
+                headers=headers,
+                params={k: v for k, v in params.items() if v is not None},
+            )
+        except (httpx.HTTPError, ValueError) as exc:
+            raise UnreachableError(f"cannot reach the pciplane API at {self.api}: {exc}") from exc
+        image = wi.ImageOut.model_validate(self._payload(response))
+        if image.sha256 != digest.hexdigest():
+            self.delete_image(image.id)
+            raise RequestError(
+                f"image {name!r}: the service stored SHA-256 {image.sha256}, but {path} has "
+                f"{digest.hexdigest()} (did it change while uploading?); deleted it"
+            )
+        return image
+
+    def list_images(self, *, name: str | None = None) -> list[wi.ImageOut]:
+        return self._model(wi.ImageList, "GET", "/v1/images", name=name).images
+
+    def get_image(self, ref: str) -> wi.ImageOut:
+        return self._model(wi.ImageOut, "GET", f"/v1/images/{segment(ref, 'the image')}")
+
+    def delete_image(self, ref: str) -> None:
+        self._call("DELETE", f"/v1/images/{segment(ref, 'the image')}")
+
+    def download_image(self, image_id: str, dest: Path) -> str:
+        """Stream the image file to ``dest``; its SHA-256 as computed while writing."""
+        digest = hashlib.sha256()
+        path = f"/v1/images/{segment(image_id, 'the image id')}/file"
+        try:
+            with self.http.stream("GET", path) as response:
+                if not 200 <= response.status_code < 300:
+                    response.read()
+                    self._payload(response)
+                with dest.open("wb") as out:
+                    for chunk in response.iter_bytes(1 << 20):
+                        digest.update(chunk)
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+        except (httpx.HTTPError, ValueError) as exc:
+            raise UnreachableError(
+                f"cannot download image {image_id} from {self.api}: {exc}"
+            ) from exc
+        return digest.hexdigest()
 
     # --- the agent's side -----------------------------------------------------------
 

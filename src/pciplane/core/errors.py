@@ -193,6 +193,14 @@ class BodyTooLargeError(RequestError):
     title = "Request body too large"
 
 
+class ImageError(RequestError):
+    """An image upload that cannot be stored: a format other than qcow2 or raw, a
+    truncated or oversized upload, a backing file, a format that is not the one named."""
+
+    code = "pciplane.image.invalid"
+    title = "Invalid image"
+
+
 class SnapshotError(PciplaneError):
     """A fleet snapshot or host report is malformed; names the host, device and key."""
 

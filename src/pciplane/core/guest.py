@@ -179,6 +179,11 @@ class GuestDisk:
             "size_gib": self.size_gib,
         }
 
+    @classmethod
+    def from_json(cls, obj: object) -> GuestDisk:
+        """Parse a disk as :meth:`to_json` writes it; errors name the key."""
+        return _disk(obj, "guest disk")
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class GuestPlan:

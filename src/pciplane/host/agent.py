@@ -40,6 +40,7 @@ from pciplane.core.sriov_agent import SriovAgentConfig
 from pciplane.host import nodedev, sysfs
 from pciplane.host.agent_work import Outcome, WorkRunner
 from pciplane.host.discovery import diff
+from pciplane.host.disks import DiskStore
 from pciplane.host.libvirt_driver import Hypervisor
 from pciplane.host.reconcile import Mismatch, claims_of, reconcile
 from pciplane.host.vf_wiring import VfWirer
@@ -67,6 +68,7 @@ class AgentApi(Protocol):
         wired: Sequence[Mapping[str, object]] = (),
     ) -> ServerOut: ...
     def report_mismatches(self, host: str, mismatches: Sequence[MismatchIn]) -> list[ServerOut]: ...
+    def download_image(self, image_id: str, dest: Path) -> str: ...
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -115,6 +117,7 @@ class Agent:
         scanner: Scanner,
         clock: Callable[[], float] = time.monotonic,
         wirer: VfWirer | None = None,
+        disks: DiskStore | None = None,
     ) -> None:
         self.config = config
         self.api = api
@@ -129,7 +132,7 @@ class Agent:
         self._next_scan = 0.0
         self._unsent: list[_Sent] = []
         self._queue: list[WorkOut] = []
-        self.work = WorkRunner(hypervisor, wirer)
+        self.work = WorkRunner(hypervisor, wirer, disks)
 
     # --- inventory --------------------------------------------------------------------
 

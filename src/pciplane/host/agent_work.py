@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pciplane.core.address import PciAddress
 from pciplane.core.errors import HypervisorError, NotFoundError, PciplaneError
 from pciplane.core.guest import AttachMode, GuestPlan
+from pciplane.host.disks import DiskStore
 from pciplane.host.domain_xml import (
     HeldDevice,
     domain_device,
@@ -65,11 +66,18 @@ class Outcome:
 
 
 class WorkRunner:
-    """Runs work items against one hypervisor, wiring VFs with ``wirer``."""
+    """Runs work items against one hypervisor, wiring VFs with ``wirer`` and giving
+    guests their boot disks from ``disks``."""
 
-    def __init__(self, hypervisor: Hypervisor, wirer: VfWirer | None = None) -> None:
+    def __init__(
+        self,
+        hypervisor: Hypervisor,
+        wirer: VfWirer | None = None,
+        disks: DiskStore | None = None,
+    ) -> None:
         self.hypervisor = hypervisor
         self.wirer = wirer if wirer is not None else VfWirer(None)
+        self.disks = disks
         self._wired: list[Wired] = []
 
     def run(self, item: WorkOut) -> Outcome:
@@ -133,6 +141,25 @@ class WorkRunner:
             if device.nic is not None and device.nic.vf is not None:
                 self._wired.append(self.wirer.release(device.nic.port, device.nic.vf))
 
+    def _make_disk(self, plan: GuestPlan) -> str | None:
+        """The server's overlay of its image (fetched once, checked, cached); None for a
+        guest without a disk."""
+        if plan.disk is None:
+            return None
+        if self.disks is None:
+            raise HypervisorError(
+                f"the guest boots image {plan.disk.image}, but this agent keeps no images "
+                "(it has no state directory)"
+            )
+        path = self.disks.prepare(plan)
+        return None if path is None else str(path)
+
+    def _drop_disk(self, plan: GuestPlan) -> str:
+        """Remove the server's overlay (the cached image stays); what was done, for the log."""
+        if plan.disk is None or self.disks is None:
+            return ""
+        return "; its disk removed" if self.disks.remove(plan) else ""
+
     def _discard(self, name: str) -> None:
         """Undo a start that failed half way, so no domain keeps the freed devices."""
         try:
@@ -150,12 +177,19 @@ class WorkRunner:
         if existing is not None and existing.state is PowerState.RUNNING:
             self._check_held(existing, plan)
             return f"already running with {_show(_held_keys(existing.devices))}", None
-        xml = render_domain(domain_for_plan(plan, virt_type=self.hypervisor.virt_type))
+        disk = self._make_disk(plan)
+        try:
+            domain = domain_for_plan(plan, virt_type=self.hypervisor.virt_type, disk_path=disk)
+            xml = render_domain(domain)
+        except PciplaneError:
+            self._drop_disk(plan)
+            raise
         self._wire(plan)
         try:
             record = self.hypervisor.define(xml)
         except PciplaneError:
             self._unwire(plan)
+            self._drop_disk(plan)
             raise
         try:
             record = self.hypervisor.start(record.name)
@@ -163,6 +197,7 @@ class WorkRunner:
         except PciplaneError:
             self._discard(record.name)
             self._unwire(plan)
+            self._drop_disk(plan)
             raise
         return f"defined and started, holding {_show(_held_keys(record.devices))}", xml
 
@@ -172,13 +207,14 @@ class WorkRunner:
         except HypervisorError:
             return "no domain of this server (a domain of that name belongs to another UUID)", None
         if existing is None:
-            return "domain was already gone", None
+            return "domain was already gone" + self._drop_disk(plan), None
         if existing.state is PowerState.RUNNING:
             self.hypervisor.destroy(existing.name)
         with contextlib.suppress(NotFoundError):  # transient: destroying it removed it
             self.hypervisor.undefine(existing.name)
         self._unwire(plan)
-        return f"destroyed and undefined, released {_show(_held_keys(existing.devices))}", None
+        released = _show(_held_keys(existing.devices))
+        return f"destroyed and undefined, released {released}{self._drop_disk(plan)}", None
 
     def _running(self, plan: GuestPlan) -> DomainRecord:
         record = self._existing(plan)

@@ -14,14 +14,25 @@ from __future__ import annotations
 import re
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pciplane.core.address import PciAddress
 from pciplane.core.device import PciDevice
 from pciplane.core.errors import RequestError
 from pciplane.core.guest import AttachMode, GuestDevice, GuestNic, GuestPlan
 from pciplane.host.domain_read import HeldDevice, HeldKind, devices_in_domain, held_addresses
+from pciplane.host.guest_xml import (
+    CpuTuning,
+    DiskDevice,
+    NumaCell,
+    console_elements,
+    cpu_element,
+    cpu_ranges,
+    cputune_element,
+    disk_element,
+    numatune_element,
+    vcpu_element,
+)
 
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _VIRT_TYPES = frozenset({"kvm", "qemu", "test"})
@@ -118,17 +129,9 @@ DomainDevice = HostdevDevice | HostdevInterface | DirectInterface | BridgeInterf
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class NumaCell:
-    """One guest NUMA cell: its vCPUs and memory (libvirt ``<cpu><numa><cell>``)."""
-
-    id: int
-    cpus: tuple[int, ...]
-    memory_mib: int
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
 class Domain:
-    """A server as libvirt defines it: identity, size, guest NUMA cells and PCI devices."""
+    """A server as libvirt defines it: identity, size, where its CPUs and memory run,
+    guest NUMA cells, boot disk, console and PCI devices."""
 
     name: str
     uuid: str
@@ -137,6 +140,10 @@ class Domain:
     devices: tuple[DomainDevice, ...] = ()
     numa_cells: tuple[NumaCell, ...] = ()
     virt_type: str = "kvm"
+    tuning: CpuTuning = field(default_factory=CpuTuning)
+    disk: DiskDevice | None = None
+    #: A serial console on a pty.
+    console: bool = True
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name:
@@ -154,6 +161,17 @@ class Domain:
             raise RequestError(f"domain {self.name!r}: memory and vCPUs must be positive")
         if self.numa_cells:
             _check_cells(self)
+        _check_pins(self)
+
+
+def _check_pins(domain: Domain) -> None:
+    """Each pinned vCPU exists and is pinned once."""
+    vcpus = [v for v, _ in domain.tuning.pins]
+    if len(set(vcpus)) != len(vcpus) or any(not 0 <= v < domain.vcpus for v in vcpus):
+        raise RequestError(
+            f"domain {domain.name!r}: vCPU pins {sorted(vcpus)} must name each of vCPUs "
+            f"0..{domain.vcpus - 1} at most once"
+        )
 
 
 def _check_cells(domain: Domain) -> None:
@@ -213,16 +231,45 @@ def plan_devices(plan: GuestPlan) -> tuple[DomainDevice, ...]:
     )
 
 
-def domain_for_plan(plan: GuestPlan, *, virt_type: str) -> Domain:
+def plan_tuning(plan: GuestPlan, *, virt_type: str) -> CpuTuning:
+    """Where the plan's vCPUs run: pinned ones each on its host CPU, floating ones over
+    ``shared_cpus``; with any pin, the emulator threads over every CPU the guest holds
+    (Nova's default). The host CPU is passed through on KVM only."""
+    pins = tuple(
+        (vcpu, pin)
+        for cell in plan.cells
+        for vcpu, pin in zip(cell.vcpus, cell.pins, strict=True)
+        if pin is not None
+    )
+    emulator = tuple(sorted({*(p for _, p in pins), *plan.shared_cpus})) if pins else ()
+    return CpuTuning(
+        shared_cpus=plan.shared_cpus,
+        pins=pins,
+        emulator_cpus=emulator,
+        mode="host-passthrough" if virt_type == "kvm" else None,
+    )
+
+
+def domain_for_plan(plan: GuestPlan, *, virt_type: str, disk_path: str | None = None) -> Domain:
     """The domain the agent defines for a guest plan; ``virt_type`` is the hypervisor's
-    (``kvm``, or ``test`` on libvirt's test driver), which only the host knows."""
+    (``kvm``, ``qemu`` for software emulation, ``test`` on libvirt's test driver) and
+    ``disk_path`` the server's overlay of its image, which only the host knows."""
+    if plan.disk is not None and disk_path is None:
+        raise RequestError(f"guest {plan.name} boots image {plan.disk.image}: no disk was made")
+    cells = tuple(
+        NumaCell(id=c.cell, cpus=c.vcpus, memory_mib=c.memory_mib, host_cell=c.host_cell)
+        for c in plan.cells
+    )
     return Domain(
         name=plan.name,
         uuid=plan.uuid,
         memory_mib=plan.memory_mib,
         vcpus=plan.vcpus,
         devices=plan_devices(plan),
+        numa_cells=cells,
         virt_type=virt_type,
+        tuning=plan_tuning(plan, virt_type=virt_type),
+        disk=None if disk_path is None else DiskDevice(source=disk_path),
     )
 
 
@@ -291,40 +338,30 @@ def device_element(device: DomainDevice) -> ET.Element:
     return element
 
 
-def _cpu_ranges(cpus: Iterable[int]) -> str:
-    """libvirt's cpuset syntax: ``0-3,6``."""
-    ordered = sorted(set(cpus))
-    parts: list[str] = []
-    start = prev = ordered[0]
-    for cpu in [*ordered[1:], None]:
-        if cpu is not None and cpu == prev + 1:
-            prev = cpu
-            continue
-        parts.append(str(start) if start == prev else f"{start}-{prev}")
-        if cpu is not None:
-            start = prev = cpu
-    return ",".join(parts)
-
-
 def domain_element(domain: Domain) -> ET.Element:
-    """The whole ``<domain>``: name, uuid, memory, vCPUs, ``os/type hvm``, NUMA, devices."""
+    """The whole ``<domain>``: identity, memory, vCPUs and where they run, memory
+    binding, ``os/type hvm``, ACPI, CPU and NUMA cells, then the devices: boot disk,
+    console, host devices and interfaces."""
     root = ET.Element("domain", {"type": domain.virt_type})
     ET.SubElement(root, "name").text = domain.name
     ET.SubElement(root, "uuid").text = domain.uuid
     ET.SubElement(root, "memory", {"unit": "MiB"}).text = str(domain.memory_mib)
-    ET.SubElement(root, "vcpu").text = str(domain.vcpus)
+    root.append(vcpu_element(domain.vcpus, domain.tuning))
+    for optional in (cputune_element(domain.tuning), numatune_element(domain.numa_cells)):
+        if optional is not None:
+            root.append(optional)
     ET.SubElement(ET.SubElement(root, "os"), "type").text = "hvm"
-    if domain.numa_cells:
-        numa = ET.SubElement(ET.SubElement(root, "cpu"), "numa")
-        for cell in domain.numa_cells:
-            attrs = {
-                "id": str(cell.id),
-                "cpus": _cpu_ranges(cell.cpus),
-                "memory": str(cell.memory_mib),
-                "unit": "MiB",
-            }
-            ET.SubElement(numa, "cell", attrs)
+    features = ET.SubElement(root, "features")
+    ET.SubElement(features, "acpi")
+    ET.SubElement(features, "apic")
+    cpu = cpu_element(domain.numa_cells, domain.tuning.mode)
+    if cpu is not None:
+        root.append(cpu)
     devices = ET.SubElement(root, "devices")
+    if domain.disk is not None:
+        devices.append(disk_element(domain.disk))
+    if domain.console:
+        devices.extend(console_elements())
     devices.extend(device_element(device) for device in domain.devices)
     return root
 
@@ -346,7 +383,9 @@ def render_domain(domain: Domain) -> str:
 
 __all__ = [
     "BridgeInterface",
+    "CpuTuning",
     "DirectInterface",
+    "DiskDevice",
     "Domain",
     "DomainDevice",
     "HeldDevice",
@@ -354,6 +393,7 @@ __all__ = [
     "HostdevDevice",
     "HostdevInterface",
     "NumaCell",
+    "cpu_ranges",
     "device_element",
     "devices_in_domain",
     "domain_device",
@@ -363,6 +403,7 @@ __all__ = [
     "held_addresses",
     "interface_device",
     "plan_devices",
+    "plan_tuning",
     "render_device",
     "render_domain",
 ]

@@ -13,6 +13,7 @@ from pciplane.service.hosts import HostService
 from pciplane.service.hotplug import HotPlugService
 from pciplane.service.housekeeping import Housekeeper
 from pciplane.service.identity import IdentityService
+from pciplane.service.images import ImageService
 from pciplane.service.metrics import FleetGauges, Metrics
 from pciplane.service.networks import NetworkService
 from pciplane.service.nics import NicService
@@ -40,6 +41,7 @@ class Services:
     hotplug: HotPlugService
     agents: AgentService
     identity: IdentityService
+    images: ImageService
 
     def start(self) -> None:
         """Migrate (when configured) and load the alias file (when there is one)."""
@@ -81,4 +83,5 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         hotplug=hotplug,
         agents=AgentService(db, settings),
         identity=IdentityService(settings),
+        images=ImageService(db, settings),
     )

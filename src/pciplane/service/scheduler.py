@@ -382,6 +382,7 @@ class Scheduler:
             view=view,
             verdict=verdict,
         )
+        plan = replace(plan, disk=server.disk)
         also: Callable[[Connection], None] | None = None
         if hook is not None:
             plan, also = hook.prepare(server, record, view, guest, verdict, plan)

@@ -19,9 +19,17 @@ from sqlalchemy.engine import Connection
 
 from pciplane.core.alias import parse_aliases, requests_from_flavor
 from pciplane.core.claim import allocate, release
-from pciplane.core.errors import ConflictError, NoFitError, NotFoundError, PciplaneError
+from pciplane.core.errors import (
+    ConflictError,
+    NoFitError,
+    NotFoundError,
+    PciplaneError,
+    RequestError,
+)
 from pciplane.core.fit import GuestRequest
 from pciplane.core.flavor import check_extra_specs
+from pciplane.core.guest import GuestDisk
+from pciplane.core.image import gib_needed
 from pciplane.core.lifecycle import (
     Fault,
     ServerEvent,
@@ -36,7 +44,8 @@ from pciplane.service.binding import PortBindingFailed
 from pciplane.service.nics import NicRequest, NicService, PlannedNic
 from pciplane.service.scheduler import Scheduler
 from pciplane.service.settings import Settings
-from pciplane.store import catalog, servers
+from pciplane.store import catalog, images, servers
+from pciplane.store.catalog import FlavorRecord
 from pciplane.store.db import Database
 from pciplane.store.hosts import host_id_of
 from pciplane.store.servers import ServerRecord, WorkRecord
@@ -47,6 +56,31 @@ def guest_request(conn: Connection, name: str, extra_specs: Mapping[str, str]) -
     check_extra_specs(extra_specs)
     aliases = parse_aliases(catalog.alias_entries(conn))
     return GuestRequest(name=name, pci=requests_from_flavor(extra_specs, aliases))
+
+
+def boot_disk(conn: Connection, image: str | None, flavor: FlavorRecord) -> GuestDisk | None:
+    """The server's boot disk: the image (by id or name) under a flavor whose root disk
+    holds it. With no image the flavor must have no root disk: pciplane has no volumes
+    to boot from, where Nova would take one (its "image or bootable volume is required").
+    A flavor with ``disk`` 0 boots the image at its own size (Nova's zero-disk flavor)."""
+    if image is None:
+        if flavor.disk > 0:
+            raise RequestError(
+                f"flavor {flavor.name!r} has a {flavor.disk} GiB root disk: give an image to "
+                "boot from (pciplane has no volumes), or use a flavor with disk 0"
+            )
+        return None
+    found = images.find_image(conn, image)
+    needed = gib_needed(found.virtual_size)
+    if 0 < flavor.disk < needed:
+        raise RequestError(
+            f"flavor {flavor.name!r}'s root disk of {flavor.disk} GiB is smaller than image "
+            f"{found.name!r} ({found.virtual_size} bytes, {needed} GiB): Nova's "
+            "FlavorDiskSmallerThanImage"
+        )
+    return GuestDisk(
+        image=found.id, checksum=found.sha256, format=str(found.disk_format), size_gib=flavor.disk
+    )
 
 
 def with_ports(guest: GuestRequest, planned: Sequence[PlannedNic]) -> GuestRequest:
@@ -98,11 +132,12 @@ class ServerService:
     ) -> ServerRecord:
         """Validate, then place; the server comes back BUILD (placed) or ERROR (why not).
 
-        ``user``, ``description`` and ``image`` are kept and shown (Nova's API has them);
-        the image is not booted from yet (images come with issue 9)."""
+        ``image`` (an id or a name) is the boot disk's image (:func:`boot_disk`); ``user``
+        and ``description`` are kept and shown (Nova's API has them)."""
         with self.db.read() as conn:
             record = catalog.get_flavor(conn, flavor)
             guest = guest_request(conn, name, record.extra_specs_map)
+            disk = boot_disk(conn, image, record)
             planned = self.nics.plan(conn, project, nics, record.extra_specs_map)
         guest = with_ports(guest, planned)
         now = time.time()
@@ -120,7 +155,9 @@ class ServerService:
             flavor_id=record.id,
             description=description,
             user_id=user,
-            image=image,
+            image=None if disk is None else disk.image,
+            image_id=None if disk is None else disk.image,
+            disk=disk,
         )
         hook = self.nics.hook(planned) if planned else None
         try:

@@ -70,6 +70,11 @@ class KeystoneUser(BaseModel):
     )
 
 
+def default_data_dir() -> Path:
+    """The user's data directory, where the default SQLite database lives too."""
+    return Path(platformdirs.user_data_dir("pciplane"))
+
+
 def default_db_url() -> str:
     """A SQLite file in the user's data directory: embedded, nothing to install."""
     data = Path(platformdirs.user_data_dir("pciplane"))
@@ -196,6 +201,14 @@ class Settings(BaseSettings):
     )
     max_body_bytes: Annotated[int, Field(ge=1024)] = Field(
         1 << 20, description="largest request body accepted (bytes)"
+    )
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="directory of the service's files: image files under images/ (shared "
+        "by every API process that serves image uploads and downloads)",
+    )
+    max_image_bytes: Annotated[int, Field(ge=1024)] = Field(
+        64 << 30, description="largest image file 'image create' accepts (bytes)"
     )
     device_spec: list[JsonValue] = Field(
         default_factory=list,

@@ -7,7 +7,8 @@ a persistent definition and a live copy while running (``VIR_DOMAIN_AFFECT_LIVE`
 ``_CONFIG``), a PCI device held by one running domain refused to any other (as the qemu
 driver refuses "in use" hostdevs), ``VIR_ERR_NO_DOMAIN`` / ``VIR_ERR_DEVICE_MISSING`` /
 ``VIR_ERR_OPERATION_INVALID`` errors raised as real ``libvirt.libvirtError`` objects, and
-every XML document it is handed checked against libvirt's schema (``virt-xml-validate``).
+every XML document it is handed checked against libvirt's schema (``virt-xml-validate``),
+and a guest's disk files opened when it starts (a missing one fails the start, as in QEMU).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import copy
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import libvirt
 
@@ -92,6 +94,7 @@ class MemoryDomain:
         self._check_exists()
         if self.live is not None:
             raise libvirt_error(libvirt.VIR_ERR_OPERATION_INVALID, "domain is already running")
+        _check_disks(self.config)
         self._hv.check_free(self.config, owner=self)
         self.live = copy.deepcopy(self.config)
         return 0
@@ -152,6 +155,17 @@ class MemoryDomain:
             assert element is not None
             _devices(target).remove(element)
         return 0
+
+
+def _check_disks(domain: ET.Element) -> None:
+    """Every disk's file must exist when the guest starts, as QEMU opens it then."""
+    for source in domain.iterfind("devices/disk/source"):
+        path = source.get("file")
+        if path is not None and not Path(path).is_file():
+            raise libvirt_error(
+                libvirt.VIR_ERR_OPERATION_FAILED,
+                f"Cannot access storage file '{path}': No such file or directory",
+            )
 
 
 def _wrap(device: ET.Element) -> ET.Element:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pciplane.core.errors import NotFoundError, StateError
-from pciplane.core.guest import GuestPlan
+from pciplane.core.guest import GuestDisk, GuestPlan
 from pciplane.core.lifecycle import (
     WORK_MOVES,
     Fault,
@@ -60,8 +60,12 @@ class ServerRecord:
     description: str | None = None
     #: The Keystone user that created it (None for a static token).
     user_id: str | None = None
-    #: The image it was asked to boot from (shown; booted from once images exist).
+    #: The image reference it was asked to boot from, as given (shown).
     image: str | None = None
+    #: The image it boots from (None: no disk, or the server is deleted).
+    image_id: str | None = None
+    #: Its boot disk, decided at create: the plan of every placement carries it.
+    disk: GuestDisk | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -85,6 +89,16 @@ def _faults_json(faults: tuple[Fault, ...]) -> str:
 
 def _plan_json(plan: GuestPlan | None) -> str | None:
     return None if plan is None else json.dumps(plan.to_json(), sort_keys=True)
+
+
+def _disk_json(disk: GuestDisk | None) -> str | None:
+    return None if disk is None else json.dumps(disk.to_json(), sort_keys=True)
+
+
+def _disk(text: str | None) -> GuestDisk | None:
+    if text is None:
+        return None
+    return GuestDisk.from_json(json.loads(text))
 
 
 def insert_server(conn: Connection, server: ServerRecord, *, host_id: int | None = None) -> None:
@@ -111,6 +125,8 @@ def insert_server(conn: Connection, server: ServerRecord, *, host_id: int | None
             description=server.description,
             user_id=server.user_id,
             image_ref=server.image,
+            image_id=server.image_id,
+            disk=_disk_json(server.disk),
         )
     )
 
@@ -150,6 +166,8 @@ def _record(conn: Connection, row: sa.Row[tuple[object, ...]]) -> ServerRecord:
         description=row.description,
         user_id=row.user_id,
         image=row.image_ref,
+        image_id=row.image_id,
+        disk=_disk(row.disk),
     )
 
 
@@ -223,6 +241,8 @@ def move_server(
     if row is None:
         raise NotFoundError(f"server {server_id!r} does not exist")
     to = server_move(ServerState(row.state), event)
+    if to is ServerState.DELETED:
+        values = {**values, "image_id": None}  # a deleted server no longer holds its image
     result = conn.execute(query.values(state=str(to), **_values(values)))
     if result.rowcount != 1:
         raise StateError(f"server {server_id} changed meanwhile; it cannot be {event} now")

@@ -94,6 +94,24 @@ flavor_extra_specs = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
+#: Boot images (Glance's, read-only there): the file is ``<data_dir>/images/<id>``.
+images = sa.Table(
+    "images",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("disk_format", sa.String(16), nullable=False),
+    #: Bytes of the file, and of the disk the guest sees.
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("virtual_size", sa.BigInteger, nullable=False),
+    #: SHA-256 of the file (hex), computed while it was uploaded; and its MD5, which
+    #: Glance shows as ``checksum``.
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("md5", sa.String(32), nullable=False),
+    sa.Column("owner", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
 servers = sa.Table(
     "servers",
     metadata,
@@ -125,6 +143,10 @@ servers = sa.Table(
     sa.Column("user_id", sa.String(255), nullable=True),
     #: The image the server was asked to boot from (shown; booted from issue 9 on).
     sa.Column("image_ref", sa.String(255), nullable=True),
+    #: The image it boots from while it exists (NULL once deleted: the image may go).
+    sa.Column("image_id", sa.ForeignKey("images.id"), nullable=True, index=True),
+    #: Its boot disk as decided at create (core.guest.GuestDisk as JSON text).
+    sa.Column("disk", sa.Text, nullable=True),
 )
 
 claims = sa.Table(

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, JsonValue
 
-from pciplane.wire.common import Answer, ExtraSpecs, Name, Positive, Strict, Text255
+from pciplane.wire.common import Answer, Count, ExtraSpecs, Name, Positive, Strict, Text255
 
 
 class AliasOut(Answer):
@@ -25,6 +25,9 @@ class FlavorIn(Strict):
     name: Name
     vcpus: Annotated[Positive, Field(le=4096)]
     ram: Annotated[Positive, Field(description="MiB")]
+    #: The root disk (GiB): a server of the flavor boots an image on a disk this large
+    #: (0: the image's own size; and a server with no image needs 0).
+    disk: Count = 0
     extra_specs: ExtraSpecs = Field(default_factory=dict)
 
 
@@ -39,6 +42,7 @@ class FlavorOut(Answer):
     name: str
     vcpus: int
     ram: int
+    disk: int = 0
     extra_specs: dict[str, str]
 
 

@@ -24,6 +24,8 @@ class NicIn(Strict):
 class ServerIn(Strict):
     name: ServerName
     flavor: Name
+    #: The image to boot from, by name or id; none for a flavor with disk 0.
+    image: Name | None = None
     nics: Annotated[list[NicIn], Field(max_length=32)] = Field(default_factory=list)
 
 
@@ -66,6 +68,8 @@ class ServerOut(Answer):
     vcpus: int
     ram: int
     extra_specs: dict[str, str]
+    #: The id of the image it boots from (None: no disk).
+    image: str | None = None
     state: str
     task: str | None
     reason: str | None

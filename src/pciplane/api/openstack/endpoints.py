@@ -17,9 +17,9 @@ from pciplane.service.settings import Settings
 IDENTITY = "/identity"
 COMPUTE = "/compute"
 COMPUTE_V21 = "/compute/v2.1"
-#: Glance's place (issue 9). Not in the catalog until a version document is served there:
-#: the clients stop at an image endpoint that has none, even for commands that need no image.
+#: Glance's place (devstack's): its version document at ``/image``, v2 under ``/image/v2``.
 IMAGE = "/image"
+IMAGE_V2 = "/image/v2"
 #: Neutron's routes (issue 8) are served at ``/v2.0`` from the root, so the network
 #: endpoint is the root: its version document is ``GET /``.
 NETWORK = ""
@@ -38,6 +38,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry(type="identity", name="keystone", path=IDENTITY),
     CatalogEntry(type="compute", name="nova", path=COMPUTE_V21),
     CatalogEntry(type="network", name="neutron", path=NETWORK),
+    CatalogEntry(type="image", name="glance", path=IMAGE),
 )
 
 
