@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from pciplane.core.address import PciAddress
+from pciplane.core.cpu_policy import CpuPolicy
 from pciplane.core.errors import AddressError, RequestError
 from pciplane.core.explain import request_label
 from pciplane.core.fit import GuestRequest, HostView, Verdict
@@ -119,15 +120,6 @@ class GuestDevice:
         if self.nic is not None:
             out["nic"] = self.nic.to_json()
         return out
-
-
-class CpuPolicy(enum.StrEnum):
-    """``hw:cpu_policy`` as Nova names it: floating vCPUs, each pinned to its own host
-    CPU, or some of each (``hw:cpu_dedicated_mask``)."""
-
-    SHARED = "shared"
-    DEDICATED = "dedicated"
-    MIXED = "mixed"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -22,7 +22,9 @@ from pciplane.core.columns import BoolArray, IntArray
 from pciplane.core.errors import NotFoundError
 from pciplane.core.fit import GuestRequest, HostView, Outcome, Verdict
 from pciplane.core.fleet import Fleet, Host
+from pciplane.core.guest_cpu import CpuAsk
 from pciplane.core.kind_vectors import KindVectors
+from pciplane.core.numa_fit import fit_cpu
 from pciplane.core.pool import KindMatcher, KindTable, SpecMemo, check_pool_tags
 from pciplane.core.pool_table import PoolTable, TableView
 from pciplane.core.screen import Screen, screen
@@ -88,8 +90,11 @@ class FleetFit:
         table: TableView,
         screened: Screen | None,
         pipeline: _Pipeline,
+        cpu_failed: BoolArray | None = None,
     ) -> None:
         self.names = names
+        #: Slots whose CPUs or memory rule the guest out (explained by the pipeline).
+        self._cpu_failed = cpu_failed
         self._order = order
         self._fits = fits
         self._table = table
@@ -111,6 +116,7 @@ class FleetFit:
             table=self._table,
             screened=self._screen,
             pipeline=self._pipeline,
+            cpu_failed=self._cpu_failed,
         )
         copy._overruled = {**self._overruled, **refused}
         copy._host_fits = self._host_fits.copy()
@@ -161,17 +167,26 @@ class FleetFit:
         return self._pipeline(int(self._order[position]))
 
     def _outcomes(self, slots: IntArray, *, reasons_only: bool = False) -> dict[int, Outcome]:
-        if self._screen is None:
+        ask = self._pipeline.guest.cpu
+        if self._screen is None or (ask is not None and ask.cells):
             return {int(s): self._pipeline(int(s)) for s in slots}
-        return exact_outcomes(
-            self._table,
-            self._screen,
-            self._pipeline.guest,
-            slots,
-            self._fits,
-            self._pipeline,
-            reasons_only=reasons_only,
+        out: dict[int, Outcome] = {}
+        if self._cpu_failed is not None:
+            failed = self._cpu_failed[slots]
+            out = {int(s): self._pipeline(int(s)) for s in slots[failed]}
+            slots = slots[~failed]
+        out.update(
+            exact_outcomes(
+                self._table,
+                self._screen,
+                self._pipeline.guest,
+                slots,
+                self._fits,
+                self._pipeline,
+                reasons_only=reasons_only,
+            )
         )
+        return out
 
 
 class FleetIndex:
@@ -255,7 +270,7 @@ class FleetIndex:
         key = (id(specs), id(host.numa_nodes), *map(id, host.devices))
         hit = self._by_devices.get(key)
         if hit is not None:
-            return hit[1].renamed(host.name)
+            return hit[1].renamed(host.name).with_resources(self._builder.resources(host))
         view = self._builder.build(host)
         self._by_devices[key] = ((specs, host.numa_nodes, host.devices), view)
         return view
@@ -304,10 +319,24 @@ class FleetIndex:
         names, order = self._ordered()
         table = self._table.snapshot()
         pipeline = _Pipeline(list(self._slot_views), guest, self.matcher)
-        screened = screen(table, guest, self._vectors)
+        ask = guest.cpu
+        screened = None
+        cpu_failed = None
+        if ask is None or not (ask.cells and guest.pci):
+            # The CPU check of a guest without cells, or of one without devices, does not
+            # depend on the devices: it is decided per host apart from the screen.
+            screened = screen(table, guest, self._vectors)
         if screened is None:
             fits = np.zeros(len(self._slot_views), dtype=np.bool_)
             undecided = order
+        elif ask is not None:
+            cpu_ok = self._cpu_screen(ask)
+            cpu_failed = ~cpu_ok
+            fits = screened.fits & cpu_ok
+            if ask.cells:  # every host's cells are worth their own words: the pipeline
+                undecided = np.flatnonzero(cpu_ok & ~fits)
+            else:
+                undecided = np.flatnonzero(screened.undecided & cpu_ok)
         else:
             fits = screened.fits.copy()
             undecided = np.flatnonzero(screened.undecided)
@@ -322,7 +351,26 @@ class FleetIndex:
             table=table.kept(),
             screened=screened,
             pipeline=pipeline,
+            cpu_failed=cpu_failed,
         )
+
+    def _cpu_screen(self, ask: CpuAsk) -> BoolArray:
+        """Per slot, whether the host's CPUs and memory take ``ask`` (alone: exact when
+        the guest has no cells or no devices), once per distinct host resources."""
+        known: dict[int, bool] = {}
+        ok = np.zeros(len(self._slot_views), dtype=np.bool_)
+        for slot, view in enumerate(self._slot_views):
+            if view is None:
+                continue
+            res = view.resources
+            if res is None:
+                ok[slot] = True
+                continue
+            answer = known.get(id(res))
+            if answer is None:
+                answer = known[id(res)] = not fit_cpu(res, ask).failure
+            ok[slot] = answer
+        return ok
 
     def _ordered(self) -> tuple[tuple[str, ...], IntArray]:
         if self._order_cache is None:
