@@ -288,3 +288,19 @@ def _cell_memory(
             f"not the flavor's RAM {memory_mib} MiB"
         )
     return sizes
+
+
+def check_fits_fleet(ask: CpuAsk, largest: tuple[int, int] | None) -> None:
+    """Refuse a pinned guest cell larger than the fleet's largest host cell
+    (``largest``: its CPUs and MiB; None when no host reported cells: accepted)."""
+    if largest is None:
+        return
+    cpus, _memory = largest
+    for cell in ask.cells:
+        if len(cell.dedicated) > cpus:
+            key = f"{NUMA_CPUS_PREFIX}{cell.cell}" if len(ask.cells) > 1 else CPU_POLICY_KEY
+            raise RequestError(
+                f"extra spec {key!r}: guest NUMA cell {cell.cell} pins "
+                f"{len(cell.dedicated)} vCPUs, but the largest host NUMA cell in the fleet has "
+                f"{cpus} CPUs"
+            )

@@ -22,6 +22,7 @@ from pciplane.core.claim import allocate, release
 from pciplane.core.errors import ConflictError, NoFitError, NotFoundError, PciplaneError
 from pciplane.core.fit import GuestRequest
 from pciplane.core.flavor import check_extra_specs
+from pciplane.core.guest_cpu import cpu_ask
 from pciplane.core.lifecycle import (
     Fault,
     ServerEvent,
@@ -38,15 +39,22 @@ from pciplane.service.scheduler import Scheduler
 from pciplane.service.settings import Settings
 from pciplane.store import catalog, servers
 from pciplane.store.db import Database
-from pciplane.store.hosts import host_id_of
+from pciplane.store.hosts import free_cell_claims, host_id_of
 from pciplane.store.servers import ServerRecord, WorkRecord
 
 
-def guest_request(conn: Connection, name: str, extra_specs: Mapping[str, str]) -> GuestRequest:
-    """The server's PCI requests from its flavor's extra specs and today's aliases."""
+def guest_request(
+    conn: Connection, name: str, extra_specs: Mapping[str, str], *, vcpus: int, ram: int
+) -> GuestRequest:
+    """The server's PCI requests from its flavor's extra specs and today's aliases, and
+    its CPUs and memory from the flavor's vCPUs, RAM and CPU/NUMA specs."""
     check_extra_specs(extra_specs)
     aliases = parse_aliases(catalog.alias_entries(conn))
-    return GuestRequest(name=name, pci=requests_from_flavor(extra_specs, aliases))
+    return GuestRequest(
+        name=name,
+        pci=requests_from_flavor(extra_specs, aliases),
+        cpu=cpu_ask(extra_specs, vcpus=vcpus, memory_mib=ram),
+    )
 
 
 def with_ports(guest: GuestRequest, planned: Sequence[PlannedNic]) -> GuestRequest:
@@ -102,7 +110,9 @@ class ServerService:
         the image is not booted from yet (images come with issue 9)."""
         with self.db.read() as conn:
             record = catalog.get_flavor(conn, flavor)
-            guest = guest_request(conn, name, record.extra_specs_map)
+            guest = guest_request(
+                conn, name, record.extra_specs_map, vcpus=record.vcpus, ram=record.ram
+            )
             planned = self.nics.plan(conn, project, nics, record.extra_specs_map)
         guest = with_ports(guest, planned)
         now = time.time()
@@ -141,7 +151,9 @@ class ServerService:
         """Place a server that lost its host, avoiding the hosts that failed it."""
         try:
             with self.db.read() as conn:
-                guest = guest_request(conn, server.name, dict(server.extra_specs))
+                guest = guest_request(
+                    conn, server.name, dict(server.extra_specs), vcpus=server.vcpus, ram=server.ram
+                )
                 planned = self.nics.planned_for(conn, server)
         except PciplaneError as exc:
             self._give_up(server.id, f"cannot reschedule: {exc}", faults)
@@ -211,6 +223,7 @@ class ServerService:
 
         def record_fault(conn: Connection) -> None:
             servers.move_work(conn, work, event)
+            free_cell_claims(conn, work.server_id)
             self.nics.unbind(conn, work.server_id)
             servers.move_server(
                 conn,
@@ -293,6 +306,7 @@ class ServerService:
             servers.move_server(
                 conn, server_id, ServerEvent.DELETED, task=None, updated_at=time.time()
             )
+            free_cell_claims(conn, server_id)
             self.nics.release(conn, server_id)
 
         self.scheduler.update_host(host_id, lambda inv: release(inv, owner=server_id), finish)
