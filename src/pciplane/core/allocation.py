@@ -8,7 +8,7 @@ ratios 4.0 and 1.0 (its ``initial_*_allocation_ratio`` since Stein), 512 MiB and
 CPUs reserved, no sets (then every CPU serves both, pinned ones leaving the shared pool).
 
 CPU sets are written in Nova's range syntax: ``0-7,^2,16-23`` (ranges, single ids, and
-``^N`` exclusions applied last).
+``^N`` or ``^N-M`` exclusions applied last).
 """
 
 from __future__ import annotations
@@ -46,17 +46,17 @@ def parse_cpu_set(text: str, *, key: str = "cpu set") -> frozenset[int]:
     for part in parts:
         if not part:
             raise ConfigError(f"{key}: {text!r} has an empty entry")
+        target = included
         if part.startswith("^"):
-            excluded.add(_cpu(part[1:].strip(), key, text))
-            continue
+            target, part = excluded, part[1:].strip()
         if "-" in part:
             low_text, _, high_text = part.partition("-")
             low, high = _cpu(low_text.strip(), key, text), _cpu(high_text.strip(), key, text)
             if low > high:
                 raise ConfigError(f"{key}: range {part!r} in {text!r} runs backwards")
-            included.update(range(low, high + 1))
+            target.update(range(low, high + 1))
         else:
-            included.add(_cpu(part, key, text))
+            target.add(_cpu(part, key, text))
     result = frozenset(included - excluded)
     if not result:
         raise ConfigError(f"{key}: {text!r} leaves no CPU")
