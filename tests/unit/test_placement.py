@@ -11,8 +11,8 @@ from dataclasses import replace
 import pytest
 from fleetbuilder import ALIASES, gpu
 
-from pciplane.core.allocation import Allocation
 from pciplane.core.alias import requests_from_flavor
+from pciplane.core.allocation import Allocation
 from pciplane.core.fit import GuestRequest, HostView, Verdict
 from pciplane.core.fleet import Host, NumaNode
 from pciplane.core.guest import plan_for_claim
