@@ -16,12 +16,15 @@ import os
 import signal
 import socket
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pciplane.cli.flag_types import LOG_LEVELS, api_url, device_mappings, exclude_devices
 from pciplane.client import DEFAULT_API, Client
+from pciplane.conf.nova_conf import read_allocation_options
 from pciplane.conf.pci_entries import FILE_HELP, load_device_specs
+from pciplane.core.allocation import SETTING_NAMES, Allocation
 from pciplane.core.errors import ConfigError
 from pciplane.core.sriov_agent import SriovAgentConfig
 from pciplane.host.agent import Agent, AgentConfig, libvirt_scanner, sysfs_scanner
@@ -93,6 +96,16 @@ def register(sub: Any) -> None:
     net.add_argument(
         "--sriov-pci-group", metavar="NAME", help="the named group of this host's SR-IOV ports"
     )
+    cpu = parser.add_argument_group(
+        "CPUs and memory (Nova's option names; reported with each registration)",
+        "read from --nova-conf ([DEFAULT] and [compute]), then the environment "
+        "(PCIPLANE_<OPTION> in capitals), then these flags, the last one given winning",
+    )
+    cpu.add_argument(
+        "--nova-conf", type=Path, metavar="FILE", help="a compute's nova.conf to read them from"
+    )
+    for name in SETTING_NAMES:
+        cpu.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="VALUE")
     parser.add_argument("--once", action="store_true", help="one turn, then exit")
     parser.add_argument(
         "--interval", type=float, default=2.0, help="seconds between polls (%(default)s)"
@@ -131,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         sriov_pci_group=args.sriov_pci_group,
     )
     config = AgentConfig(
+        allocation=allocation_settings(args, os.environ),
         name=name,
         device_spec_raw=raw,
         device_spec=specs,
@@ -147,6 +161,19 @@ def run(args: argparse.Namespace) -> int:
         )
         agent.run(stop, once=args.once)
     return 0
+
+
+def allocation_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Allocation:
+    """The host's allocation settings: nova.conf, then ``PCIPLANE_*``, then flags."""
+    values: dict[str, object] = {}
+    if args.nova_conf is not None:
+        values.update(read_allocation_options(args.nova_conf))
+    for name in SETTING_NAMES:
+        if env.get(f"PCIPLANE_{name.upper()}"):
+            values[name] = env[f"PCIPLANE_{name.upper()}"]
+        if getattr(args, name, None) is not None:
+            values[name] = getattr(args, name)
+    return Allocation.from_json(values, where="agent settings")
 
 
 def _hypervisor(uri: str) -> LibvirtDriver:
