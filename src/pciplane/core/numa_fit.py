@@ -100,6 +100,11 @@ class HostResources:
     def known_cpus(self) -> bool:
         return any(c.cpus for c in self.cells)
 
+    @property
+    def counted(self) -> bool:
+        """Whether the host reported anything a guest's CPUs or memory are counted on."""
+        return self.known_cpus or self.memory_mib is not None
+
     @classmethod
     def of(cls, host: Host) -> HostResources:
         alloc, usage = host.allocation, host.usage
