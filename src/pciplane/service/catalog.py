@@ -59,6 +59,20 @@ def _check_not_stranded(conn: Connection, remaining: Sequence[Entry], what: str)
         raise InUseError(f"{what} would strand flavors: {detail}")
 
 
+def _size(
+    size: tuple[int | None, int | None] | None, flavor: str | None
+) -> tuple[int, int] | None:
+    """A what-if's own vcpus and ram: both or neither, and not with a flavor's."""
+    if size is None:
+        return None
+    vcpus, ram = size
+    if vcpus is None or ram is None:
+        raise RequestError("give vcpus and ram together")
+    if flavor is not None:
+        raise RequestError(f"flavor {flavor!r} has its own vcpus and ram; give one or the other")
+    return vcpus, ram
+
+
 class CatalogService:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
@@ -185,11 +199,12 @@ class CatalogService:
         extra_specs: Mapping[str, str],
         numa_cells: Sequence[int] | None,
         ports: Sequence[PortAsk] = (),
+        size: tuple[int | None, int | None] | None = None,
     ) -> GuestRequest:
         """The guest a what-if question describes: a flavor and/or extra specs, ports (after
         the flavor's requests, Nova's order §4.2; the flavor's NUMA policy unless a port has
         its own), NUMA cells."""
-        sizes = None
+        sizes = _size(size, flavor)
         with self.db.read() as conn:
             specs = dict(extra_specs)
             if flavor is not None:
