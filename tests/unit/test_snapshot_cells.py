@@ -77,3 +77,31 @@ def test_a_cpu_in_two_nodes_is_refused() -> None:
 def test_bad_allocation_names_the_host_and_setting() -> None:
     with pytest.raises(SnapshotError, match="host 'h1' allocation cpu_allocation_ratio"):
         host_from_json({"name": "h1", "allocation": {"cpu_allocation_ratio": "lots"}})
+
+
+def test_usage_round_trips_so_an_export_fits_offline_as_live() -> None:
+    doc = {
+        "hosts": [
+            {
+                "name": "h1",
+                "numa_nodes": [CELL],
+                "usage": {
+                    "pinned_cpus": [0, 8],
+                    "cells": [{"cell": 0, "vcpus": 2, "memory_mib": 4096}],
+                    "floating_vcpus": 3,
+                    "floating_memory_mib": 1024,
+                },
+            }
+        ]
+    }
+    fleet = load_fleet(doc)
+    usage = fleet.hosts[0].usage
+    assert (usage.pinned, usage.cells, usage.vcpus, usage.memory_mib) == (
+        frozenset({0, 8}),
+        ((0, 2, 4096),),
+        5,
+        5120,
+    )
+    assert load_fleet(dump_fleet(fleet)) == fleet
+    with pytest.raises(SnapshotError, match="usage key 'pinned_cpus'"):
+        host_from_json({"name": "h1", "usage": {"pinned_cpus": "0-3"}})

@@ -7,8 +7,7 @@ from collections.abc import Mapping
 from pciplane.api.views_neutron import nic_out
 from pciplane.core.index import HostReason
 from pciplane.core.pool import PoolUsage
-from pciplane.core.resources import HostUsage
-from pciplane.core.snapshot import device_to_json, numa_node_to_json
+from pciplane.core.snapshot import device_to_json, numa_node_to_json, usage_to_json
 from pciplane.service.hosts import HostInfo, WorkOrder
 from pciplane.store.catalog import FlavorRecord
 from pciplane.store.servers import ServerRecord
@@ -79,16 +78,6 @@ def host_out(info: HostInfo) -> wh.HostOut:
     )
 
 
-def usage_json(usage: HostUsage) -> dict[str, object]:
-    """What the host's servers hold of its CPUs and memory."""
-    return {
-        "pinned_cpus": sorted(usage.pinned),
-        "vcpus": usage.vcpus,
-        "memory_mib": usage.memory_mib,
-        "cells": [{"cell": c, "vcpus": v, "memory_mib": m} for c, v, m in usage.cells],
-    }
-
-
 def host_detail(info: HostInfo) -> wh.HostDetail:
     host = info.record.host
     return wh.HostDetail.model_validate(
@@ -97,7 +86,7 @@ def host_detail(info: HostInfo) -> wh.HostDetail:
             "numa_nodes": [{"socket": None, **numa_node_to_json(n)} for n in host.numa_nodes],
             "device_list": [device_to_json(d) for d in host.devices],
             "allocation": host.allocation.to_json(),
-            "usage": usage_json(host.usage),
+            "usage": usage_to_json(host.usage),
         }
     )
 

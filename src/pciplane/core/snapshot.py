@@ -18,6 +18,7 @@ from pciplane.core.allocation import MAX_CPU, Allocation
 from pciplane.core.device import DevType, PciDevice, Status
 from pciplane.core.errors import AddressError, ConfigError, SnapshotError
 from pciplane.core.fleet import Fleet, Host, NumaNode
+from pciplane.core.resources import HostUsage
 from pciplane.core.spec import DeviceSpec, parse_device_specs
 
 FORMAT = "pciplane-fleet/1"
@@ -256,6 +257,45 @@ def _no_shared_cpus(nodes: list[NumaNode], where: str) -> None:
             owner[cpu] = node.id
 
 
+def _usage(value: object, where: str) -> HostUsage:
+    """What the host's servers hold of its CPUs and memory (``export`` writes it)."""
+    if value is None:
+        return HostUsage()
+    if not isinstance(value, dict):
+        raise SnapshotError(f"{where} key 'usage': expected an object, got {value!r}")
+
+    def at(key: str) -> str:
+        return f"{where} usage key {key!r}"
+
+    cells = []
+    for i, row in enumerate(_entries(value.get("cells"), at("cells"))):
+        if not isinstance(row, dict):
+            raise SnapshotError(f"{at('cells')}[{i}]: expected an object, got {row!r}")
+        cell = _opt_int(row.get("cell"), at, "cell", maximum=MAX_NUMA_NODE)
+        if cell is None:
+            raise SnapshotError(f"{at('cells')}[{i}]: 'cell' is required")
+        cells.append(
+            (cell, _opt_int(row.get("vcpus"), at, "vcpus") or 0,
+             _opt_int(row.get("memory_mib"), at, "memory_mib") or 0)
+        )  # fmt: skip
+    return HostUsage(
+        pinned=frozenset(_cpu_ids(value.get("pinned_cpus"), at, "pinned_cpus")),
+        cells=tuple(sorted(cells)),
+        floating_vcpus=_opt_int(value.get("floating_vcpus"), at, "floating_vcpus") or 0,
+        floating_memory_mib=_opt_int(value.get("floating_memory_mib"), at, "floating_memory_mib")
+        or 0,
+    )
+
+
+def usage_to_json(usage: HostUsage) -> dict[str, object]:
+    return {
+        "pinned_cpus": sorted(usage.pinned),
+        "cells": [{"cell": c, "vcpus": v, "memory_mib": m} for c, v, m in usage.cells],
+        "floating_vcpus": usage.floating_vcpus,
+        "floating_memory_mib": usage.floating_memory_mib,
+    }
+
+
 def _allocation(value: object, where: str) -> Allocation:
     try:
         return Allocation.from_json(value, where=f"{where} allocation")
@@ -292,6 +332,7 @@ def _host(obj: object, index: int, source: str, parser: _Parser) -> Host:
         device_spec_raw=tuple(spec_raw) if isinstance(spec_raw, list) else None,
         sriov_only=sriov_only,
         allocation=Allocation() if allocation is None else _allocation(allocation, where),
+        usage=_usage(obj.get("usage"), where),
     )
 
 
@@ -464,6 +505,8 @@ def host_to_json(host: Host) -> dict[str, object]:
         out["numa_nodes"] = [numa_node_to_json(n) for n in host.numa_nodes]
     if host.allocation != Allocation():
         out["allocation"] = host.allocation.to_json()
+    if host.usage != HostUsage():
+        out["usage"] = usage_to_json(host.usage)
     if host.device_spec_raw is not None:
         out["device_spec"] = list(host.device_spec_raw)
     if host.sriov_only:

@@ -59,9 +59,7 @@ def _check_not_stranded(conn: Connection, remaining: Sequence[Entry], what: str)
         raise InUseError(f"{what} would strand flavors: {detail}")
 
 
-def _size(
-    size: tuple[int | None, int | None] | None, flavor: str | None
-) -> tuple[int, int] | None:
+def _size(size: tuple[int | None, int | None] | None, flavor: str | None) -> tuple[int, int] | None:
     """A what-if's own vcpus and ram: both or neither, and not with a flavor's."""
     if size is None:
         return None

@@ -40,8 +40,9 @@ class HostDetail(HostOut):
     numa_nodes: list[dict[str, JsonValue]]
     #: Every device as stored, in the fleet snapshot's device shape.
     device_list: list[dict[str, JsonValue]]
-    #: Its allocation settings (Nova's names) and what its servers hold of its CPUs
-    #: (``pinned_cpus``), floating ``vcpus`` and ``memory_mib``, also per ``cells``.
+    #: Its allocation settings (Nova's names) and what its servers hold: ``pinned_cpus``,
+    #: per ``cells`` their floating ``vcpus`` and ``memory_mib``, and ``floating_vcpus`` and
+    #: ``floating_memory_mib`` of guests without cells (the snapshot's ``usage``).
     allocation: dict[str, JsonValue] = Field(default_factory=dict)
     usage: dict[str, JsonValue] = Field(default_factory=dict)
 
