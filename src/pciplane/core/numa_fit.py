@@ -415,5 +415,8 @@ def _matchings(
                     break
                 matched.append((g, h, found[0], found[1]))
             else:
+                held = sum(len(pins) + len(reserved) for _g, _h, pins, reserved in matched)
+                if res.free_vcpus(held) < ask.vcpus - ask.pinned:
+                    break  # isolate's siblings leave the shared pool too: not here
                 yield _placement(res, matched)
                 break

@@ -11,6 +11,7 @@ import random
 from collections.abc import Sequence
 
 from pciplane.core.fleet import NumaNode
+from pciplane.core.resources import CellUse, HostUsage
 
 #: (weight, cores per NUMA node) and (weight, GiB per NUMA node) for varied fleets:
 #: 2 nodes x 16..64 CPUs (SMT threads counted), 128 GiB to 1 TiB a host.
@@ -49,3 +50,26 @@ def random_cells(rng: random.Random, sockets: Sequence[int | None]) -> tuple[Num
     return smt_cells(
         sockets, cores=max(4, cores // per_socket), memory_mib=gib * 1024 // per_socket
     )
+
+
+def random_usage(rng: random.Random, cells: Sequence[NumaNode], servers: int) -> HostUsage:
+    """What ``servers`` servers hold of the cells: each floats a few vCPUs or pins a few
+    sibling pairs on one cell, with some memory, never more than the cell has."""
+    uses = []
+    pinned: set[int] = set()
+    room = sum(c.memory_mib or 0 for c in cells) // 2  # servers hold at most half of it
+    for _ in range(servers):
+        cell = rng.choice(list(cells))
+        memory = rng.choice((4096, 8192, 16384, 32768))
+        if memory > room or memory > (cell.memory_mib or 0) // 2:
+            continue
+        room -= memory
+        if rng.random() < 0.4 and cell.siblings:
+            free = [g for g in cell.siblings if not pinned & set(g)]
+            pairs = free[: rng.choice((1, 2, 4))]
+            pinned.update(c for g in pairs for c in g)
+            uses.append(CellUse(cell=cell.id, memory_mib=memory,
+                                pinned=tuple(c for g in pairs for c in g)))  # fmt: skip
+        else:
+            uses.append(CellUse(cell=None, vcpus=rng.choice((2, 4, 8, 16)), memory_mib=memory))
+    return HostUsage.of(uses)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pciplane.core.address import PciAddress
 from pciplane.core.alias import parse_aliases
@@ -27,7 +27,7 @@ from pciplane.core.fleet import Fleet, Host, NumaNode
 from pciplane.core.request import VnicType
 from pciplane.core.snapshot import dump_fleet
 from pciplane.core.spec import DeviceSpec, parse_device_specs
-from pciplane.sim.cells import random_cells
+from pciplane.sim.cells import random_cells, random_usage
 from pciplane.sim.fleet import Workload, place_servers
 
 INTEL, MELLANOX, NVIDIA = "8086", "15b3", "10de"
@@ -220,6 +220,7 @@ def generate_varied(
             host = place_servers(
                 host, specs or default, aliases, rng, servers=servers, workloads=WORKLOADS
             )
+            host = replace(host, usage=random_usage(cells_rng, numa, servers))
         out.append(host)
         if progress is not None and (i + 1) % 1000 == 0:
             progress(i + 1, hosts)
