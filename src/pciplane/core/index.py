@@ -14,7 +14,7 @@ Replacing a host costs O(its pools): the service updates one host after each cla
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -326,7 +326,9 @@ class FleetIndex:
             # The CPU check of a guest without cells, or of one without devices, does not
             # depend on the devices: it is decided per host apart from the screen.
             screened = screen(table, guest, self._vectors)
-        if screened is None:
+        if screened is None and ask is not None:
+            fits, undecided, cpu_failed = self._screen_by_cells(table, guest, ask)
+        elif screened is None:
             fits = np.zeros(len(self._slot_views), dtype=np.bool_)
             undecided = order
         elif ask is not None:
@@ -353,6 +355,50 @@ class FleetIndex:
             pipeline=pipeline,
             cpu_failed=cpu_failed,
         )
+
+    def _screen_by_cells(
+        self, table: TableView, guest: GuestRequest, ask: CpuAsk
+    ) -> tuple[BoolArray, IntArray, BoolArray]:
+        """A guest with cells and devices: each host's placements of the cells (its sets
+        of host cells, in the order the pipeline tries them), then the devices screened
+        once per distinct set with the guest confined to it. A host fits when some set's
+        screen is sure of it, fails when its CPUs fail or every set's screen is sure it
+        does not; the rest (and the reasons) go through the pipeline, which tries the
+        very same sets in turn."""
+        slots = len(self._slot_views)
+        sets_of: dict[int, tuple[frozenset[int], ...]] = {}
+        per_slot: list[tuple[frozenset[int], ...]] = [()] * slots
+        for slot, view in enumerate(self._slot_views):
+            if view is None or view.resources is None:
+                continue
+            sets = sets_of.get(id(view.resources))
+            if sets is None:
+                found = fit_cpu(view.resources, ask)
+                sets = sets_of[id(view.resources)] = tuple(
+                    p.host_cells for p in found.placements if p.host_cells is not None
+                )
+            per_slot[slot] = sets
+        fits = np.zeros(slots, dtype=np.bool_)
+        fails = np.ones(slots, dtype=np.bool_)
+        screens: dict[frozenset[int], Screen | None] = {}
+        for cells in {c for sets in per_slot for c in sets}:
+            screens[cells] = screen(
+                table, replace(guest, cpu=None, numa_cells=cells), self._vectors
+            )
+        for slot, sets in enumerate(per_slot):
+            for cells in sets:
+                answer = screens[cells]
+                if answer is None:
+                    fails[slot] = False
+                    continue
+                if answer.fits[slot]:
+                    fits[slot] = True
+                if not answer.fails[slot]:
+                    fails[slot] = False
+        cpu_failed = np.array([not sets for sets in per_slot], dtype=np.bool_)
+        alive = np.array([v is not None for v in self._slot_views], dtype=np.bool_)
+        undecided = np.flatnonzero(alive & ~fits & ~fails)
+        return fits, undecided, cpu_failed
 
     def _cpu_screen(self, ask: CpuAsk) -> BoolArray:
         """Per slot, whether the host's CPUs and memory take ``ask`` (alone: exact when

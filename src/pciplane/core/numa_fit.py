@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pciplane.core.cpu_policy import ThreadPolicy
-from pciplane.core.fleet import Host
+from pciplane.core.fleet import Host, NumaNode
 from pciplane.core.guest_cpu import CellAsk, CpuAsk
 from pciplane.core.resources import CellUse
 
@@ -95,6 +95,8 @@ class HostResources:
     memory_mib: int | None
     used_vcpus: int
     used_memory_mib: int
+    #: The signature (computed once): the layout, what is free of each cell, the settings.
+    state: tuple[object, ...] = ()
 
     @property
     def known_cpus(self) -> bool:
@@ -106,9 +108,12 @@ class HostResources:
         return self.known_cpus or self.memory_mib is not None
 
     @classmethod
-    def of(cls, host: Host) -> HostResources:
+    def of(cls, host: Host, layouts: LayoutMemo | None = None) -> HostResources:
+        """``layouts``: each NUMA layout's CPU sets and cores, worked out once for the
+        hosts sharing it (keyed by the layout tuple's identity)."""
         alloc, usage = host.allocation, host.usage
-        every = frozenset(c for n in host.numa_nodes for c in n.cpus)
+        layout = _layout(host, layouts)
+        every = layout.every
         dedicated, shared_set = alloc.cpu_dedicated_set, alloc.cpu_shared_set
         if dedicated is None and shared_set is None:
             pin_pool, shared_pool, overlap = every, every, True
@@ -119,36 +124,54 @@ class HostResources:
             shared_pool = every & shared_set if shared_set is not None else every - dedicated
             overlap = False
         taken = usage.pinned if overlap else frozenset()
+        pinned = usage.pinned
         cells = []
-        for node in sorted(host.numa_nodes, key=lambda n: n.id):
-            cpus = frozenset(node.cpus)
-            used_vcpus, used_memory = usage.cell(node.id)
+        for node, cpus, cores in layout.cells:
+            used_vcpus, used_memory = usage.cell(node.id) if usage.cells else (0, 0)
             cells.append(
                 CellState(
                     id=node.id,
                     cpus=cpus,
-                    cores=_cores(cpus, node.siblings),
+                    cores=cores,
                     memory_mib=node.memory_mib,
-                    pinnable=(pin_pool & cpus) - usage.pinned,
-                    shared=(shared_pool & cpus) - taken,
+                    pinnable=(pin_pool & cpus) - pinned if pinned or pin_pool is not every
+                    else cpus,
+                    shared=(shared_pool & cpus) - taken if taken or shared_pool is not every
+                    else cpus,
                     used_vcpus=used_vcpus,
                     used_memory_mib=used_memory,
                 )
-            )
-        memories = [n.memory_mib for n in host.numa_nodes]
-        known_memory = bool(memories) and all(m is not None for m in memories)
+            )  # fmt: skip
+        shared_count = len(shared_pool - taken) if taken else len(shared_pool)
+        cell_state = tuple(cells)
+        values = (
+            alloc.cpu_allocation_ratio,
+            alloc.ram_allocation_ratio,
+            alloc.reserved_host_cpus,
+            alloc.reserved_host_memory_mb,
+            shared_count,
+            overlap,
+            layout.memory_mib,
+            usage.vcpus,
+            usage.memory_mib,
+        )
         return cls(
-            cells=tuple(cells),
+            cells=cell_state,
             cpu_ratio=alloc.cpu_allocation_ratio,
             ram_ratio=alloc.ram_allocation_ratio,
             reserved_cpus=alloc.reserved_host_cpus,
             reserved_memory_mib=alloc.reserved_host_memory_mb,
-            shared_count=len(shared_pool - taken),
+            shared_count=shared_count,
             overlap=overlap,
             confined=not overlap,
-            memory_mib=sum(m or 0 for m in memories) if known_memory else None,
+            memory_mib=layout.memory_mib,
             used_vcpus=usage.vcpus,
             used_memory_mib=usage.memory_mib,
+            state=(
+                layout.key,
+                tuple((c.pinnable, c.shared, c.used_vcpus, c.used_memory_mib) for c in cells),
+                values,
+            ),
         )
 
     # --- host-wide ------------------------------------------------------------------
@@ -209,30 +232,47 @@ class HostResources:
         return pins, reserved
 
     def signature(self) -> tuple[object, ...]:
-        return (
-            tuple(
-                (
-                    c.id,
-                    c.cpus,
-                    c.cores,
-                    c.memory_mib,
-                    c.pinnable,
-                    c.shared,
-                    c.used_vcpus,
-                    c.used_memory_mib,
-                )
-                for c in self.cells
-            ),
-            self.cpu_ratio,
-            self.ram_ratio,
-            self.reserved_cpus,
-            self.reserved_memory_mib,
-            self.shared_count,
-            self.overlap,
-            self.memory_mib,
-            self.used_vcpus,
-            self.used_memory_mib,
-        )
+        """Equal for hosts whose CPUs and memory answer every guest alike."""
+        return self.state
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """A NUMA layout's CPU sets and cores, shared by the hosts that report it."""
+
+    key: tuple[object, ...]
+    every: frozenset[int]
+    cells: tuple[tuple[NumaNode, frozenset[int], tuple[tuple[int, ...], ...]], ...]
+    memory_mib: int | None
+
+
+LayoutMemo = dict[int, tuple[tuple[NumaNode, ...], _Layout]]
+
+
+def _layout(host: Host, memo: LayoutMemo | None) -> _Layout:
+    nodes = host.numa_nodes
+    if memo is not None:
+        hit = memo.get(id(nodes))
+        if hit is not None and hit[0] is nodes:
+            return hit[1]
+    ordered = tuple(sorted(nodes, key=lambda n: n.id))
+    cells = []
+    for node in ordered:
+        cpus = frozenset(node.cpus)
+        cells.append((node, cpus, _cores(cpus, node.siblings)))
+    memories = [n.memory_mib for n in nodes]
+    known_memory = bool(memories) and all(m is not None for m in memories)
+    layout = _Layout(
+        key=ordered,
+        every=frozenset(c for n in nodes for c in n.cpus),
+        cells=tuple(cells),
+        memory_mib=sum(m or 0 for m in memories) if known_memory else None,
+    )
+    if memo is not None:
+        if len(memo) > 100_000:
+            memo.clear()
+        memo[id(nodes)] = (nodes, layout)
+    return layout
 
 
 def _cores(

@@ -17,7 +17,7 @@ from pciplane.core.address import PciAddress
 from pciplane.core.device import TAKEN, DevType, Inventory, PciDevice, Status
 from pciplane.core.fit import HostView
 from pciplane.core.fleet import Host
-from pciplane.core.numa_fit import HostResources
+from pciplane.core.numa_fit import HostResources, LayoutMemo
 from pciplane.core.pool import KindTable, Pool, PoolKind, SpecMemo
 from pciplane.core.spec import DeviceSpec, HostSpecs, resolve_specs
 
@@ -76,6 +76,7 @@ class ViewBuilder:
         #: Pools recur verbatim across hosts (the same free VFs of one card model).
         self._pools: dict[tuple[int, int, int, tuple[int, ...]], Pool] = {}
         self._resources: dict[tuple[object, ...], tuple[object, HostResources]] = {}
+        self._layouts: LayoutMemo = {}
 
     def build(self, host: Host) -> HostView:
         specs = host.device_spec if host.device_spec is not None else self.default_specs
@@ -120,7 +121,7 @@ class ViewBuilder:
         if hit is None or hit[0] is not host.numa_nodes:
             if len(self._resources) > MAX_REMEMBERED // 10:
                 self._resources.clear()
-            res = HostResources.of(host)
+            res = HostResources.of(host, self._layouts)
             self._resources[key] = (host.numa_nodes, res)
             return res
         return hit[1]
