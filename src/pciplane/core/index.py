@@ -24,7 +24,7 @@ from pciplane.core.fit import GuestRequest, HostView, Outcome, Verdict
 from pciplane.core.fleet import Fleet, Host
 from pciplane.core.guest_cpu import CpuAsk
 from pciplane.core.kind_vectors import KindVectors
-from pciplane.core.numa_fit import fit_cpu
+from pciplane.core.numa_fit import cell_sets
 from pciplane.core.pool import KindMatcher, KindTable, SpecMemo, check_pool_tags
 from pciplane.core.pool_table import PoolTable, TableView
 from pciplane.core.screen import Screen, screen
@@ -189,6 +189,22 @@ class FleetFit:
         return out
 
 
+def _host_columns(view: HostView | None) -> tuple[int, int, int, int, int]:
+    if view is None:
+        return (0, 0, 0, 0, 0)
+    res = view.resources
+    if res is None:
+        return (0, 0, 0, 0, 1)
+    memory = res.free_memory()
+    return (
+        res.free_vcpus(),
+        0 if memory is None else memory,
+        int(res.known_cpus),
+        int(memory is not None),
+        1,
+    )
+
+
 class FleetIndex:
     """Host views of a fleet and their pool columns, kept current with :meth:`replace_host`."""
 
@@ -211,6 +227,9 @@ class FleetIndex:
         self._free_slots: list[int] = []
         #: The view per slot (None: a free slot).
         self._slot_views: list[HostView | None] = []
+        #: Per slot: free floating vCPUs, free memory, whether CPUs and memory are
+        #: known, alive (what a guest without cells is counted against).
+        self._host_cols: IntArray = np.zeros((0, 5), dtype=np.int64)
         self._table = PoolTable()
         self._vectors = KindVectors(self.kinds, self.matcher)
         self._builder = ViewBuilder(
@@ -373,10 +392,7 @@ class FleetIndex:
                 continue
             sets = sets_of.get(id(view.resources))
             if sets is None:
-                found = fit_cpu(view.resources, ask)
-                sets = sets_of[id(view.resources)] = tuple(
-                    p.host_cells for p in found.placements if p.host_cells is not None
-                )
+                sets = sets_of[id(view.resources)] = cell_sets(view.resources, ask)
             per_slot[slot] = sets
         fits = np.zeros(slots, dtype=np.bool_)
         fails = np.ones(slots, dtype=np.bool_)
@@ -402,9 +418,18 @@ class FleetIndex:
 
     def _cpu_screen(self, ask: CpuAsk) -> BoolArray:
         """Per slot, whether the host's CPUs and memory take ``ask`` (alone: exact when
-        the guest has no cells or no devices), once per distinct host resources."""
+        the guest has no cells or no devices). Without cells it is counted host-wide, from
+        columns (numa_fit.HostResources.host_failure as arrays); with cells, once per
+        distinct host resources."""
+        slots = len(self._slot_views)
+        if not ask.cells:
+            cols = self._host_cols[:slots]
+            cpus_ok = (cols[:, 2] == 0) | (cols[:, 0] >= ask.vcpus)
+            memory_ok = (cols[:, 3] == 0) | (cols[:, 1] >= ask.memory_mib)
+            ok_all: BoolArray = (cols[:, 4] == 1) & cpus_ok & memory_ok
+            return ok_all
         known: dict[int, bool] = {}
-        ok = np.zeros(len(self._slot_views), dtype=np.bool_)
+        ok = np.zeros(slots, dtype=np.bool_)
         for slot, view in enumerate(self._slot_views):
             if view is None:
                 continue
@@ -414,7 +439,7 @@ class FleetIndex:
                 continue
             answer = known.get(id(res))
             if answer is None:
-                answer = known[id(res)] = not fit_cpu(res, ask).failure
+                answer = known[id(res)] = bool(cell_sets(res, ask))
             ok[slot] = answer
         return ok
 
@@ -430,3 +455,8 @@ class FleetIndex:
             self._slot_views.append(view)
         else:
             self._slot_views[slot] = view
+        if slot >= len(self._host_cols):
+            grown = np.zeros((max(64, 2 * (slot + 1)), 5), dtype=np.int64)
+            grown[: len(self._host_cols)] = self._host_cols
+            self._host_cols = grown
+        self._host_cols[slot] = _host_columns(view)

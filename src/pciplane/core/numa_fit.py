@@ -460,3 +460,70 @@ def _matchings(
                     break  # isolate's siblings leave the shared pool too: not here
                 yield _placement(res, matched)
                 break
+
+
+def cell_sets(res: HostResources, ask: CpuAsk) -> tuple[frozenset[int], ...]:
+    """The sets of host cells :func:`fit_cpu`'s placements use, in its order (empty: the
+    guest does not fit), worked out from counts: how many CPUs (``prefer``), whole free
+    cores (``isolate``) or threads of whole free SMT cores (``require``) each cell has,
+    without choosing the pins (the claim's :func:`fit_cpu` does)."""
+    if not ask.cells:
+        return (frozenset(),) if not fit_cpu(res, ask).failure else ()
+    if not res.known_cpus or len(ask.cells) > len(res.cells) or res.host_failure(ask):
+        return ()
+    held = {
+        (g.cell, h.id): _cell_counts(res, h, g, ask.thread_policy)
+        for g in ask.cells
+        for h in res.cells
+    }
+    need = ask.vcpus - ask.pinned
+    n = len(ask.cells)
+    out = []
+    for tried, chosen in enumerate(itertools.combinations(res.cells, n)):
+        if tried >= MAX_CELL_SETS:
+            break
+        orders = itertools.permutations(chosen) if n <= MAX_MATCHED_CELLS else iter([chosen])
+        for order in orders:
+            counts = [held[(g.cell, h.id)] for g, h in zip(ask.cells, order, strict=True)]
+            if all(c is not None for c in counts):
+                if res.free_vcpus(sum(c or 0 for c in counts)) >= need:
+                    out.append(frozenset(h.id for h in chosen))
+                break
+    return tuple(out)
+
+
+def _cell_counts(
+    res: HostResources, cell: CellState, ask: CellAsk, thread: ThreadPolicy
+) -> int | None:
+    """:meth:`HostResources.cell_fit` by counting: how many CPUs the cell's pins hold
+    (with isolate's siblings), or None when the cell cannot take ``ask``."""
+    if not cell.cpus or cell.memory_mib is None:
+        return None
+    free_memory = math.floor(cell.memory_mib * res.ram_ratio + 1e-9) - cell.used_memory_mib
+    if free_memory < ask.memory_mib:
+        return None
+    pins = len(ask.dedicated)
+    free_cpus = cell.pinnable
+    if pins == 0:
+        held = 0
+    elif thread is ThreadPolicy.PREFER:
+        if len(free_cpus) < pins:
+            return None
+        held = pins
+    else:
+        whole = [core for core in cell.cores if free_cpus.issuperset(core)]
+        if thread is ThreadPolicy.ISOLATE:
+            if len(whole) < pins:
+                return None
+            held = sum(len(core) for core in whole[:pins])
+        else:
+            if not any(len(core) > 1 for core in cell.cores):
+                return None
+            if sum(len(core) for core in whole if len(core) > 1) < pins:
+                return None
+            held = pins
+    shared = len(cell.shared) - held if res.overlap else len(cell.shared)
+    free = math.floor(shared * res.cpu_ratio + 1e-9) - cell.used_vcpus
+    if (ask.shared and free < ask.shared) or free < 0:
+        return None
+    return held
