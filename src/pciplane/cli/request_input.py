@@ -216,18 +216,14 @@ def _property(text: str) -> tuple[str, str]:
 
 
 def _checked(inp: RequestInput, where: str) -> RequestInput:
-    """A flavor's size comes whole, and its cells are placed, not named."""
+    """A flavor's size comes whole (a guest with cells of its own, ``hw:numa_nodes`` or
+    pinned vCPUs, is placed on the host cells chosen; ``numa_cells`` then does not apply)."""
     if (inp.vcpus is None) != (inp.ram is None):
         raise RequestError(f"{where}: give the flavor's vcpus and ram together")
     if inp.vcpus is not None and (inp.vcpus < 1 or (inp.ram or 0) < 1):
         raise RequestError(f"{where}: vcpus and ram must be whole numbers above 0")
     if inp.extra_specs and inp.vcpus is None:
         raise RequestError(f"{where}: extra specs describe a flavor: give its vcpus and ram")
-    if inp.vcpus is not None and inp.numa_cells is not None:
-        raise RequestError(
-            f"{where}: numa cells are chosen by placement for a flavor with vcpus and ram; "
-            "ask with hw:numa_nodes instead"
-        )
     keys = [k for k, _ in inp.extra_specs]
     if "pci_passthrough:alias" in keys or "hw:pci_numa_affinity_policy" in keys:
         raise RequestError(f"{where}: give the alias and NUMA policy as their own options")
