@@ -319,7 +319,7 @@ def _offline_fit(live: Live, host: str) -> dict[str, object]:
     snapshot.write_text(json.dumps(live.admin.export()), encoding="utf-8")
     command = [sys.executable, "-m", "pciplane.cli.main", "fit", "--fleet", str(snapshot),
                "--alias-request", "large_GPU:2", "--numa-cells", "1", "--explain", host,
-               "--json"]  # fmt: skip
+               "--vcpus", "2", "--ram", "2048", "--json"]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
     assert done.returncode in (0, 1), done.stderr
     doc: dict[str, object] = json.loads(done.stdout)

@@ -322,7 +322,8 @@ def test_requests_file_ports_take_nova_port_keys(
     [
         pytest.param({"name": "a", "numa_cell": [0]},
                      "[0]: unknown key 'numa_cell' (known: name, alias, ports, numa_cells, "
-                     "numa_policy); did you mean 'numa_cells'?", id="request-key-typo"),
+                     "numa_policy, vcpus, ram, extra_specs); did you mean 'numa_cells'?",
+                     id="request-key-typo"),
         pytest.param({"ports": [{"physical_network": "p1", "trust": True}]},
                      "[0] ports[0]: unknown key 'trust'", id="port-key-typo"),
         pytest.param({"ports": [{"physical_network": "p1", "trusted": "maybe"}]},

@@ -4,7 +4,8 @@ For random varied fleets (PF families with VFs on physnets, PFs allow-listed who
 to their own VFs, GPUs of two models, NUMA layouts with and without sockets, devices
 with no NUMA node, hosts with their own device_spec, devices held by other servers) and
 random guests (flavor aliases with OR'ed specs, ports on physnets, direct-physical, the
-four NUMA policies, guest cells, up to four requests at once), every host's verdict from
+four NUMA policies, guest cells, up to four requests at once; hosts with CPUs, memory and
+claims on them, guests with CPU/NUMA flavor specs), every host's verdict from
 :meth:`FleetIndex.fit` (fits, reason and stage records, by ``verdicts()`` and by
 ``reasons()``) equals the pipeline run on that host alone.
 
@@ -25,9 +26,12 @@ from pciplane.core.device import Action, Inventory, PciDevice
 from pciplane.core.errors import DeviceStateError
 from pciplane.core.fit import GuestRequest, HostView
 from pciplane.core.fleet import Fleet, Host, NumaNode
+from pciplane.core.guest_cpu import cpu_ask
 from pciplane.core.index import FleetIndex
 from pciplane.core.request import NumaPolicy, PciRequest, request_from_port
+from pciplane.core.resources import CellUse, HostUsage
 from pciplane.core.spec import parse_device_specs
+from pciplane.sim.cells import smt_cells
 
 EXAMPLES = int(os.environ.get("PCIPLANE_EQUIVALENCE_EXAMPLES", "40"))
 PROPERTY = settings(
@@ -73,11 +77,26 @@ def hosts(draw: st.DrawFn, name: str) -> Host:
                 inventory = inventory.apply(action, [dev.address], owner=f"other{k}")
     own = draw(st.sampled_from([None, None, None]) | SPEC_ORDERS)
     layout = draw(st.sampled_from(LAYOUTS))
+    nodes = tuple(NumaNode(id=i, socket=s) for i, s in layout)
+    usage = HostUsage()
+    if nodes and draw(st.booleans()):  # cells with CPUs, memory and some of them held
+        cores, threads = draw(st.sampled_from([1, 2, 4])), draw(st.sampled_from([1, 2]))
+        nodes = smt_cells([s for _, s in layout], cores=cores, threads=threads,
+                          memory_mib=draw(st.sampled_from([2048, 8192])))  # fmt: skip
+        every = sorted(c for n in nodes for c in n.cpus)
+        usage = HostUsage.of(
+            [
+                CellUse(cell=None, vcpus=draw(st.integers(0, 6)), memory_mib=1024),
+                CellUse(cell=0, memory_mib=512,
+                        pinned=tuple(draw(st.sets(st.sampled_from(every), max_size=4)))),
+            ]
+        )  # fmt: skip
     return Host(
         name=name,
-        numa_nodes=tuple(NumaNode(id=i, socket=s) for i, s in layout),
+        numa_nodes=nodes,
         devices=tuple(inventory),
         device_spec=None if own is None else parse_device_specs([SPECS[s] for s in own]),
+        usage=usage,
     )
 
 
@@ -126,7 +145,26 @@ def guests(draw: st.DrawFn) -> GuestRequest:
         pci += draw(flavor_requests())
     pci += draw(st.lists(port_request(), min_size=0 if pci else 1, max_size=3))
     cells = draw(st.sampled_from([None, (0,), (1,), (0, 1), (2,)]))
-    return GuestRequest(pci=tuple(pci), numa_cells=None if cells is None else frozenset(cells))
+    cpu = None
+    if draw(st.booleans()):  # with CPUs and memory: per cell when the flavor says so
+        specs = draw(st.sampled_from(CPU_SPECS))
+        cpu = cpu_ask(specs, vcpus=draw(st.sampled_from([2, 4])),
+                      memory_mib=draw(st.sampled_from([1024, 4096])))  # fmt: skip
+        cells = None
+    return GuestRequest(
+        pci=tuple(pci), numa_cells=None if cells is None else frozenset(cells), cpu=cpu
+    )
+
+
+CPU_SPECS: list[dict[str, str]] = [
+    {},
+    {"hw:numa_nodes": "1"},
+    {"hw:numa_nodes": "2"},
+    {"hw:cpu_policy": "dedicated"},
+    {"hw:cpu_policy": "dedicated", "hw:numa_nodes": "2"},
+    {"hw:cpu_policy": "dedicated", "hw:cpu_thread_policy": "isolate"},
+    {"hw:cpu_policy": "mixed", "hw:cpu_dedicated_mask": "^0"},
+]
 
 
 def assert_exact(index: FleetIndex, guest: GuestRequest) -> None:

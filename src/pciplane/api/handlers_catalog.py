@@ -81,7 +81,10 @@ def fit(request: Request, body: ww.FitIn, who: Who) -> ww.FitOut:
     require_admin(who)
     svc = services(request)
     guest = svc.catalog.what_if(
-        flavor=body.flavor, extra_specs=body.extra_specs, numa_cells=body.numa_cells
+        flavor=body.flavor,
+        extra_specs=body.extra_specs,
+        numa_cells=body.numa_cells,
+        size=None if body.vcpus is None and body.ram is None else (body.vcpus, body.ram),
     )
     verdicts = svc.scheduler.fit(guest)
     return ww.FitOut(
@@ -94,7 +97,10 @@ def capacity(request: Request, body: ww.FitIn, who: Who) -> ww.CapacityOut:
     require_admin(who)
     svc = services(request)
     guest = svc.catalog.what_if(
-        flavor=body.flavor, extra_specs=body.extra_specs, numa_cells=body.numa_cells
+        flavor=body.flavor,
+        extra_specs=body.extra_specs,
+        numa_cells=body.numa_cells,
+        size=None if body.vcpus is None and body.ram is None else (body.vcpus, body.ram),
     )
     result = svc.scheduler.capacity(guest)
     return ww.CapacityOut(

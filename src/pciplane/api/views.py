@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pciplane.api.views_neutron import nic_out
 from pciplane.core.index import HostReason
 from pciplane.core.pool import PoolUsage
-from pciplane.core.snapshot import device_to_json
+from pciplane.core.snapshot import device_to_json, numa_node_to_json, usage_to_json
 from pciplane.service.hosts import HostInfo, WorkOrder
 from pciplane.store.catalog import FlavorRecord
 from pciplane.store.servers import ServerRecord
@@ -88,8 +88,10 @@ def host_detail(info: HostInfo) -> wh.HostDetail:
     return wh.HostDetail.model_validate(
         {
             **host_out(info).model_dump(),
-            "numa_nodes": [{"id": n.id, "socket": n.socket} for n in host.numa_nodes],
+            "numa_nodes": [{"socket": None, **numa_node_to_json(n)} for n in host.numa_nodes],
             "device_list": [device_to_json(d) for d in host.devices],
+            "allocation": host.allocation.to_json(),
+            "usage": usage_to_json(host.usage),
         }
     )
 

@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ import platformdirs
 
 from pciplane.cli.flag_types import LOG_LEVELS, api_url, device_mappings, exclude_devices
 from pciplane.client import DEFAULT_API, Client
+from pciplane.conf.nova_conf import read_allocation_options
 from pciplane.conf.pci_entries import FILE_HELP, load_device_specs
+from pciplane.core.allocation import SETTING_NAMES, Allocation
 from pciplane.core.errors import ConfigError
 from pciplane.core.sriov_agent import SriovAgentConfig
 from pciplane.host.agent import Agent, AgentConfig, libvirt_scanner, sysfs_scanner
@@ -103,6 +106,16 @@ def register(sub: Any) -> None:
         help="where the agent caches images and keeps each server's disk overlay "
         "(default: the user's state directory, per host name)",
     )
+    cpu = parser.add_argument_group(
+        "CPUs and memory (Nova's option names; reported with each registration)",
+        "read from --nova-conf ([DEFAULT] and [compute]), then the environment "
+        "(PCIPLANE_<OPTION> in capitals), then these flags, the last one given winning",
+    )
+    cpu.add_argument(
+        "--nova-conf", type=Path, metavar="FILE", help="a compute's nova.conf to read them from"
+    )
+    for name in SETTING_NAMES:
+        cpu.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="VALUE")
     parser.add_argument("--once", action="store_true", help="one turn, then exit")
     parser.add_argument(
         "--interval", type=float, default=2.0, help="seconds between polls (%(default)s)"
@@ -141,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
         sriov_pci_group=args.sriov_pci_group,
     )
     config = AgentConfig(
+        allocation=allocation_settings(args, os.environ),
         name=name,
         device_spec_raw=raw,
         device_spec=specs,
@@ -163,6 +177,19 @@ def run(args: argparse.Namespace) -> int:
         )
         agent.run(stop, once=args.once)
     return 0
+
+
+def allocation_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Allocation:
+    """The host's allocation settings: nova.conf, then ``PCIPLANE_*``, then flags."""
+    values: dict[str, object] = {}
+    if args.nova_conf is not None:
+        values.update(read_allocation_options(args.nova_conf))
+    for name in SETTING_NAMES:
+        if env.get(f"PCIPLANE_{name.upper()}"):
+            values[name] = env[f"PCIPLANE_{name.upper()}"]
+        if getattr(args, name, None) is not None:
+            values[name] = getattr(args, name)
+    return Allocation.from_json(values, where="agent settings")
 
 
 def _hypervisor(uri: str) -> LibvirtDriver:

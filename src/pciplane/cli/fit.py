@@ -75,7 +75,13 @@ def _result_json(inp: RequestInput, res: FleetFit, explain: str | None) -> dict[
             "fits": outcome.fits,
             "reason": outcome.reason,
             "stages": [
-                {"request": s.request, "stage": s.stage, "before": s.before, "after": s.after}
+                {
+                    "request": s.request,
+                    "stage": s.stage,
+                    "before": s.before,
+                    "after": s.after,
+                    **({"note": s.note} if s.note else {}),
+                }
                 for s in outcome.stages
             ],
         }
@@ -111,4 +117,5 @@ def _print_explanation(host: str, outcome: Outcome) -> None:
     print(f"explain {host}: {verdict}")
     print(f"  {'request':<28} {'stage':<16} {'before':>6} {'after':>6}")
     for rec in outcome.stages:
-        print(f"  {rec.request:<28} {rec.stage:<16} {rec.before:>6} {rec.after:>6}")
+        note = f"  {rec.note}" if rec.note else ""
+        print(f"  {rec.request:<28} {rec.stage:<16} {rec.before:>6} {rec.after:>6}{note}")

@@ -21,11 +21,22 @@ from pciplane.core.alias import Alias, requests_from_flavor
 from pciplane.core.boolean import strict_word
 from pciplane.core.errors import RequestError
 from pciplane.core.fit import GuestRequest
+from pciplane.core.flavor import check_extra_specs
+from pciplane.core.guest_cpu import cpu_ask
 from pciplane.core.port_ask import ASKABLE_VNIC_TYPES, parse_numa_cells, parse_port_ask
 from pciplane.core.request import PciRequest, VnicType, parse_numa_policy, request_from_port
 
 PORT_VNIC_TYPES = ASKABLE_VNIC_TYPES
-REQUEST_KEYS = ("name", "alias", "ports", "numa_cells", "numa_policy")
+REQUEST_KEYS = (
+    "name",
+    "alias",
+    "ports",
+    "numa_cells",
+    "numa_policy",
+    "vcpus",
+    "ram",
+    "extra_specs",
+)
 PORT_KEYS = ("physical_network", "vnic_type", "trusted", "numa_affinity_policy", "pci_group")
 
 
@@ -73,6 +84,11 @@ class RequestInput:
     ports: tuple[PortInput, ...] = ()
     numa_cells: tuple[int, ...] | None = None
     numa_policy: str | None = None
+    #: The flavor's size; with them its CPUs and memory are fitted too.
+    vcpus: int | None = None
+    ram: int | None = None
+    #: The flavor's other extra specs (``hw:cpu_policy``, ``hw:numa_nodes``, ...).
+    extra_specs: tuple[tuple[str, str], ...] = ()
 
     def as_json(self) -> dict[str, object]:
         out: dict[str, object] = {}
@@ -82,6 +98,11 @@ class RequestInput:
         out["ports"] = [p.as_json() for p in self.ports]
         out["numa_cells"] = list(self.numa_cells) if self.numa_cells is not None else None
         out["numa_policy"] = self.numa_policy
+        if self.vcpus is not None:
+            out["vcpus"] = self.vcpus
+            out["ram"] = self.ram
+        if self.extra_specs:
+            out["extra_specs"] = dict(self.extra_specs)
         return out
 
     def describe(self) -> str:
@@ -93,6 +114,9 @@ class RequestInput:
             parts.append("NUMA cells " + ",".join(map(str, self.numa_cells)))
         if self.numa_policy:
             parts.append(f"numa_policy={self.numa_policy}")
+        if self.vcpus is not None:
+            parts.insert(0, f"{self.vcpus} vCPUs, {self.ram} MiB")
+        parts += [f"{k}={v}" for k, v in self.extra_specs]
         text = ", ".join(parts) or "no PCI devices"
         return f"{self.name}: {text}" if self.name else text
 
@@ -120,6 +144,18 @@ def add_request_arguments(parser: argparse.ArgumentParser, *, many: bool = True)
         "--numa-policy",
         choices=["required", "legacy", "preferred", "socket"],
         help="flavor-level policy that overrides the aliases' own",
+    )
+    parser.add_argument(
+        "--vcpus", type=int, metavar="N", help="the flavor's vCPUs (fits CPUs and memory too)"
+    )
+    parser.add_argument("--ram", type=int, metavar="MIB", help="the flavor's RAM, with --vcpus")
+    parser.add_argument(
+        "--property",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a flavor extra spec, e.g. hw:cpu_policy=dedicated or hw:numa_nodes=2 "
+        "(with --vcpus and --ram)",
     )
     if many:
         parser.add_argument(
@@ -152,17 +188,46 @@ def _parse_cells(text: str | None, where: str) -> tuple[int, ...] | None:
 
 def inputs_from_args(args: argparse.Namespace) -> list[RequestInput]:
     if getattr(args, "requests", None):
-        if args.alias_request or args.port or args.numa_cells or args.numa_policy:
+        given = (args.alias_request, args.port, args.numa_cells, args.numa_policy)
+        if any(given) or args.vcpus is not None or args.ram is not None or args.property:
             raise RequestError("--requests cannot be combined with a request on the command line")
         return inputs_from_file(args.requests)
     return [
-        RequestInput(
-            alias=args.alias_request,
-            ports=tuple(_parse_port(p, "--port") for p in args.port),
-            numa_cells=_parse_cells(args.numa_cells, "--numa-cells"),
-            numa_policy=args.numa_policy,
+        _checked(
+            RequestInput(
+                alias=args.alias_request,
+                ports=tuple(_parse_port(p, "--port") for p in args.port),
+                numa_cells=_parse_cells(args.numa_cells, "--numa-cells"),
+                numa_policy=args.numa_policy,
+                vcpus=args.vcpus,
+                ram=args.ram,
+                extra_specs=tuple(_property(p) for p in args.property),
+            ),
+            "command line",
         )
     ]
+
+
+def _property(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise RequestError(f"--property {text!r}: expected KEY=VALUE")
+    return key.strip(), value.strip()
+
+
+def _checked(inp: RequestInput, where: str) -> RequestInput:
+    """A flavor's size comes whole (a guest with cells of its own, ``hw:numa_nodes`` or
+    pinned vCPUs, is placed on the host cells chosen; ``numa_cells`` then does not apply)."""
+    if (inp.vcpus is None) != (inp.ram is None):
+        raise RequestError(f"{where}: give the flavor's vcpus and ram together")
+    if inp.vcpus is not None and (inp.vcpus < 1 or (inp.ram or 0) < 1):
+        raise RequestError(f"{where}: vcpus and ram must be whole numbers above 0")
+    if inp.extra_specs and inp.vcpus is None:
+        raise RequestError(f"{where}: extra specs describe a flavor: give its vcpus and ram")
+    keys = [k for k, _ in inp.extra_specs]
+    if "pci_passthrough:alias" in keys or "hw:pci_numa_affinity_policy" in keys:
+        raise RequestError(f"{where}: give the alias and NUMA policy as their own options")
+    return inp
 
 
 def _check_keys(obj: Mapping[str, object], known: Sequence[str], where: str) -> None:
@@ -220,12 +285,23 @@ def _input_from_json(obj: object, where: str) -> RequestInput:
         for c in cells  # type: ignore[attr-defined]
     ):
         raise RequestError(f"{where}: 'numa_cells' must be a list of cell ids, got {cells!r}")
-    return RequestInput(
-        name=str(_field(obj, "name", str, where) or ""),
-        alias=str(_field(obj, "alias", str, where) or ""),
-        ports=tuple(_port_from_json(p, f"{where} ports[{j}]") for j, p in enumerate(raw_ports)),
-        numa_cells=tuple(cells) if cells is not None else None,  # type: ignore[arg-type]
-        numa_policy=_policy(obj, "numa_policy", where),
+    extra = _field(obj, "extra_specs", dict, where) or {}
+    if not all(isinstance(v, str) for v in extra.values()):  # type: ignore[attr-defined]
+        raise RequestError(f"{where}: 'extra_specs' values must be strings, got {extra!r}")
+    vcpus = _field(obj, "vcpus", int, where)
+    ram = _field(obj, "ram", int, where)
+    return _checked(
+        RequestInput(
+            name=str(_field(obj, "name", str, where) or ""),
+            alias=str(_field(obj, "alias", str, where) or ""),
+            ports=tuple(_port_from_json(p, f"{where} ports[{j}]") for j, p in enumerate(raw_ports)),
+            numa_cells=tuple(cells) if cells is not None else None,  # type: ignore[arg-type]
+            numa_policy=_policy(obj, "numa_policy", where),
+            vcpus=vcpus,  # type: ignore[arg-type]
+            ram=ram,  # type: ignore[arg-type]
+            extra_specs=tuple(sorted(extra.items())),  # type: ignore[attr-defined]
+        ),
+        where,
     )
 
 
@@ -238,9 +314,15 @@ def inputs_from_file(path: str) -> list[RequestInput]:
 
 def guest_from_input(inp: RequestInput, aliases: Mapping[str, Alias]) -> GuestRequest:
     """The guest a request asks for: flavor requests first, then one per port (§4.2)."""
-    extra = {"pci_passthrough:alias": inp.alias} if inp.alias else {}
+    extra = dict(inp.extra_specs)
+    if inp.alias:
+        extra["pci_passthrough:alias"] = inp.alias
     if inp.numa_policy:
         extra["hw:pci_numa_affinity_policy"] = inp.numa_policy
+    check_extra_specs(extra)
+    cpu = None
+    if inp.vcpus is not None and inp.ram is not None:
+        cpu = cpu_ask(extra, vcpus=inp.vcpus, memory_mib=inp.ram)
     policy = parse_numa_policy(inp.numa_policy, what="numa_policy") if inp.numa_policy else None
     pci: list[PciRequest] = list(requests_from_flavor(extra, aliases))
     for port in inp.ports:
@@ -256,4 +338,4 @@ def guest_from_input(inp: RequestInput, aliases: Mapping[str, Alias]) -> GuestRe
         if req is not None:
             pci.append(req)
     cells = frozenset(inp.numa_cells) if inp.numa_cells is not None else None
-    return GuestRequest(name=inp.name, pci=tuple(pci), numa_cells=cells)
+    return GuestRequest(name=inp.name, pci=tuple(pci), numa_cells=cells, cpu=cpu)

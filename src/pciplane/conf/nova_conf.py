@@ -137,3 +137,39 @@ def read_pci_section(path: Path, *, strict: bool = True) -> PciSection:
         device_spec=tuple(_device_spec_value(path, i, t) for i, t in enumerate(specs)),
         alias=tuple(_alias_value(path, i, t) for i, t in enumerate(aliases)),
     )
+
+
+#: Nova's allocation options and their sections in a compute's nova.conf.
+ALLOCATION_OPTIONS: tuple[tuple[str, str], ...] = (
+    ("DEFAULT", "cpu_allocation_ratio"),
+    ("DEFAULT", "ram_allocation_ratio"),
+    ("DEFAULT", "reserved_host_memory_mb"),
+    ("DEFAULT", "reserved_host_cpus"),
+    ("compute", "cpu_dedicated_set"),
+    ("compute", "cpu_shared_set"),
+)
+
+
+def read_allocation_options(path: Path) -> dict[str, str]:
+    """The allocation options a nova.conf sets, as their text (core.allocation parses
+    them): ``[DEFAULT]`` ratios and reservations, ``[compute]`` CPU sets."""
+    from oslo_config import cfg
+
+    conf = cfg.ConfigOpts()
+    for group, name in ALLOCATION_OPTIONS:
+        conf.register_opt(cfg.StrOpt(name), group=None if group == "DEFAULT" else group)
+    try:
+        conf(args=[], default_config_files=[str(path)], default_config_dirs=[], use_env=False)
+    except cfg.ConfigFilesNotFoundError:
+        raise ConfigError(f"nova.conf file {path}: cannot read: no such readable file") from None
+    except cfg.ConfigFileParseError as exc:
+        raise ConfigError(f"nova.conf file {path}: not an INI file: {exc.msg}") from None
+    try:
+        found = {}
+        for group, name in ALLOCATION_OPTIONS:
+            value = conf[name] if group == "DEFAULT" else conf[group][name]
+            if value is not None and value != "":
+                found[name] = value
+        return found
+    finally:
+        conf.reset()

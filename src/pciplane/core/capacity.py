@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pciplane.core.claim import claim
 from pciplane.core.device import Inventory
 from pciplane.core.errors import RequestError
-from pciplane.core.fit import GuestRequest, HostView
+from pciplane.core.fit import CPU_LABEL, GuestRequest, HostView
 from pciplane.core.fleet import Host, replace_devices
 from pciplane.core.index import FleetIndex
+from pciplane.core.numa_fit import HostResources
 from pciplane.core.spec import DeviceSpec
 
 #: A bound on servers per host, in case a request's devices never run out.
@@ -46,15 +47,24 @@ class FleetCapacity:
 def place_until_full(
     host: Host, specs: tuple[DeviceSpec, ...], guest: GuestRequest
 ) -> tuple[int, str]:
-    """Claim ``guest`` on ``host`` again and again: how many fit, and what stopped it."""
-    if not guest.pci:
+    """Claim ``guest`` on ``host`` again and again: how many fit, and what stopped it
+    (a request's label, or ``CPUs and memory``)."""
+    if not guest.pci and guest.cpu is None:
         raise RequestError("the request asks for no PCI device, so PCI capacity is unbounded")
+    if not guest.pci and not HostResources.of(host).counted:
+        return MAX_PER_HOST, ""  # nothing reported, nothing counted: unbounded here
     inventory = Inventory.of(host.devices)
+    usage = host.usage
     for placed in range(MAX_PER_HOST):
-        verdict = HostView.build(replace_devices(host, tuple(inventory)), specs).fit(guest)
+        current = replace(replace_devices(host, tuple(inventory)), usage=usage)
+        verdict = HostView.build(current, specs).fit(guest)
         if not verdict.fits:
+            if verdict.stages and verdict.stages[-1].request == CPU_LABEL:
+                return placed, CPU_LABEL
             return placed, verdict.reason.split(": ", 1)[0]
         inventory = claim(inventory, verdict, guest, owner=f"capacity-{placed}")
+        if verdict.cpu is not None:
+            usage = usage.plus(verdict.cpu.uses)
     return MAX_PER_HOST, ""
 
 

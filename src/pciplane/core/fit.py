@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pciplane.core.address import PciAddress
 from pciplane.core.device import TAKEN, DevType, Inventory
 from pciplane.core.explain import request_label, spec_failure, stage_failure
 from pciplane.core.fleet import Host, NumaNode
+from pciplane.core.guest_cpu import CpuAsk
+from pciplane.core.numa_fit import CpuPlacement, HostResources, fit_cpu
 from pciplane.core.pool import (
     KindMatcher,
     KindTable,
@@ -35,17 +37,21 @@ from pciplane.core.request import PciRequest, pf_last_order
 from pciplane.core.spec import DeviceSpec, resolve_specs
 from pciplane.core.stages import STAGES, Candidate, Context
 
+#: The label of the CPU and memory stage in stage records.
+CPU_LABEL = "CPUs and memory"
 #: Up to this many requests, a failed placement is retried in every other order (5! = 120).
 MAX_REORDERED_REQUESTS = 5
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class GuestRequest:
-    """What one server asks for: its PCI requests and the host NUMA cells it is confined to."""
+    """What one server asks for: its PCI requests, the host NUMA cells it is confined to,
+    and its CPUs and memory (None: not counted, a PCI-only question)."""
 
     name: str = ""
     pci: tuple[PciRequest, ...] = ()
     numa_cells: frozenset[int] | None = None
+    cpu: CpuAsk | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -76,6 +82,8 @@ class Verdict:
     stages: tuple[StageRecord, ...] = ()
     #: Per request (in the guest's order), the devices chosen; empty when it does not fit.
     choice: tuple[tuple[PciAddress, ...], ...] = ()
+    #: Where the guest's CPUs and memory go, when it asked for them and fits.
+    cpu: CpuPlacement | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +108,8 @@ class HostView:
     signature: tuple[object, ...]
     #: Allow-listed devices that are not free, by pool kind: (kind, count).
     held: tuple[tuple[PoolKind, int], ...] = ()
+    #: Its CPUs and memory, settings and claims applied (None: not known to this view).
+    resources: HostResources | None = None
 
     @classmethod
     def build(
@@ -118,7 +128,8 @@ class HostView:
         resolved = resolve_specs(specs, inventory)
         pools = build_pools(inventory, resolved, kinds=kinds, memo=memo, pool_tags=pool_tags)
         held = held_kinds(inventory, resolved, kinds=kinds, memo=memo, pool_tags=pool_tags)
-        return cls.from_pools(host.name, host.numa_nodes, pools, inventory, held)
+        view = cls.from_pools(host.name, host.numa_nodes, pools, inventory, held)
+        return view.with_resources(HostResources.of(host))
 
     @classmethod
     def from_pools(
@@ -192,24 +203,34 @@ class HostView:
             family_of=self.family_of,
             signature=self.signature,
             held=self.held,
+            resources=self.resources,
+        )
+
+    def with_resources(self, resources: HostResources) -> HostView:
+        """The same pools with the host's CPUs and memory (part of its state)."""
+        return replace(
+            self, resources=resources, signature=(*self.signature[:3], resources.signature())
         )
 
     def fit(self, guest: GuestRequest, matcher: KindMatcher | None = None) -> Verdict:
-        outcome, choice = _Evaluation(self, guest, matcher or KindMatcher()).run()
+        outcome, choice, cpu = _Evaluation(self, guest, matcher or KindMatcher()).run_all()
         return Verdict(
             host=self.name,
             fits=outcome.fits,
             reason=outcome.reason,
             stages=outcome.stages,
             choice=choice,
+            cpu=cpu,
         )
 
     def outcome(self, guest: GuestRequest, matcher: KindMatcher) -> Outcome:
-        return _Evaluation(self, guest, matcher).run()[0]
+        return _Evaluation(self, guest, matcher).run_all()[0]
 
     def failure(self, guest: GuestRequest, matcher: KindMatcher) -> Outcome:
         """:meth:`outcome` for a guest known not to fit here: its own order's run, which
         is what explains a "no", without trying the orders that cannot succeed."""
+        if guest.cpu is not None:
+            return self.outcome(guest, matcher)
         return _Evaluation(self, guest, matcher).run_order(list(range(len(guest.pci))))[0]
 
 
@@ -238,6 +259,47 @@ class _Evaluation:
                     if self.matcher.matches(pool.kind, req.specs):
                         wanted.add(self.view.family_of[i])
         return wanted
+
+    def run_all(
+        self,
+    ) -> tuple[Outcome, tuple[tuple[PciAddress, ...], ...], CpuPlacement | None]:
+        """CPUs and memory first, then the PCI requests on the host cells chosen.
+
+        Each placement of the guest's cells (bounded, :mod:`pciplane.core.numa_fit`) is
+        tried in turn with the PCI requests confined to its host cells, so the NUMA
+        affinity policies judge the cells actually chosen; a "no" from the CPUs or
+        memory names the cell and the resource, one from the devices is the first
+        placement's.
+        """
+        ask = self.guest.cpu
+        resources = self.view.resources
+        if ask is None or resources is None:
+            outcome, choice = self.run()
+            return outcome, choice, None
+        found = fit_cpu(resources, ask)
+        if found.failure:
+            record = StageRecord(request=CPU_LABEL, stage="cpu", before=1, after=0)
+            return Outcome(fits=False, reason=found.failure, stages=(record,)), (), None
+        failure: tuple[Outcome, tuple[tuple[PciAddress, ...], ...]] | None = None
+        for placement in found.placements:
+            cells = placement.host_cells
+            record = StageRecord(
+                request=CPU_LABEL,
+                stage="cpu",
+                before=1,
+                after=1,
+                note="" if cells is None else "NUMA " + ",".join(map(str, sorted(cells))),
+            )
+            numa = cells if cells is not None else self.guest.numa_cells
+            pci_guest = replace(self.guest, cpu=None, numa_cells=numa)
+            outcome, choice = _Evaluation(self.view, pci_guest, self.matcher).run()
+            outcome = replace(outcome, stages=(record, *outcome.stages))
+            if outcome.fits:
+                return outcome, choice, placement
+            if failure is None:
+                failure = (outcome, choice)
+        assert failure is not None
+        return failure[0], (), None
 
     def run(self) -> tuple[Outcome, tuple[tuple[PciAddress, ...], ...]]:
         """Try orders of the requests until one places them all (bounded).

@@ -15,12 +15,15 @@ from collections.abc import Mapping
 
 from pciplane.core.alias import ALIAS_KEY, NUMA_POLICY_KEY
 from pciplane.core.errors import RequestError
+from pciplane.core.guest_cpu import CPU_KEYS, NUMA_CPUS_PREFIX, NUMA_MEM_PREFIX, is_cpu_key
 
 #: The namespaces whose keys pciplane validates.
 VALIDATED_NAMESPACES = ("pci_passthrough:", "hw:")
 
 #: Every key of those namespaces that pciplane honours.
-KNOWN_KEYS: frozenset[str] = frozenset({ALIAS_KEY, NUMA_POLICY_KEY})
+#: ``hw:numa_cpus.N`` and ``hw:numa_mem.N`` are known for any cell number N.
+KNOWN_KEYS: frozenset[str] = frozenset({ALIAS_KEY, NUMA_POLICY_KEY, *CPU_KEYS})
+_PER_CELL = (f"{NUMA_CPUS_PREFIX}N", f"{NUMA_MEM_PREFIX}N")
 
 #: Limits on what one flavor may carry, so a request cannot fill the database.
 MAX_EXTRA_SPECS = 64
@@ -45,9 +48,10 @@ def check_extra_specs(specs: Mapping[str, str]) -> None:
                 f"{MAX_VALUE_LENGTH}"
             )
         namespace = next((ns for ns in VALIDATED_NAMESPACES if key.startswith(ns)), None)
-        if namespace is None or key in KNOWN_KEYS:
+        if namespace is None or key in KNOWN_KEYS or is_cpu_key(key):
             continue
-        known = sorted(k for k in KNOWN_KEYS if k.startswith(namespace))
+        every = (*KNOWN_KEYS, *_PER_CELL)
+        known = sorted(k for k in every if k.startswith(namespace))
         near = difflib.get_close_matches(key, known, n=1)
         hint = f"; did you mean {near[0]!r}?" if near else ""
         raise RequestError(

@@ -10,14 +10,26 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pciplane.core.alias import Alias
+from pciplane.core.allocation import Allocation
 from pciplane.core.device import PciDevice
+from pciplane.core.resources import HostUsage
 from pciplane.core.spec import DeviceSpec
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class NumaNode:
+    """One host NUMA cell: its socket, CPUs, their thread siblings and memory.
+
+    ``cpus`` empty and ``memory_mib`` None mean "not reported" (an older agent or
+    snapshot): such a cell can take no pinned guest, and its memory is not counted.
+    """
+
     id: int
     socket: int | None = None
+    cpus: tuple[int, ...] = ()
+    #: Groups of CPUs that are hardware threads of one core (SMT siblings).
+    siblings: tuple[tuple[int, ...], ...] = ()
+    memory_mib: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -34,6 +46,10 @@ class Host:
     #: The host takes only servers with at least one SR-IOV port (its agent's
     #: ``sriov_only``, neutron-sriov-binding.md §5).
     sriov_only: bool = False
+    #: Its allocation settings (Nova's names, core.allocation).
+    allocation: Allocation = field(default_factory=Allocation)
+    #: What its servers hold of its CPUs and memory (core.resources).
+    usage: HostUsage = field(default_factory=HostUsage)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -57,4 +73,6 @@ def replace_devices(host: Host, devices: Sequence[PciDevice]) -> Host:
         device_spec=host.device_spec,
         device_spec_raw=host.device_spec_raw,
         sriov_only=host.sriov_only,
+        allocation=host.allocation,
+        usage=host.usage,
     )

@@ -14,9 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from pciplane.core.address import PciAddress
+from pciplane.core.cpu_policy import CpuPolicy
 from pciplane.core.errors import AddressError, RequestError
 from pciplane.core.explain import request_label
 from pciplane.core.fit import GuestRequest, HostView, Verdict
+from pciplane.core.numa_fit import CpuPlacement
 
 #: libvirt domain names must be unique per host; the id keeps two servers of one name apart.
 DOMAIN_ID_CHARS = 8
@@ -119,15 +121,6 @@ class GuestDevice:
         if self.nic is not None:
             out["nic"] = self.nic.to_json()
         return out
-
-
-class CpuPolicy(enum.StrEnum):
-    """``hw:cpu_policy`` as Nova names it: floating vCPUs, each pinned to its own host
-    CPU, or some of each (``hw:cpu_dedicated_mask``)."""
-
-    SHARED = "shared"
-    DEDICATED = "dedicated"
-    MIXED = "mixed"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -452,12 +445,35 @@ def plan_for_claim(
             kind = kind_of.get(address)
             managed = kind is None or kind.mapping.get("managed") != "false"
             devices.append(GuestDevice(address=address, managed=managed, request=label))
-    return GuestPlan(
+    plan = GuestPlan(
         name=domain_name(server_name, server_id),
         uuid=server_id,
         vcpus=vcpus,
         memory_mib=memory_mib,
         devices=tuple(devices),
+    )
+    return with_cpus(plan, guest, verdict.cpu)
+
+
+def with_cpus(plan: GuestPlan, guest: GuestRequest, placement: CpuPlacement | None) -> GuestPlan:
+    """The plan with the guest's CPU policy, its cells as placed (pins beside vCPUs) and
+    the host CPUs its floating vCPUs may use."""
+    if guest.cpu is None or placement is None:
+        return plan
+    return replace(
+        plan,
+        cpu_policy=guest.cpu.policy,
+        cells=tuple(
+            GuestCell(
+                cell=c.cell,
+                host_cell=c.host_cell,
+                vcpus=c.vcpus,
+                memory_mib=c.memory_mib,
+                pins=c.pins,
+            )
+            for c in placement.cells
+        ),
+        shared_cpus=placement.shared_cpus,
     )
 
 

@@ -14,7 +14,7 @@ Replacing a host costs O(its pools): the service updates one host after each cla
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,7 +22,9 @@ from pciplane.core.columns import BoolArray, IntArray
 from pciplane.core.errors import NotFoundError
 from pciplane.core.fit import GuestRequest, HostView, Outcome, Verdict
 from pciplane.core.fleet import Fleet, Host
+from pciplane.core.guest_cpu import CpuAsk
 from pciplane.core.kind_vectors import KindVectors
+from pciplane.core.numa_fit import cell_sets
 from pciplane.core.pool import KindMatcher, KindTable, SpecMemo, check_pool_tags
 from pciplane.core.pool_table import PoolTable, TableView
 from pciplane.core.screen import Screen, screen
@@ -88,8 +90,11 @@ class FleetFit:
         table: TableView,
         screened: Screen | None,
         pipeline: _Pipeline,
+        cpu_failed: BoolArray | None = None,
     ) -> None:
         self.names = names
+        #: Slots whose CPUs or memory rule the guest out (explained by the pipeline).
+        self._cpu_failed = cpu_failed
         self._order = order
         self._fits = fits
         self._table = table
@@ -111,6 +116,7 @@ class FleetFit:
             table=self._table,
             screened=self._screen,
             pipeline=self._pipeline,
+            cpu_failed=self._cpu_failed,
         )
         copy._overruled = {**self._overruled, **refused}
         copy._host_fits = self._host_fits.copy()
@@ -161,17 +167,42 @@ class FleetFit:
         return self._pipeline(int(self._order[position]))
 
     def _outcomes(self, slots: IntArray, *, reasons_only: bool = False) -> dict[int, Outcome]:
-        if self._screen is None:
+        ask = self._pipeline.guest.cpu
+        if self._screen is None or (ask is not None and ask.cells):
             return {int(s): self._pipeline(int(s)) for s in slots}
-        return exact_outcomes(
-            self._table,
-            self._screen,
-            self._pipeline.guest,
-            slots,
-            self._fits,
-            self._pipeline,
-            reasons_only=reasons_only,
+        out: dict[int, Outcome] = {}
+        if self._cpu_failed is not None:
+            failed = self._cpu_failed[slots]
+            out = {int(s): self._pipeline(int(s)) for s in slots[failed]}
+            slots = slots[~failed]
+        out.update(
+            exact_outcomes(
+                self._table,
+                self._screen,
+                self._pipeline.guest,
+                slots,
+                self._fits,
+                self._pipeline,
+                reasons_only=reasons_only,
+            )
         )
+        return out
+
+
+def _host_columns(view: HostView | None) -> tuple[int, int, int, int, int]:
+    if view is None:
+        return (0, 0, 0, 0, 0)
+    res = view.resources
+    if res is None:
+        return (0, 0, 0, 0, 1)
+    memory = res.free_memory()
+    return (
+        res.free_vcpus(),
+        0 if memory is None else memory,
+        int(res.known_cpus),
+        int(memory is not None),
+        1,
+    )
 
 
 class FleetIndex:
@@ -196,6 +227,9 @@ class FleetIndex:
         self._free_slots: list[int] = []
         #: The view per slot (None: a free slot).
         self._slot_views: list[HostView | None] = []
+        #: Per slot: free floating vCPUs, free memory, whether CPUs and memory are
+        #: known, alive (what a guest without cells is counted against).
+        self._host_cols: IntArray = np.zeros((0, 5), dtype=np.int64)
         self._table = PoolTable()
         self._vectors = KindVectors(self.kinds, self.matcher)
         self._builder = ViewBuilder(
@@ -255,7 +289,7 @@ class FleetIndex:
         key = (id(specs), id(host.numa_nodes), *map(id, host.devices))
         hit = self._by_devices.get(key)
         if hit is not None:
-            return hit[1].renamed(host.name)
+            return hit[1].renamed(host.name).with_resources(self._builder.resources(host))
         view = self._builder.build(host)
         self._by_devices[key] = ((specs, host.numa_nodes, host.devices), view)
         return view
@@ -304,10 +338,26 @@ class FleetIndex:
         names, order = self._ordered()
         table = self._table.snapshot()
         pipeline = _Pipeline(list(self._slot_views), guest, self.matcher)
-        screened = screen(table, guest, self._vectors)
-        if screened is None:
+        ask = guest.cpu
+        screened = None
+        cpu_failed = None
+        if ask is None or not (ask.cells and guest.pci):
+            # The CPU check of a guest without cells, or of one without devices, does not
+            # depend on the devices: it is decided per host apart from the screen.
+            screened = screen(table, guest, self._vectors)
+        if screened is None and ask is not None:
+            fits, undecided, cpu_failed = self._screen_by_cells(table, guest, ask)
+        elif screened is None:
             fits = np.zeros(len(self._slot_views), dtype=np.bool_)
             undecided = order
+        elif ask is not None:
+            cpu_ok = self._cpu_screen(ask)
+            cpu_failed = ~cpu_ok
+            fits = screened.fits & cpu_ok
+            if ask.cells:  # every host's cells are worth their own words: the pipeline
+                undecided = np.flatnonzero(cpu_ok & ~fits)
+            else:
+                undecided = np.flatnonzero(screened.undecided & cpu_ok)
         else:
             fits = screened.fits.copy()
             undecided = np.flatnonzero(screened.undecided)
@@ -322,7 +372,76 @@ class FleetIndex:
             table=table.kept(),
             screened=screened,
             pipeline=pipeline,
+            cpu_failed=cpu_failed,
         )
+
+    def _screen_by_cells(
+        self, table: TableView, guest: GuestRequest, ask: CpuAsk
+    ) -> tuple[BoolArray, IntArray, BoolArray]:
+        """A guest with cells and devices: each host's placements of the cells (its sets
+        of host cells, in the order the pipeline tries them), then the devices screened
+        once per distinct set with the guest confined to it. A host fits when some set's
+        screen is sure of it, fails when its CPUs fail or every set's screen is sure it
+        does not; the rest (and the reasons) go through the pipeline, which tries the
+        very same sets in turn."""
+        slots = len(self._slot_views)
+        sets_of: dict[int, tuple[frozenset[int], ...]] = {}
+        per_slot: list[tuple[frozenset[int], ...]] = [()] * slots
+        for slot, view in enumerate(self._slot_views):
+            if view is None or view.resources is None:
+                continue
+            sets = sets_of.get(id(view.resources))
+            if sets is None:
+                sets = sets_of[id(view.resources)] = cell_sets(view.resources, ask)
+            per_slot[slot] = sets
+        fits = np.zeros(slots, dtype=np.bool_)
+        fails = np.ones(slots, dtype=np.bool_)
+        screens: dict[frozenset[int], Screen | None] = {}
+        for cells in {c for sets in per_slot for c in sets}:
+            screens[cells] = screen(
+                table, replace(guest, cpu=None, numa_cells=cells), self._vectors
+            )
+        for slot, sets in enumerate(per_slot):
+            for cells in sets:
+                answer = screens[cells]
+                if answer is None:
+                    fails[slot] = False
+                    continue
+                if answer.fits[slot]:
+                    fits[slot] = True
+                if not answer.fails[slot]:
+                    fails[slot] = False
+        cpu_failed = np.array([not sets for sets in per_slot], dtype=np.bool_)
+        alive = np.array([v is not None for v in self._slot_views], dtype=np.bool_)
+        undecided = np.flatnonzero(alive & ~fits & ~fails)
+        return fits, undecided, cpu_failed
+
+    def _cpu_screen(self, ask: CpuAsk) -> BoolArray:
+        """Per slot, whether the host's CPUs and memory take ``ask`` (alone: exact when
+        the guest has no cells or no devices). Without cells it is counted host-wide, from
+        columns (numa_fit.HostResources.host_failure as arrays); with cells, once per
+        distinct host resources."""
+        slots = len(self._slot_views)
+        if not ask.cells:
+            cols = self._host_cols[:slots]
+            cpus_ok = (cols[:, 2] == 0) | (cols[:, 0] >= ask.vcpus)
+            memory_ok = (cols[:, 3] == 0) | (cols[:, 1] >= ask.memory_mib)
+            ok_all: BoolArray = (cols[:, 4] == 1) & cpus_ok & memory_ok
+            return ok_all
+        known: dict[int, bool] = {}
+        ok = np.zeros(slots, dtype=np.bool_)
+        for slot, view in enumerate(self._slot_views):
+            if view is None:
+                continue
+            res = view.resources
+            if res is None:
+                ok[slot] = True
+                continue
+            answer = known.get(id(res))
+            if answer is None:
+                answer = known[id(res)] = bool(cell_sets(res, ask))
+            ok[slot] = answer
+        return ok
 
     def _ordered(self) -> tuple[tuple[str, ...], IntArray]:
         if self._order_cache is None:
@@ -336,3 +455,8 @@ class FleetIndex:
             self._slot_views.append(view)
         else:
             self._slot_views[slot] = view
+        if slot >= len(self._host_cols):
+            grown = np.zeros((max(64, 2 * (slot + 1)), 5), dtype=np.int64)
+            grown[: len(self._host_cols)] = self._host_cols
+            self._host_cols = grown
+        self._host_cols[slot] = _host_columns(view)

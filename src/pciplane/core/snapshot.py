@@ -14,9 +14,11 @@ from typing import Any
 
 from pciplane.core.address import PciAddress
 from pciplane.core.alias import parse_aliases
+from pciplane.core.allocation import MAX_CPU, Allocation
 from pciplane.core.device import DevType, PciDevice, Status
 from pciplane.core.errors import AddressError, ConfigError, SnapshotError
 from pciplane.core.fleet import Fleet, Host, NumaNode
+from pciplane.core.resources import HostUsage
 from pciplane.core.spec import DeviceSpec, parse_device_specs
 
 FORMAT = "pciplane-fleet/1"
@@ -198,8 +200,107 @@ def _numa_nodes(value: object, where: str) -> tuple[NumaNode, ...]:
         if node_id is None:
             raise SnapshotError(f"{prefix}: 'id' is required")
         socket = _opt_int(item.get("socket"), at, "socket")
-        nodes.append(NumaNode(id=node_id, socket=socket))
+        cpus = _cpu_ids(item.get("cpus"), at, "cpus")
+        siblings = _siblings(item.get("siblings"), at, cpus)
+        memory = _opt_int(item.get("memory_mib"), at, "memory_mib")
+        nodes.append(
+            NumaNode(id=node_id, socket=socket, cpus=cpus, siblings=siblings, memory_mib=memory)
+        )
+    _no_shared_cpus(nodes, where)
     return tuple(nodes)
+
+
+def _cpu_ids(value: object, where: Callable[[str], str], key: str) -> tuple[int, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or any(
+        isinstance(c, bool) or not isinstance(c, int) or not 0 <= c <= MAX_CPU for c in value
+    ):
+        raise SnapshotError(
+            f"{where(key)}: expected a list of CPU ids (0 to {MAX_CPU}), got {value!r}"
+        )
+    if len(set(value)) != len(value):
+        raise SnapshotError(f"{where(key)}: a CPU id is listed twice in {value!r}")
+    return tuple(sorted(value))
+
+
+def _siblings(
+    value: object, where: Callable[[str], str], cpus: tuple[int, ...]
+) -> tuple[tuple[int, ...], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise SnapshotError(f"{where('siblings')}: expected a list of CPU id lists, got {value!r}")
+    groups = [_cpu_ids(g, where, "siblings") for g in value]
+    known = set(cpus)
+    seen: set[int] = set()
+    for group in groups:
+        for cpu in group:
+            if cpu not in known:
+                raise SnapshotError(
+                    f"{where('siblings')}: CPU {cpu} is not one of the node's 'cpus'"
+                )
+            if cpu in seen:
+                raise SnapshotError(f"{where('siblings')}: CPU {cpu} is in two sibling groups")
+            seen.add(cpu)
+    return tuple(sorted(groups))
+
+
+def _no_shared_cpus(nodes: list[NumaNode], where: str) -> None:
+    owner: dict[int, int] = {}
+    for node in nodes:
+        for cpu in node.cpus:
+            if cpu in owner:
+                raise SnapshotError(
+                    f"{where} numa_nodes: CPU {cpu} is in node {owner[cpu]} and node {node.id}"
+                )
+            owner[cpu] = node.id
+
+
+def _usage(value: object, where: str) -> HostUsage:
+    """What the host's servers hold of its CPUs and memory (``export`` writes it)."""
+    if value is None:
+        return HostUsage()
+    if not isinstance(value, dict):
+        raise SnapshotError(f"{where} key 'usage': expected an object, got {value!r}")
+
+    def at(key: str) -> str:
+        return f"{where} usage key {key!r}"
+
+    cells = []
+    for i, row in enumerate(_entries(value.get("cells"), at("cells"))):
+        if not isinstance(row, dict):
+            raise SnapshotError(f"{at('cells')}[{i}]: expected an object, got {row!r}")
+        cell = _opt_int(row.get("cell"), at, "cell", maximum=MAX_NUMA_NODE)
+        if cell is None:
+            raise SnapshotError(f"{at('cells')}[{i}]: 'cell' is required")
+        cells.append(
+            (cell, _opt_int(row.get("vcpus"), at, "vcpus") or 0,
+             _opt_int(row.get("memory_mib"), at, "memory_mib") or 0)
+        )  # fmt: skip
+    return HostUsage(
+        pinned=frozenset(_cpu_ids(value.get("pinned_cpus"), at, "pinned_cpus")),
+        cells=tuple(sorted(cells)),
+        floating_vcpus=_opt_int(value.get("floating_vcpus"), at, "floating_vcpus") or 0,
+        floating_memory_mib=_opt_int(value.get("floating_memory_mib"), at, "floating_memory_mib")
+        or 0,
+    )
+
+
+def usage_to_json(usage: HostUsage) -> dict[str, object]:
+    return {
+        "pinned_cpus": sorted(usage.pinned),
+        "cells": [{"cell": c, "vcpus": v, "memory_mib": m} for c, v, m in usage.cells],
+        "floating_vcpus": usage.floating_vcpus,
+        "floating_memory_mib": usage.floating_memory_mib,
+    }
+
+
+def _allocation(value: object, where: str) -> Allocation:
+    try:
+        return Allocation.from_json(value, where=f"{where} allocation")
+    except ConfigError as exc:
+        raise SnapshotError(str(exc)) from None
 
 
 def _host(obj: object, index: int, source: str, parser: _Parser) -> Host:
@@ -222,6 +323,7 @@ def _host(obj: object, index: int, source: str, parser: _Parser) -> Host:
     sriov_only = obj.get("sriov_only", False)
     if not isinstance(sriov_only, bool):
         raise SnapshotError(f"{where} key 'sriov_only': expected true or false, got {sriov_only!r}")
+    allocation = obj.get("allocation")
     return Host(
         name=name,
         numa_nodes=_host_numa(obj.get("numa_nodes"), where, parser),
@@ -229,6 +331,8 @@ def _host(obj: object, index: int, source: str, parser: _Parser) -> Host:
         device_spec=specs,
         device_spec_raw=tuple(spec_raw) if isinstance(spec_raw, list) else None,
         sriov_only=sriov_only,
+        allocation=Allocation() if allocation is None else _allocation(allocation, where),
+        usage=_usage(obj.get("usage"), where),
     )
 
 
@@ -250,7 +354,7 @@ def _host_specs(raw: object, where: str, parser: _Parser) -> tuple[DeviceSpec, .
 
 def _host_numa(raw: object, where: str, parser: _Parser) -> tuple[NumaNode, ...]:
     try:
-        key = tuple(tuple(item.items()) for item in raw) if isinstance(raw, list) else None
+        key = tuple(_frozen(item) for item in raw) if isinstance(raw, list) else None
         cached = parser.numa.get(key) if key is not None else None
     except (AttributeError, TypeError):  # not a list of flat objects: no cache
         key, cached = None, None
@@ -259,6 +363,16 @@ def _host_numa(raw: object, where: str, parser: _Parser) -> tuple[NumaNode, ...]
         if key is not None:
             parser.numa[key] = cached
     return cached
+
+
+def _frozen(item: dict[str, object]) -> tuple[object, ...]:
+    """A NUMA node entry as a hashable key (its CPU lists as tuples), with value types."""
+    out: list[object] = []
+    for key, value in item.items():
+        if isinstance(value, list):
+            value = tuple(tuple(v) if isinstance(v, list) else (v, type(v)) for v in value)
+        out.append((key, value, type(value)))
+    return tuple(out)
 
 
 def host_from_json(obj: object, *, source: str = "<host>") -> Host:
@@ -388,15 +502,29 @@ def device_to_json(dev: PciDevice) -> dict[str, object]:
 def host_to_json(host: Host) -> dict[str, object]:
     out: dict[str, object] = {"name": host.name}
     if host.numa_nodes:
-        out["numa_nodes"] = [
-            {"id": n.id, **({"socket": n.socket} if n.socket is not None else {})}
-            for n in host.numa_nodes
-        ]
+        out["numa_nodes"] = [numa_node_to_json(n) for n in host.numa_nodes]
+    if host.allocation != Allocation():
+        out["allocation"] = host.allocation.to_json()
+    if host.usage != HostUsage():
+        out["usage"] = usage_to_json(host.usage)
     if host.device_spec_raw is not None:
         out["device_spec"] = list(host.device_spec_raw)
     if host.sriov_only:
         out["sriov_only"] = True
     out["devices"] = [device_to_json(d) for d in host.devices]
+    return out
+
+
+def numa_node_to_json(node: NumaNode) -> dict[str, object]:
+    out: dict[str, object] = {"id": node.id}
+    if node.socket is not None:
+        out["socket"] = node.socket
+    if node.cpus:
+        out["cpus"] = list(node.cpus)
+    if node.siblings:
+        out["siblings"] = [list(g) for g in node.siblings]
+    if node.memory_mib is not None:
+        out["memory_mib"] = node.memory_mib
     return out
 
 

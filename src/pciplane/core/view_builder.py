@@ -17,6 +17,7 @@ from pciplane.core.address import PciAddress
 from pciplane.core.device import TAKEN, DevType, Inventory, PciDevice, Status
 from pciplane.core.fit import HostView
 from pciplane.core.fleet import Host
+from pciplane.core.numa_fit import HostResources, LayoutMemo
 from pciplane.core.pool import KindTable, Pool, PoolKind, SpecMemo
 from pciplane.core.spec import DeviceSpec, HostSpecs, resolve_specs
 
@@ -74,6 +75,8 @@ class ViewBuilder:
         self._remembered = 0
         #: Pools recur verbatim across hosts (the same free VFs of one card model).
         self._pools: dict[tuple[int, int, int, tuple[int, ...]], Pool] = {}
+        self._resources: dict[tuple[object, ...], tuple[object, HostResources]] = {}
+        self._layouts: LayoutMemo = {}
 
     def build(self, host: Host) -> HostView:
         specs = host.device_spec if host.device_spec is not None else self.default_specs
@@ -108,7 +111,20 @@ class ViewBuilder:
             head = by_key.get(key)
             return head is not None and (head.dev.status in TAKEN or key in taken_parents)
 
-        return HostView.assemble(host.name, host.numa_nodes, pools, used, tuple(held.items()))
+        view = HostView.assemble(host.name, host.numa_nodes, pools, used, tuple(held.items()))
+        return view.with_resources(self.resources(host))
+
+    def resources(self, host: Host) -> HostResources:
+        """The host's CPUs and memory; hosts of one model with the same claims share them."""
+        key = (id(host.numa_nodes), host.allocation, host.usage)
+        hit = self._resources.get(key)
+        if hit is None or hit[0] is not host.numa_nodes:
+            if len(self._resources) > MAX_REMEMBERED // 10:
+                self._resources.clear()
+            res = HostResources.of(host, self._layouts)
+            self._resources[key] = (host.numa_nodes, res)
+            return res
+        return hit[1]
 
     def _resolve(self, specs: tuple[DeviceSpec, ...], host: Host) -> HostSpecs:
         """The specs bound to the host; once per spec list when no host can change that."""

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from pciplane.core.address import PciAddress
+from pciplane.core.allocation import Allocation
 from pciplane.core.device import PciDevice
 from pciplane.core.errors import (
     ConflictError,
@@ -37,7 +38,7 @@ from pciplane.core.fleet import Host, NumaNode
 from pciplane.core.snapshot import device_from_json
 from pciplane.core.spec import DeviceSpec
 from pciplane.core.sriov_agent import SriovAgentConfig
-from pciplane.host import nodedev, sysfs
+from pciplane.host import nodedev, sysfs, topology
 from pciplane.host.agent_work import Outcome, WorkRunner
 from pciplane.host.discovery import diff
 from pciplane.host.disks import DiskStore
@@ -97,6 +98,8 @@ class AgentConfig:
     #: Its network configuration (Neutron's SR-IOV agent options), reported with each
     #: registration.
     network: SriovAgentConfig = field(default_factory=SriovAgentConfig)
+    #: The host's allocation settings (Nova's names), reported with each registration.
+    allocation: Allocation = field(default_factory=Allocation)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -143,6 +146,7 @@ class Agent:
             devices=scan.devices,
             device_spec=self.config.device_spec,
             device_spec_raw=self.config.device_spec_raw,
+            allocation=self.config.allocation,
         )
 
     def register(self, scan: HostScan | None = None) -> Registration:
@@ -318,7 +322,7 @@ def sysfs_scanner(root: Path) -> Scanner:
     def scan() -> HostScan:
         found = sysfs.scan(root)
         devices = found.pci_devices()
-        nodes = tuple(NumaNode(id=n, socket=s) for n, s in sysfs.numa_nodes(root))
+        nodes = topology.sysfs_cells(root)
         return HostScan(
             numa_nodes=nodes or _nodes_of(devices),
             devices=devices,
@@ -329,13 +333,14 @@ def sysfs_scanner(root: Path) -> Scanner:
 
 
 def libvirt_scanner(uri: str) -> Scanner:
-    """Discovery through libvirt's node devices at ``uri``; NUMA nodes from the devices."""
+    """Discovery through libvirt's node devices at ``uri``; NUMA cells from libvirt's
+    capabilities (from the devices when it reports none)."""
 
     def scan() -> HostScan:
         found = nodedev.scan(uri)
         devices = found.pci_devices()
         return HostScan(
-            numa_nodes=_nodes_of(devices),
+            numa_nodes=topology.libvirt_cells(uri) or _nodes_of(devices),
             devices=devices,
             warnings=tuple(str(w) for w in found.warnings),
         )

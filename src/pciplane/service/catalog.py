@@ -19,12 +19,14 @@ from pciplane.core.alias import ALIAS_KEY, parse_alias_names, parse_aliases, req
 from pciplane.core.errors import AliasError, ConfigError, InUseError, RequestError
 from pciplane.core.fit import GuestRequest
 from pciplane.core.flavor import check_extra_specs
+from pciplane.core.guest_cpu import check_fits_fleet, cpu_ask
 from pciplane.core.port_ask import PortAsk
 from pciplane.service.nics import flavor_numa_policy
 from pciplane.service.settings import Settings
 from pciplane.store import catalog
 from pciplane.store.catalog import FlavorRecord
 from pciplane.store.db import Database
+from pciplane.store.hosts import largest_cell
 
 Entry = dict[str, object]
 
@@ -55,6 +57,18 @@ def _check_not_stranded(conn: Connection, remaining: Sequence[Entry], what: str)
             for name, f in sorted(stranded.items())
         )
         raise InUseError(f"{what} would strand flavors: {detail}")
+
+
+def _size(size: tuple[int | None, int | None] | None, flavor: str | None) -> tuple[int, int] | None:
+    """A what-if's own vcpus and ram: both or neither, and not with a flavor's."""
+    if size is None:
+        return None
+    vcpus, ram = size
+    if vcpus is None or ram is None:
+        raise RequestError("give vcpus and ram together")
+    if flavor is not None:
+        raise RequestError(f"flavor {flavor!r} has its own vcpus and ram; give one or the other")
+    return vcpus, ram
 
 
 class CatalogService:
@@ -123,10 +137,14 @@ class CatalogService:
 
     # --- flavors ----------------------------------------------------------------------
 
-    def _check_specs(self, conn: Connection, specs: Mapping[str, str]) -> None:
-        """Extra specs must be known and build requests against today's aliases (§1.9)."""
+    def _check_specs(
+        self, conn: Connection, specs: Mapping[str, str], *, vcpus: int, ram: int
+    ) -> None:
+        """Extra specs must be known, build requests against today's aliases (§1.9), and
+        describe a guest some host cell of the fleet could hold."""
         check_extra_specs(specs)
         requests_from_flavor(specs, parse_aliases(catalog.alias_entries(conn)))
+        check_fits_fleet(cpu_ask(specs, vcpus=vcpus, memory_mib=ram), largest_cell(conn))
 
     def flavors(self) -> list[FlavorRecord]:
         with self.db.read() as conn:
@@ -143,7 +161,7 @@ class CatalogService:
 
     def create_flavor(self, flavor: FlavorRecord) -> FlavorRecord:
         with self.db.write() as conn:
-            self._check_specs(conn, flavor.extra_specs_map)
+            self._check_specs(conn, flavor.extra_specs_map, vcpus=flavor.vcpus, ram=flavor.ram)
             catalog.create_flavor(conn, flavor)
             return catalog.get_flavor(conn, flavor.name)
 
@@ -152,10 +170,11 @@ class CatalogService:
     ) -> FlavorRecord:
         """``flavor set --property k=v`` / ``unset``: the result must still make sense."""
         with self.db.write() as conn:
-            merged = {**catalog.get_flavor(conn, name).extra_specs_map, **set_}
+            record = catalog.get_flavor(conn, name)
+            merged = {**record.extra_specs_map, **set_}
             for key in unset:
                 merged.pop(key, None)
-            self._check_specs(conn, merged)
+            self._check_specs(conn, merged, vcpus=record.vcpus, ram=record.ram)
             catalog.update_flavor_specs(conn, name, set_=set_, unset=unset)
             return catalog.get_flavor(conn, name)
 
@@ -178,20 +197,26 @@ class CatalogService:
         extra_specs: Mapping[str, str],
         numa_cells: Sequence[int] | None,
         ports: Sequence[PortAsk] = (),
+        size: tuple[int | None, int | None] | None = None,
     ) -> GuestRequest:
         """The guest a what-if question describes: a flavor and/or extra specs, ports (after
         the flavor's requests, Nova's order §4.2; the flavor's NUMA policy unless a port has
         its own), NUMA cells."""
+        sizes = _size(size, flavor)
         with self.db.read() as conn:
             specs = dict(extra_specs)
             if flavor is not None:
-                specs = {**catalog.get_flavor(conn, flavor).extra_specs_map, **specs}
+                record = catalog.get_flavor(conn, flavor)
+                specs = {**record.extra_specs_map, **specs}
+                sizes = (record.vcpus, record.ram)
             check_extra_specs(specs)
             aliases = parse_aliases(catalog.alias_entries(conn))
+        # A flavor brings its vCPUs and RAM: its CPUs and memory are fitted too.
+        cpu = None if sizes is None else cpu_ask(specs, vcpus=sizes[0], memory_mib=sizes[1])
         if numa_cells is not None and any(c < 0 for c in numa_cells):
             raise RequestError(f"NUMA cells {list(numa_cells)} must not be negative")
         cells = frozenset(numa_cells) if numa_cells is not None else None
         flavor_policy = flavor_numa_policy(specs)
         asked = tuple(r for p in ports if (r := p.request(flavor_policy)) is not None)
         pci = (*requests_from_flavor(specs, aliases), *asked)
-        return GuestRequest(pci=pci, numa_cells=cells)
+        return GuestRequest(pci=pci, numa_cells=cells, cpu=cpu)

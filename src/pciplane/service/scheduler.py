@@ -47,6 +47,7 @@ from pciplane.store.hosts import (
     generations,
     load_hosts,
     silent_since,
+    write_cell_claims,
     write_devices,
 )
 from pciplane.store.servers import ServerRecord, add_work, insert_server, move_server
@@ -407,16 +408,17 @@ class Scheduler:
             generation = write_devices(
                 conn, host_id=record.id, seen=record.generation, before=before, after=after
             )
+            if verdict.cpu is not None:
+                write_cell_claims(
+                    conn, host_id=record.id, server_id=server.id, uses=verdict.cpu.uses
+                )
             add_work(conn, host_id=record.id, server_id=server.id, kind=WorkKind.START, now=now)
             if also is not None:
                 also(conn)
-        self._remember(
-            replace(
-                record,
-                generation=generation,
-                host=replace_devices(record.host, tuple(after)),
-            )
-        )
+        host = replace_devices(record.host, tuple(after))
+        if verdict.cpu is not None:
+            host = replace(host, usage=host.usage.plus(verdict.cpu.uses))
+        self._remember(replace(record, generation=generation, host=host))
         if self.version is not None:
             # Our own write, accounted for exactly; any other writer's change makes the
             # database's sums differ from this, and the next refresh reads every host.

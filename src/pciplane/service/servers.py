@@ -29,6 +29,7 @@ from pciplane.core.errors import (
 from pciplane.core.fit import GuestRequest
 from pciplane.core.flavor import check_extra_specs
 from pciplane.core.guest import GuestDisk
+from pciplane.core.guest_cpu import cpu_ask
 from pciplane.core.image import gib_needed
 from pciplane.core.lifecycle import (
     Fault,
@@ -47,15 +48,22 @@ from pciplane.service.settings import Settings
 from pciplane.store import catalog, images, servers
 from pciplane.store.catalog import FlavorRecord
 from pciplane.store.db import Database
-from pciplane.store.hosts import host_id_of
+from pciplane.store.hosts import free_cell_claims, host_id_of
 from pciplane.store.servers import ServerRecord, WorkRecord
 
 
-def guest_request(conn: Connection, name: str, extra_specs: Mapping[str, str]) -> GuestRequest:
-    """The server's PCI requests from its flavor's extra specs and today's aliases."""
+def guest_request(
+    conn: Connection, name: str, extra_specs: Mapping[str, str], *, vcpus: int, ram: int
+) -> GuestRequest:
+    """The server's PCI requests from its flavor's extra specs and today's aliases, and
+    its CPUs and memory from the flavor's vCPUs, RAM and CPU/NUMA specs."""
     check_extra_specs(extra_specs)
     aliases = parse_aliases(catalog.alias_entries(conn))
-    return GuestRequest(name=name, pci=requests_from_flavor(extra_specs, aliases))
+    return GuestRequest(
+        name=name,
+        pci=requests_from_flavor(extra_specs, aliases),
+        cpu=cpu_ask(extra_specs, vcpus=vcpus, memory_mib=ram),
+    )
 
 
 def boot_disk(conn: Connection, image: str | None, flavor: FlavorRecord) -> GuestDisk | None:
@@ -136,7 +144,9 @@ class ServerService:
         and ``description`` are kept and shown (Nova's API has them)."""
         with self.db.read() as conn:
             record = catalog.get_flavor(conn, flavor)
-            guest = guest_request(conn, name, record.extra_specs_map)
+            guest = guest_request(
+                conn, name, record.extra_specs_map, vcpus=record.vcpus, ram=record.ram
+            )
             disk = boot_disk(conn, image, record)
             planned = self.nics.plan(conn, project, nics, record.extra_specs_map)
         guest = with_ports(guest, planned)
@@ -178,7 +188,9 @@ class ServerService:
         """Place a server that lost its host, avoiding the hosts that failed it."""
         try:
             with self.db.read() as conn:
-                guest = guest_request(conn, server.name, dict(server.extra_specs))
+                guest = guest_request(
+                    conn, server.name, dict(server.extra_specs), vcpus=server.vcpus, ram=server.ram
+                )
                 planned = self.nics.planned_for(conn, server)
         except PciplaneError as exc:
             self._give_up(server.id, f"cannot reschedule: {exc}", faults)
@@ -248,6 +260,7 @@ class ServerService:
 
         def record_fault(conn: Connection) -> None:
             servers.move_work(conn, work, event)
+            free_cell_claims(conn, work.server_id)
             self.nics.unbind(conn, work.server_id)
             servers.move_server(
                 conn,
@@ -330,6 +343,7 @@ class ServerService:
             servers.move_server(
                 conn, server_id, ServerEvent.DELETED, task=None, updated_at=time.time()
             )
+            free_cell_claims(conn, server_id)
             self.nics.release(conn, server_id)
 
         self.scheduler.update_host(host_id, lambda inv: release(inv, owner=server_id), finish)

@@ -21,10 +21,11 @@ from pciplane.core.alias import Alias, parse_aliases, requests_from_flavor
 from pciplane.core.claim import allocate, claim
 from pciplane.core.device import DevType, Inventory, PciDevice
 from pciplane.core.fit import GuestRequest, HostView
-from pciplane.core.fleet import Fleet, Host, NumaNode, replace_devices
+from pciplane.core.fleet import Fleet, Host, replace_devices
 from pciplane.core.request import PciRequest, VnicType, request_from_port
 from pciplane.core.snapshot import dump_fleet
 from pciplane.core.spec import DeviceSpec, parse_device_specs
+from pciplane.sim.cells import smt_cells
 
 E810_PF, E810_VF, INTEL = "1592", "1889", "8086"
 NVIDIA, A100, T4 = "10de", "20b5", "1eb8"
@@ -160,7 +161,7 @@ def generate(
     names = list(TEMPLATES)
     weights = [TEMPLATES[n][0] for n in names]
     templates = {n: template_devices(n) for n in names}
-    numa = (NumaNode(id=0, socket=0), NumaNode(id=1, socket=1))
+    numa = smt_cells((0, 1), cores=16, memory_mib=256 * 1024)
     out: list[Host] = []
     for i in range(hosts):
         template = rng.choices(names, weights)[0]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pciplane.core.address import PciAddress
 from pciplane.core.alias import parse_aliases
@@ -27,6 +27,7 @@ from pciplane.core.fleet import Fleet, Host, NumaNode
 from pciplane.core.request import VnicType
 from pciplane.core.snapshot import dump_fleet
 from pciplane.core.spec import DeviceSpec, parse_device_specs
+from pciplane.sim.cells import random_cells, random_usage
 from pciplane.sim.fleet import Workload, place_servers
 
 INTEL, MELLANOX, NVIDIA = "8086", "15b3", "10de"
@@ -198,6 +199,8 @@ def generate_varied(
 ) -> dict[str, object]:
     """The snapshot document of a varied synthetic fleet of ``hosts`` hosts."""
     rng = random.Random(seed)
+    # Cells are drawn apart, so a seed's devices and servers stay what they were.
+    cells_rng = random.Random(seed + 1)
     default = parse_device_specs(list(DEVICE_SPEC))
     racks: list[tuple[tuple[DeviceSpec, ...] | None, tuple[object, ...] | None]] = [
         (None, None) if raw is None else (parse_device_specs(list(raw)), tuple(raw))
@@ -208,6 +211,7 @@ def generate_varied(
     out: list[Host] = []
     for i in range(hosts):
         numa, devices = random_hardware(rng)
+        numa = random_cells(cells_rng, [n.socket for n in numa])
         specs, raw = rng.choices(racks, weights)[0]
         host = Host(name=f"cmp{i + 1:05d}", numa_nodes=numa, devices=devices,
                     device_spec=specs, device_spec_raw=raw)  # fmt: skip
@@ -216,6 +220,7 @@ def generate_varied(
             host = place_servers(
                 host, specs or default, aliases, rng, servers=servers, workloads=WORKLOADS
             )
+            host = replace(host, usage=random_usage(cells_rng, numa, servers))
         out.append(host)
         if progress is not None and (i + 1) % 1000 == 0:
             progress(i + 1, hosts)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from pciplane.core.address import PciAddress
 from pciplane.core.errors import NotFoundError
+from pciplane.core.fleet import NumaNode
+from pciplane.sim.cells import smt_cells
 
 HOST_BRIDGE = ("8086", "2020", "060000")  # Sky Lake-E DMI3 Registers; no driver
 ROOT_PORT = ("8086", "2030", "060400")  # Sky Lake-E PCI Express Root Port A
@@ -84,6 +86,11 @@ class Card:
     vfio_vfs: int = 0  # the last N VFs of each port are bound to vfio-pci (no netdev)
 
 
+#: Every profile's NUMA nodes: 16 cores of 2 threads and 128 GiB each.
+SIM_CORES_PER_NODE = 16
+SIM_MIB_PER_NODE = 128 * 1024
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Profile:
     name: str
@@ -100,6 +107,8 @@ class SimHost:
     numa_nodes: tuple[tuple[int, int], ...]
     cpus_per_node: int
     functions: tuple[SimFunction, ...]
+    #: The cells with their CPUs (SMT siblings numbered as Linux does) and memory.
+    cells: tuple[NumaNode, ...] = ()
 
 
 def _xxv710(numa: int | None, ifname: str, numvfs: int, vfio: int = 0) -> Card:
@@ -340,9 +349,12 @@ def build_host(name: str) -> SimHost:
         )
     for n, card in enumerate(prof.cards):
         functions.extend(_card(card, n, lay))
+    sockets = tuple(range(prof.sockets))
+    cells = smt_cells(sockets, cores=SIM_CORES_PER_NODE, memory_mib=SIM_MIB_PER_NODE)
     return SimHost(
         name=prof.hostname,
-        numa_nodes=tuple((s, s) for s in range(prof.sockets)),
-        cpus_per_node=4,
+        numa_nodes=tuple((s, s) for s in sockets),
+        cpus_per_node=len(cells[0].cpus),
         functions=tuple(sorted(functions, key=lambda f: f.address)),
+        cells=cells,
     )

@@ -19,6 +19,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from pciplane.core.address import PciAddress
+from pciplane.core.allocation import format_cpu_set
 from pciplane.host.pciids import PciNames, names_at
 from pciplane.sim.host import SimFunction, SimHost
 
@@ -76,16 +77,34 @@ def _write_function(sys: Path, fn: SimFunction) -> None:
 
 
 def _write_numa(sys: Path, host: SimHost) -> None:
+    """Each node's ``cpuN`` links, ``cpulist`` and ``meminfo``; each CPU's package and
+    ``thread_siblings_list`` (kernel ABI sysfs-devices-system-cpu, sysfs-devices-node)."""
     cpus = sys / "devices" / "system" / "cpu"
+    cells = {c.id: c for c in host.cells}
     for node, socket in host.numa_nodes:
         node_dir = sys / "devices" / "system" / "node" / f"node{node}"
         node_dir.mkdir(parents=True)
-        for k in range(host.cpus_per_node):
-            cpu = node * host.cpus_per_node + k
+        cell = cells.get(node)
+        ids = (
+            cell.cpus
+            if cell is not None
+            else tuple(node * host.cpus_per_node + k for k in range(host.cpus_per_node))
+        )
+        sibling_of = {c: g for g in (cell.siblings if cell else ()) for c in g}
+        for cpu in ids:
             topo = cpus / f"cpu{cpu}" / "topology"
             topo.mkdir(parents=True)
             _write(topo / "physical_package_id", str(socket))
+            group = sibling_of.get(cpu, (cpu,))
+            _write(topo / "thread_siblings_list", ",".join(map(str, group)))
             _link(node_dir / f"cpu{cpu}", cpus / f"cpu{cpu}")
+        _write(node_dir / "cpulist", format_cpu_set(ids))
+        if cell is not None and cell.memory_mib is not None:
+            _write(
+                node_dir / "meminfo",
+                f"Node {node} MemTotal:       {cell.memory_mib * 1024} kB\n"
+                f"Node {node} MemFree:        {cell.memory_mib * 1024 // 2} kB\n",
+            )
 
 
 def write_sysfs(host: SimHost, root: Path) -> None:

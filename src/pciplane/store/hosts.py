@@ -16,13 +16,15 @@ from dataclasses import dataclass, field, replace
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from pciplane.core.allocation import Allocation
 from pciplane.core.device import Inventory, PciDevice, merge_report
 from pciplane.core.errors import ConflictError, NotFoundError
 from pciplane.core.fleet import Host, NumaNode
+from pciplane.core.resources import CellUse, HostUsage
 from pciplane.core.snapshot import DeviceReader, device_to_json
 from pciplane.core.spec import parse_device_specs
 from pciplane.core.sriov_agent import SriovAgentConfig
-from pciplane.store.tables import claims, devices, hosts, numa_nodes
+from pciplane.store.tables import cell_claims, claims, cpu_pins, devices, hosts, numa_nodes
 
 #: Device keys kept in their own columns; the rest of the device JSON goes to ``attrs``.
 _COLUMNS = ("address", "vendor_id", "product_id", "dev_type", "numa_node", "parent_addr")
@@ -90,14 +92,87 @@ class _StoredDevices:
         return dev
 
 
+class _StoredCells:
+    """NUMA node rows to records and allocation texts to settings, each distinct one
+    parsed once (hosts of one model report the same cells and settings)."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[tuple[object, ...], NumaNode] = {}
+        self.layouts: dict[tuple[NumaNode, ...], tuple[NumaNode, ...]] = {}
+        self.allocations: dict[str | None, Allocation] = {None: Allocation()}
+
+    def node(self, values: tuple[object, ...]) -> NumaNode:
+        """``values``: node, socket, cpus, siblings, memory_mib."""
+        node = self.nodes.get(values)
+        if node is None:
+            ident, socket, cpus, siblings, memory = values
+            node = self.nodes[values] = NumaNode(
+                id=int(ident),  # type: ignore[call-overload]
+                socket=socket,  # type: ignore[arg-type]
+                cpus=tuple(json.loads(str(cpus))) if cpus is not None else (),
+                siblings=tuple(tuple(g) for g in json.loads(str(siblings)))
+                if siblings is not None
+                else (),
+                memory_mib=memory,  # type: ignore[arg-type]
+            )
+        return node
+
+    def layout(self, nodes: list[NumaNode]) -> tuple[NumaNode, ...]:
+        """One tuple per distinct layout: views of look-alike hosts are shared by it."""
+        key = tuple(nodes)
+        return self.layouts.setdefault(key, key)
+
+    def allocation(self, text: str | None) -> Allocation:
+        found = self.allocations.get(text)
+        if found is None:
+            found = self.allocations[text] = Allocation.from_json(
+                json.loads(str(text)), where="stored allocation"
+            )
+        return found
+
+
+_NODE_COLUMNS = (
+    numa_nodes.c.host_id,
+    numa_nodes.c.node,
+    numa_nodes.c.socket,
+    numa_nodes.c.cpus,
+    numa_nodes.c.siblings,
+    numa_nodes.c.memory_mib,
+)
+
+
+def load_usage(conn: Connection, ids: Sequence[int]) -> dict[int, HostUsage]:
+    """What the servers hold of each host's CPUs and memory (hosts without claims left out)."""
+    uses: dict[int, list[CellUse]] = {}
+    pins: dict[int, list[int]] = {}
+    for chunk in _chunks(ids, 500):
+        query = sa.select(
+            cell_claims.c.host_id, cell_claims.c.cell, cell_claims.c.vcpus, cell_claims.c.memory_mib
+        ).where(cell_claims.c.host_id.in_(chunk))
+        for host_id, cell, vcpus, memory in conn.execute(query):
+            uses.setdefault(host_id, []).append(CellUse(cell=cell, vcpus=vcpus, memory_mib=memory))
+        pin_query = sa.select(cpu_pins.c.host_id, cpu_pins.c.cpu).where(
+            cpu_pins.c.host_id.in_(chunk)
+        )
+        for host_id, cpu in conn.execute(pin_query):
+            pins.setdefault(host_id, []).append(cpu)
+    out = {}
+    for host_id in uses.keys() | pins.keys():
+        usage = HostUsage.of(uses.get(host_id, ()))
+        out[host_id] = replace(usage, pinned=frozenset(pins.get(host_id, ())))
+    return out
+
+
 def load_hosts(conn: Connection, ids: Sequence[int] | None = None) -> list[HostRecord]:
-    """The hosts with these ids (all when None), with their NUMA nodes and devices."""
+    """The hosts with these ids (all when None), with their NUMA nodes, devices, settings
+    and what their servers hold of their CPUs and memory."""
     query = sa.select(hosts)
     if ids is not None:
         query = query.where(hosts.c.id.in_(ids))
     rows = list(conn.execute(query.order_by(hosts.c.name)))
     wanted = [r.id for r in rows]
     read = _StoredDevices()
+    cells = _StoredCells()
     devs: dict[int, list[PciDevice]] = {i: [] for i in wanted}
     nodes: dict[int, list[NumaNode]] = {i: [] for i in wanted}
     for chunk in _chunks(wanted, 500):
@@ -106,13 +181,19 @@ def load_hosts(conn: Connection, ids: Sequence[int] | None = None) -> list[HostR
             sa.select(*columns).where(devices.c.host_id.in_(chunk))
         ):
             devs[host_id].append(read(tuple(values)))
-        query_nodes = sa.select(numa_nodes).where(numa_nodes.c.host_id.in_(chunk))
-        for n in conn.execute(query_nodes.order_by(numa_nodes.c.node)):
-            nodes[n.host_id].append(NumaNode(id=n.node, socket=n.socket))
+        query_nodes = sa.select(*_NODE_COLUMNS).where(numa_nodes.c.host_id.in_(chunk))
+        for host_id, *values in conn.execute(query_nodes.order_by(numa_nodes.c.node)):
+            nodes[host_id].append(cells.node(tuple(values)))
+    usage = load_usage(conn, wanted)
     out = []
     for r in rows:
         agent = _agent(r.network)
-        host = _host(r.name, r.device_spec, nodes[r.id], devs[r.id], agent.sriov_only)
+        host = _host(r.name, r.device_spec, cells.layout(nodes[r.id]), devs[r.id], agent.sriov_only)
+        host = replace(
+            host,
+            allocation=cells.allocation(r.allocation),
+            usage=usage.get(r.id, HostUsage()),
+        )
         out.append(
             HostRecord(
                 id=r.id, generation=r.generation, last_seen=r.last_seen, host=host, agent=agent
@@ -223,7 +304,17 @@ def register_host(
     spec_text = None if host.device_spec_raw is None else json.dumps(list(host.device_spec_raw))
     agent = agent if agent is not None else SriovAgentConfig()
     network = json.dumps(agent.to_json(), sort_keys=True) if agent else None
-    values = {"device_spec": spec_text, "last_seen": now, "network": network}
+    allocation = (
+        None
+        if host.allocation == Allocation()
+        else json.dumps(host.allocation.to_json(), sort_keys=True)
+    )
+    values = {
+        "device_spec": spec_text,
+        "last_seen": now,
+        "network": network,
+        "allocation": allocation,
+    }
     if row is None:
         host_id = conn.execute(
             sa.insert(hosts).values(name=host.name, generation=1, **values)
@@ -235,11 +326,12 @@ def register_host(
         conn.execute(sa.update(hosts).where(hosts.c.id == host_id).values(**values))
     merged = merge_report(stored, host.devices)
     _replace_rows(conn, host_id, host.numa_nodes, stored, merged)
+    usage = load_usage(conn, [host_id]).get(host_id, HostUsage())
     return HostRecord(
         id=host_id,
         generation=generation,
         last_seen=now,
-        host=replace(host, devices=tuple(sorted(merged, key=lambda d: d.address))),
+        host=replace(host, devices=tuple(sorted(merged, key=lambda d: d.address)), usage=usage),
         agent=agent,
     )
 
@@ -255,7 +347,7 @@ def _replace_rows(
     if nodes:
         conn.execute(
             sa.insert(numa_nodes),
-            [{"host_id": host_id, "node": n.id, "socket": n.socket} for n in nodes],
+            [_node_row(host_id, n) for n in nodes],
         )
     keep = {str(d.address) for d in merged}
     gone = [str(d.address) for d in stored if str(d.address) not in keep]
@@ -274,6 +366,72 @@ def _replace_rows(
                 .where(devices.c.host_id == host_id, devices.c.address == str(dev.address))
                 .values(**_row_values(dev))
             )
+
+
+def _node_row(host_id: int, node: NumaNode) -> dict[str, object]:
+    return {
+        "host_id": host_id,
+        "node": node.id,
+        "socket": node.socket,
+        "cpus": json.dumps(list(node.cpus)) if node.cpus else None,
+        "siblings": json.dumps([list(g) for g in node.siblings]) if node.siblings else None,
+        "memory_mib": node.memory_mib,
+    }
+
+
+def write_cell_claims(
+    conn: Connection, *, host_id: int, server_id: str, uses: Sequence[CellUse]
+) -> None:
+    """A server's CPUs and memory on the host, in the caller's (generation-checked)
+    transaction; a CPU another server holds aborts it (the ``cpu_pins`` primary key)."""
+    rows = [
+        {
+            "host_id": host_id,
+            "server_id": server_id,
+            "cell": u.cell,
+            "vcpus": u.vcpus,
+            "memory_mib": u.memory_mib,
+        }
+        for u in uses
+    ]
+    if rows:
+        conn.execute(sa.insert(cell_claims), rows)
+    pins = sorted({cpu for u in uses for cpu in u.pinned})
+    if not pins:
+        return
+    try:
+        conn.execute(
+            sa.insert(cpu_pins),
+            [{"host_id": host_id, "cpu": cpu, "server_id": server_id} for cpu in pins],
+        )
+    except sa.exc.IntegrityError:
+        raise ConflictError(
+            f"host #{host_id}: CPUs {pins} cannot be pinned for {server_id}: another server "
+            "holds one of them"
+        ) from None
+
+
+def free_cell_claims(conn: Connection, server_id: str) -> int:
+    """Free a server's CPUs and memory; how many rows were freed."""
+    freed = conn.execute(sa.delete(cpu_pins).where(cpu_pins.c.server_id == server_id)).rowcount
+    freed += conn.execute(
+        sa.delete(cell_claims).where(cell_claims.c.server_id == server_id)
+    ).rowcount
+    return int(freed)
+
+
+def largest_cell(conn: Connection) -> tuple[int, int] | None:
+    """The most CPUs and the most memory (MiB) any host NUMA cell has; None when no host
+    reported its cells' CPUs."""
+    cpus = 0
+    memory = 0
+    query = sa.select(numa_nodes.c.cpus, numa_nodes.c.memory_mib).where(
+        numa_nodes.c.cpus.is_not(None)
+    )
+    for text, mib in conn.execute(query):
+        cpus = max(cpus, len(json.loads(text)))
+        memory = max(memory, mib or 0)
+    return (cpus, memory) if cpus else None
 
 
 def touch(conn: Connection, host_id: int, now: float) -> None:

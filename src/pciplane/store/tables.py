@@ -31,6 +31,9 @@ hosts = sa.Table(
     #: The agent's network configuration as it last reported it (JSON object text:
     #: core.sriov_agent.SriovAgentConfig), NULL when it reported none.
     sa.Column("network", sa.Text, nullable=True),
+    #: The host's allocation settings as its agent reported them (JSON object text with
+    #: Nova's names: core.allocation.Allocation), NULL for the defaults.
+    sa.Column("allocation", sa.Text, nullable=True),
 )
 
 numa_nodes = sa.Table(
@@ -39,6 +42,11 @@ numa_nodes = sa.Table(
     sa.Column("host_id", sa.ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("node", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("socket", sa.Integer, nullable=True),
+    #: The cell's CPU ids (JSON list), sibling thread groups (JSON list of lists) and
+    #: memory; NULL when the agent did not report them.
+    sa.Column("cpus", sa.Text, nullable=True),
+    sa.Column("siblings", sa.Text, nullable=True),
+    sa.Column("memory_mib", sa.BigInteger, nullable=True),
 )
 
 devices = sa.Table(
@@ -153,6 +161,29 @@ claims = sa.Table(
     "claims",
     metadata,
     sa.Column("device_id", sa.ForeignKey("devices.id"), primary_key=True),
+    sa.Column("server_id", sa.ForeignKey("servers.id"), nullable=False, index=True),
+)
+
+#: A server's CPUs and memory on one host cell (``cell`` NULL: host-wide, a guest without a
+#: NUMA topology): floating vCPUs and memory counted there (core.resources.CellUse).
+cell_claims = sa.Table(
+    "cell_claims",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("host_id", sa.ForeignKey("hosts.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("server_id", sa.ForeignKey("servers.id"), nullable=False, index=True),
+    sa.Column("cell", sa.Integer, nullable=True),
+    sa.Column("vcpus", sa.Integer, nullable=False),
+    sa.Column("memory_mib", sa.BigInteger, nullable=False),
+)
+
+#: Host CPUs held by one server alone (its pins, and the siblings ``isolate`` keeps free):
+#: the primary key refuses a CPU pinned twice, as ``claims`` refuses a device.
+cpu_pins = sa.Table(
+    "cpu_pins",
+    metadata,
+    sa.Column("host_id", sa.ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("cpu", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("server_id", sa.ForeignKey("servers.id"), nullable=False, index=True),
 )
 

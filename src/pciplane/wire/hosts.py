@@ -40,6 +40,11 @@ class HostDetail(HostOut):
     numa_nodes: list[dict[str, JsonValue]]
     #: Every device as stored, in the fleet snapshot's device shape.
     device_list: list[dict[str, JsonValue]]
+    #: Its allocation settings (Nova's names) and what its servers hold: ``pinned_cpus``,
+    #: per ``cells`` their floating ``vcpus`` and ``memory_mib``, and ``floating_vcpus`` and
+    #: ``floating_memory_mib`` of guests without cells (the snapshot's ``usage``).
+    allocation: dict[str, JsonValue] = Field(default_factory=dict)
+    usage: dict[str, JsonValue] = Field(default_factory=dict)
 
 
 class HostList(Answer):
@@ -63,6 +68,10 @@ class HostReport(Strict):
     #: core.sriov_agent): ``device_mappings``, ``exclude_devices``, ``sriov_auto_all``,
     #: ``sriov_only``, ``sriov_pci_group``.
     network: dict[str, JsonValue] | None = None
+    #: The host's allocation settings with Nova's names (core.allocation):
+    #: ``cpu_allocation_ratio``, ``ram_allocation_ratio``, ``reserved_host_memory_mb``,
+    #: ``reserved_host_cpus``, ``cpu_dedicated_set``, ``cpu_shared_set``.
+    allocation: dict[str, JsonValue] | None = None
 
 
 class Registration(Answer):

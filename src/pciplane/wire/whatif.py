@@ -18,6 +18,10 @@ class FitIn(Strict):
     extra_specs: ExtraSpecs = Field(default_factory=dict)
     #: Host NUMA cells the guest is confined to.
     numa_cells: Annotated[list[NumaCell], Field(max_length=64)] | None = None
+    #: A flavor's size without a stored flavor (both or neither; a flavor brings its own):
+    #: the guest's CPUs and memory are fitted too.
+    vcpus: Annotated[StrictInt, Field(ge=1, le=1 << 20)] | None = None
+    ram: Annotated[StrictInt, Field(ge=1, le=1 << 40)] | None = None
 
 
 class VerdictOut(Answer):
