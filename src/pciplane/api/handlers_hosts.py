@@ -25,8 +25,12 @@ def show_host(request: Request, name: NameParam, who: Who) -> wh.HostDetail:
 def register(request: Request, name: NameParam, body: wh.HostReport, who: Who) -> wh.Registration:
     """An agent reports its host; the answer is the host as stored."""
     require_host(who, name)
-    info, redelivered = services(request).hosts.register(name, body.model_dump(exclude_none=True))
-    return wh.Registration(host=views.host_detail(info), redelivered=redelivered)
+    svc = services(request)
+    info, redelivered = svc.hosts.register(name, body.model_dump(exclude_none=True))
+    stopped, changing = svc.lifecycle.expected_power(name)
+    return wh.Registration(
+        host=views.host_detail(info), redelivered=redelivered, stopped=stopped, changing=changing
+    )
 
 
 def take_work(request: Request, name: NameParam, who: Who) -> wh.WorkList:

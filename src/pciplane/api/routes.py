@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 from pciplane.api import handlers_catalog as cat
 from pciplane.api import handlers_hosts as hosts
+from pciplane.api import handlers_lifecycle as life
 from pciplane.api import handlers_neutron as neu
 from pciplane.api import handlers_ops as ops
 from pciplane.api import handlers_servers as srv
 from pciplane.api.openstack import keystone as ks
 from pciplane.api.openstack import neutron_root as nroot
+from pciplane.api.openstack import nova_actions as na
 from pciplane.api.openstack import nova_flavors as nf
 from pciplane.api.openstack import nova_interfaces as ni
 from pciplane.api.openstack import nova_root as nr
@@ -66,6 +68,12 @@ ROUTES: tuple[Route, ...] = (
     Route(method="GET", path="/v1/servers/{server_id}", handler=srv.show_server),
     Route(method="DELETE", path="/v1/servers/{server_id}", handler=srv.delete_server,
           status=202),
+    Route(method="POST", path="/v1/servers/{server_id}/stop", handler=life.stop_server,
+          status=202, summary="shut the guest down; devices and ports stay claimed"),
+    Route(method="POST", path="/v1/servers/{server_id}/start", handler=life.start_server,
+          status=202, summary="start a stopped server's guest"),
+    Route(method="POST", path="/v1/servers/{server_id}/reboot", handler=life.reboot_server,
+          status=202, summary="reboot (soft, or hard with {\"hard\": true})"),
     Route(method="POST", path="/v1/servers/{server_id}/ports", handler=srv.add_port,
           summary="hot-plug a port into a running server (server add port)"),
     Route(method="DELETE", path="/v1/servers/{server_id}/ports/{port_id}",
@@ -127,6 +135,9 @@ ROUTES: tuple[Route, ...] = (
     Route(method="GET", path=f"{COMPUTE_V21}/servers/{{server_id}}", handler=ns.show_server),
     Route(method="DELETE", path=f"{COMPUTE_V21}/servers/{{server_id}}",
           handler=ns.delete_server, status=204),
+    Route(method="POST", path=f"{COMPUTE_V21}/servers/{{server_id}}/action",
+          handler=na.server_action, status=202,
+          summary="Nova: os-stop, os-start, reboot (SOFT|HARD)"),
     Route(method="GET", path=f"{COMPUTE_V21}/servers/{{server_id}}/os-interface",
           handler=ni.list_interfaces),
     Route(method="POST", path=f"{COMPUTE_V21}/servers/{{server_id}}/os-interface",

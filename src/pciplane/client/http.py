@@ -31,6 +31,8 @@ from pciplane.wire.common import Health
 
 DEFAULT_API = "http://127.0.0.1:8774"
 FINAL_STATES = frozenset({"ACTIVE", "ERROR", "DELETED"})
+#: The states a stop, start or reboot ends in (the action is over once its task is).
+SETTLED_STATES = frozenset({"ACTIVE", "SHUTOFF", "ERROR", "DELETED"})
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -193,6 +195,19 @@ class Client(NeutronCalls):
     def delete_server(self, server_id: str) -> ws.ServerOut:
         path = f"/v1/servers/{segment(server_id, 'the server id')}"
         return self._model(ws.ServerOut, "DELETE", path)
+
+    def stop_server(self, server_id: str) -> ws.ServerOut:
+        """Ask the host's agent to shut the guest down; the server with its task."""
+        path = f"/v1/servers/{segment(server_id, 'the server id')}/stop"
+        return self._model(ws.ServerOut, "POST", path)
+
+    def start_server(self, server_id: str) -> ws.ServerOut:
+        path = f"/v1/servers/{segment(server_id, 'the server id')}/start"
+        return self._model(ws.ServerOut, "POST", path)
+
+    def reboot_server(self, server_id: str, *, hard: bool = False) -> ws.ServerOut:
+        path = f"/v1/servers/{segment(server_id, 'the server id')}/reboot"
+        return self._model(ws.ServerOut, "POST", path, {"hard": hard})
 
     def wait_server(
         self,

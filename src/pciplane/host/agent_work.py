@@ -1,4 +1,5 @@
-"""What the agent does for one work item: start, stop, attach or detach a server's domain.
+"""What the agent does for one work item: start, stop, attach or detach a server's domain
+(and power it off, on, or reboot it: :mod:`pciplane.host.agent_power`).
 
 Each item carries the server's guest plan (:class:`pciplane.core.guest.GuestPlan`); the
 agent renders it as domain XML for this hypervisor and never re-decides what the
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pciplane.core.address import PciAddress
 from pciplane.core.errors import HypervisorError, NotFoundError, PciplaneError
 from pciplane.core.guest import AttachMode, GuestPlan
+from pciplane.host.agent_power import SHUTDOWN_TIMEOUT, PowerWork
 from pciplane.host.domain_xml import (
     HeldDevice,
     domain_device,
@@ -67,10 +69,22 @@ class Outcome:
 class WorkRunner:
     """Runs work items against one hypervisor, wiring VFs with ``wirer``."""
 
-    def __init__(self, hypervisor: Hypervisor, wirer: VfWirer | None = None) -> None:
+    def __init__(
+        self,
+        hypervisor: Hypervisor,
+        wirer: VfWirer | None = None,
+        *,
+        shutdown_timeout: float = SHUTDOWN_TIMEOUT,
+    ) -> None:
         self.hypervisor = hypervisor
         self.wirer = wirer if wirer is not None else VfWirer(None)
         self._wired: list[Wired] = []
+        self.power = PowerWork(
+            hypervisor,
+            start=self._start,
+            existing=self._existing,
+            shutdown_timeout=shutdown_timeout,
+        )
 
     def run(self, item: WorkOut) -> Outcome:
         """The item's outcome; hypervisor errors and a malformed plan become a failure."""
@@ -80,6 +94,7 @@ class WorkRunner:
             "stop": self._stop,
             "attach": self._attach,
             "detach": self._detach,
+            **self.power.actions(),
         }
         action = actions.get(item.kind)
         if action is None:

@@ -13,6 +13,7 @@ from pciplane.service.hosts import HostService
 from pciplane.service.hotplug import HotPlugService
 from pciplane.service.housekeeping import Housekeeper
 from pciplane.service.identity import IdentityService
+from pciplane.service.lifecycle import LifecycleService
 from pciplane.service.metrics import FleetGauges, Metrics
 from pciplane.service.networks import NetworkService
 from pciplane.service.nics import NicService
@@ -38,6 +39,7 @@ class Services:
     networks: NetworkService
     ports: PortService
     hotplug: HotPlugService
+    lifecycle: LifecycleService
     agents: AgentService
     identity: IdentityService
 
@@ -64,21 +66,24 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
     scheduler = Scheduler(db, settings, metrics)
     binder = Binder(settings)
     factory = PortFactory(settings)
-    server_service = ServerService(db, settings, scheduler, NicService(binder, factory))
+    nics = NicService(binder, factory)
+    server_service = ServerService(db, settings, scheduler, nics)
     hotplug = HotPlugService(db, settings, scheduler, binder)
+    lifecycle = LifecycleService(db, settings, nics)
     return Services(
         settings=settings,
         db=db,
         metrics=metrics,
         scheduler=scheduler,
         servers=server_service,
-        hosts=HostService(db, settings, scheduler, server_service, hotplug),
+        hosts=HostService(db, settings, scheduler, server_service, hotplug, lifecycle),
         catalog=CatalogService(db, settings),
         reconcile=ReconcileService(db),
         housekeeper=Housekeeper(db, settings, server_service),
         networks=NetworkService(db, settings),
         ports=PortService(db, settings, binder, factory),
         hotplug=hotplug,
+        lifecycle=lifecycle,
         agents=AgentService(db, settings),
         identity=IdentityService(settings),
     )

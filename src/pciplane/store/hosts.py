@@ -287,6 +287,14 @@ def host_id_of(conn: Connection, name: str) -> int:
     return int(row.id)
 
 
+def last_seen_of(conn: Connection, name: str) -> float | None:
+    """When the host's agent last called in (None: never)."""
+    row = conn.execute(sa.select(hosts.c.last_seen).where(hosts.c.name == name)).first()
+    if row is None:
+        raise NotFoundError(f"host {name!r} is not registered")
+    return None if row.last_seen is None else float(row.last_seen)
+
+
 def silent_since(conn: Connection, cutoff: float) -> dict[str, float | None]:
     """``name -> last_seen`` of the hosts whose agent has not called in since ``cutoff``
     (or never): usually none, so the scheduler reads a handful of rows, not the fleet."""

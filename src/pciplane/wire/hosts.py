@@ -71,6 +71,10 @@ class Registration(Answer):
     host: HostDetail
     #: Work delivered before and never answered, handed out again.
     redelivered: int = 0
+    #: Servers of the host whose guest is stopped (SHUTOFF): their domains are shut off.
+    stopped: list[str] = Field(default_factory=list)
+    #: Servers of the host with a stop, start or reboot under way: either state is fine.
+    changing: list[str] = Field(default_factory=list)
 
 
 class WorkOut(Answer):
