@@ -235,6 +235,14 @@ class Client(NeutronCalls):
     def get_host(self, name: str) -> wh.HostDetail:
         return self._model(wh.HostDetail, "GET", f"/v1/hosts/{segment(name, 'the host name')}")
 
+    def disable_host(self, name: str, *, reason: str | None = None) -> wh.HostOut:
+        path = f"/v1/hosts/{segment(name, 'the host name')}/disable"
+        return self._model(wh.HostOut, "POST", path, {"reason": reason})
+
+    def enable_host(self, name: str) -> wh.HostOut:
+        path = f"/v1/hosts/{segment(name, 'the host name')}/enable"
+        return self._model(wh.HostOut, "POST", path)
+
     # --- the agent's side -----------------------------------------------------------
 
     def register_host(

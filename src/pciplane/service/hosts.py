@@ -40,6 +40,7 @@ from pciplane.store.hosts import (
     load_host,
     load_hosts,
     register_host,
+    set_disabled,
     touch,
 )
 from pciplane.store.servers import ServerRecord, WorkRecord, server_counts
@@ -142,6 +143,14 @@ class HostService:
     def get(self, name: str) -> HostInfo:
         with self.db.read() as conn:
             return self._info(load_host(conn, name), time.time())
+
+    def set_disabled(self, name: str, *, disabled: bool, reason: str | None = None) -> HostInfo:
+        """``host disable|enable``: no new server is placed on a disabled host (its
+        servers run on, stop, start and reboot as before); the reason is what every
+        "no valid host" names for it."""
+        with self.db.write() as conn:
+            set_disabled(conn, name, disabled=disabled, reason=reason)
+        return self.get(name)
 
     def export(self) -> dict[str, object]:
         """The live state as a ``pciplane-fleet/1`` snapshot (shared/fleet-format.md)."""

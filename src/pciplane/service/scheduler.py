@@ -33,7 +33,7 @@ from pciplane.core.explain import group_by_reason
 from pciplane.core.fit import GuestRequest, HostView, Outcome, Verdict
 from pciplane.core.fleet import replace_devices
 from pciplane.core.guest import GuestPlan, plan_for_claim
-from pciplane.core.host_rules import capacity_with_rules, ruled_out
+from pciplane.core.host_rules import capacity_with_rules, disabled_hosts, ruled_out
 from pciplane.core.index import FleetFit, FleetIndex, HostReason
 from pciplane.core.lifecycle import ServerEvent, WorkKind
 from pciplane.core.spec import DeviceSpec, parse_device_specs
@@ -230,8 +230,13 @@ class Scheduler:
         return down
 
     def refused(self, guest: GuestRequest) -> dict[str, str]:
-        """Hosts the host rules refuse ``guest`` (``sriov_only``), with why."""
-        return ruled_out((r.host for r in self.known.values()), guest)
+        """Hosts the host rules refuse ``guest`` (``sriov_only``; an operator disabled
+        them), with why."""
+        disabled = {n: r.disabled_reason for n, r in self.known.items() if r.disabled}
+        return {
+            **ruled_out((r.host for r in self.known.values()), guest),
+            **disabled_hosts(disabled),
+        }
 
     def _judged(self, guest: GuestRequest) -> FleetFit:
         """Every live host's answer; hosts a whole-host rule refuses (an agent that is

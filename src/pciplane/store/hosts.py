@@ -39,6 +39,9 @@ class HostRecord:
     host: Host
     #: The agent's network configuration as it last reported it (empty: none).
     agent: SriovAgentConfig = field(default_factory=SriovAgentConfig)
+    #: An operator disabled it (``host disable``): no new servers go there.
+    disabled: bool = False
+    disabled_reason: str | None = None
 
 
 def fleet_version(conn: Connection) -> tuple[int, int, int]:
@@ -115,7 +118,13 @@ def load_hosts(conn: Connection, ids: Sequence[int] | None = None) -> list[HostR
         host = _host(r.name, r.device_spec, nodes[r.id], devs[r.id], agent.sriov_only)
         out.append(
             HostRecord(
-                id=r.id, generation=r.generation, last_seen=r.last_seen, host=host, agent=agent
+                id=r.id,
+                generation=r.generation,
+                last_seen=r.last_seen,
+                host=host,
+                agent=agent,
+                disabled=bool(r.disabled),
+                disabled_reason=r.disabled_reason,
             )
         )
     return out
@@ -285,6 +294,22 @@ def host_id_of(conn: Connection, name: str) -> int:
     if row is None:
         raise NotFoundError(f"host {name!r} is not registered")
     return int(row.id)
+
+
+def set_disabled(conn: Connection, name: str, *, disabled: bool, reason: str | None) -> None:
+    """Disable or enable the host; the generation moves, so every scheduler's index reads
+    the host again and a claim racing with this write retries on the new state."""
+    result = conn.execute(
+        sa.update(hosts)
+        .where(hosts.c.name == name)
+        .values(
+            disabled=disabled,
+            disabled_reason=reason if disabled else None,
+            generation=hosts.c.generation + 1,
+        )
+    )
+    if result.rowcount != 1:
+        raise NotFoundError(f"host {name!r} is not registered")
 
 
 def last_seen_of(conn: Connection, name: str) -> float | None:

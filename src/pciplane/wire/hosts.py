@@ -34,12 +34,46 @@ class HostOut(Answer):
     pools: list[PoolOut]
     #: Its agent's network configuration (``GET /v2.0/agents`` shows the same).
     network: dict[str, JsonValue] | None = None
+    #: An operator disabled it (``host disable``): no new servers are placed here.
+    disabled: bool = False
+    disabled_reason: str | None = None
+
+
+class HostPortOut(Answer):
+    """A port of a server on the host: what it is bound with."""
+
+    id: str
+    name: str
+    vnic_type: str
+    status: str
+    pci_slot: str | None
+
+
+class HostServerOut(Answer):
+    """A server placed on the host, with the devices and ports it holds there."""
+
+    id: str
+    name: str
+    project: str
+    state: str
+    task: str | None
+    devices: list[str]
+    ports: list[HostPortOut]
 
 
 class HostDetail(HostOut):
     numa_nodes: list[dict[str, JsonValue]]
     #: Every device as stored, in the fleet snapshot's device shape.
     device_list: list[dict[str, JsonValue]]
+    #: The servers placed on it (``GET /v1/hosts/{name}`` for the admin; not in an
+    #: agent's registration answer).
+    servers: list[HostServerOut] = Field(default_factory=list)
+
+
+class HostDisableIn(Strict):
+    """``host disable``: why (shown in every "no valid host" that rules the host out)."""
+
+    reason: Text255 | None = None
 
 
 class HostList(Answer):

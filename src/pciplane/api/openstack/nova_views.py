@@ -282,7 +282,7 @@ def hypervisor_index(
         "id": hypervisor_id(info, version),
         "hypervisor_hostname": info.record.host.name,
         "state": "up" if info.alive else "down",
-        "status": "enabled",
+        "status": "disabled" if info.record.disabled else "enabled",
     }
     if servers:
         out["servers"] = [{"name": domain_name(s.name, s.id), "uuid": s.id} for s in servers]
@@ -305,7 +305,11 @@ def hypervisor_detail(
         "hypervisor_type": "QEMU",
         "hypervisor_version": 0,
         "host_ip": "",
-        "service": {"host": name, "id": service, "disabled_reason": None},
+        "service": {
+            "host": name,
+            "id": service,
+            "disabled_reason": info.record.disabled_reason if info.record.disabled else None,
+        },
         "running_vms": len(servers),
         "vcpus": 0,
         "vcpus_used": sum(s.vcpus for s in servers),
