@@ -15,12 +15,14 @@ from pciplane.api import handlers_hosts as hosts
 from pciplane.api import handlers_lifecycle as life
 from pciplane.api import handlers_neutron as neu
 from pciplane.api import handlers_ops as ops
+from pciplane.api import handlers_quotas as quo
 from pciplane.api import handlers_servers as srv
 from pciplane.api.openstack import keystone as ks
 from pciplane.api.openstack import neutron_root as nroot
 from pciplane.api.openstack import nova_actions as na
 from pciplane.api.openstack import nova_flavors as nf
 from pciplane.api.openstack import nova_interfaces as ni
+from pciplane.api.openstack import nova_quotas as nq
 from pciplane.api.openstack import nova_root as nr
 from pciplane.api.openstack import nova_servers as ns
 from pciplane.api.openstack.endpoints import COMPUTE, COMPUTE_V21, IDENTITY
@@ -81,6 +83,11 @@ ROUTES: tuple[Route, ...] = (
           summary="hot-plug a port into a running server (server add port)"),
     Route(method="DELETE", path="/v1/servers/{server_id}/ports/{port_id}",
           handler=srv.remove_port, summary="hot-unplug a port (server remove port)"),
+    Route(method="GET", path="/v1/quotas", handler=quo.my_quotas,
+          summary="the caller's project's quotas and usage"),
+    Route(method="GET", path="/v1/quotas/{project}", handler=quo.show_quotas),
+    Route(method="PUT", path="/v1/quotas/{project}", handler=quo.set_quotas,
+          summary="set a project's own limits (admin)"),
     # Neutron's v2.0 API, in its own shapes; its version document at the root.
     Route(method="GET", path="/", handler=nroot.versions, summary="Neutron: versions"),
     Route(method="GET", path="/v2.0/extensions", handler=neu.list_extensions),
@@ -150,6 +157,14 @@ ROUTES: tuple[Route, ...] = (
     Route(method="DELETE", path=f"{COMPUTE_V21}/servers/{{server_id}}/os-interface/{{port_id}}",
           handler=ni.detach_interface, status=202,
           summary="Nova: hot unplug a port (server remove port)"),
+    Route(method="GET", path=f"{COMPUTE_V21}/os-quota-sets/{{project_id}}",
+          handler=nq.show_quota_set),
+    Route(method="GET", path=f"{COMPUTE_V21}/os-quota-sets/{{project_id}}/detail",
+          handler=nq.show_quota_detail),
+    Route(method="GET", path=f"{COMPUTE_V21}/os-quota-sets/{{project_id}}/defaults",
+          handler=nq.show_quota_defaults),
+    Route(method="PUT", path=f"{COMPUTE_V21}/os-quota-sets/{{project_id}}",
+          handler=nq.update_quota_set),
     Route(method="GET", path=f"{COMPUTE_V21}/os-hypervisors", handler=nr.list_hypervisors),
     Route(method="GET", path=f"{COMPUTE_V21}/os-hypervisors/detail",
           handler=nr.list_hypervisors_detail),

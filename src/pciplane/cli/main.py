@@ -22,7 +22,8 @@ from pciplane.core.errors import PciplaneError
 #: Command modules under ``pciplane.cli``, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = (
     "fit", "lint", "capacity", "sim", "discover",
-    "serve", "db", "health", "alias", "flavor", "network", "port", "server", "host", "export",
+    "serve", "db", "health", "alias", "flavor", "network", "port", "server", "host", "quota",
+    "export",
     "vf", "agent", "demo", "openrc",
 )  # fmt: skip
 

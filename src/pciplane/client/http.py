@@ -25,6 +25,7 @@ from pciplane.core.fleet import Host
 from pciplane.core.snapshot import host_to_json
 from pciplane.wire import catalog as wc
 from pciplane.wire import hosts as wh
+from pciplane.wire import quotas as wq
 from pciplane.wire import servers as ws
 from pciplane.wire import whatif as ww
 from pciplane.wire.common import Health
@@ -242,6 +243,15 @@ class Client(NeutronCalls):
     def enable_host(self, name: str) -> wh.HostOut:
         path = f"/v1/hosts/{segment(name, 'the host name')}/enable"
         return self._model(wh.HostOut, "POST", path)
+
+    def show_quotas(self, project: str | None = None) -> wq.QuotaSetOut:
+        """A project's quotas with their usage (the caller's own when None)."""
+        path = "/v1/quotas" if project is None else f"/v1/quotas/{segment(project, 'the project')}"
+        return self._model(wq.QuotaSetOut, "GET", path)
+
+    def set_quotas(self, project: str, limits: Mapping[str, int | None]) -> wq.QuotaSetOut:
+        path = f"/v1/quotas/{segment(project, 'the project')}"
+        return self._model(wq.QuotaSetOut, "PUT", path, {"limits": dict(limits)})
 
     # --- the agent's side -----------------------------------------------------------
 

@@ -18,6 +18,7 @@ from pciplane.service.metrics import FleetGauges, Metrics
 from pciplane.service.networks import NetworkService
 from pciplane.service.nics import NicService
 from pciplane.service.ports import PortFactory, PortService
+from pciplane.service.quotas import QuotaService
 from pciplane.service.reconcile import ReconcileService
 from pciplane.service.scheduler import Scheduler
 from pciplane.service.servers import ServerService
@@ -40,6 +41,7 @@ class Services:
     ports: PortService
     hotplug: HotPlugService
     lifecycle: LifecycleService
+    quotas: QuotaService
     agents: AgentService
     identity: IdentityService
 
@@ -67,8 +69,9 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
     binder = Binder(settings)
     factory = PortFactory(settings)
     nics = NicService(binder, factory)
-    server_service = ServerService(db, settings, scheduler, nics)
-    hotplug = HotPlugService(db, settings, scheduler, binder)
+    quotas = QuotaService(db, settings)
+    server_service = ServerService(db, settings, scheduler, nics, quotas)
+    hotplug = HotPlugService(db, settings, scheduler, binder, quotas)
     lifecycle = LifecycleService(db, settings, nics)
     return Services(
         settings=settings,
@@ -84,6 +87,7 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         ports=PortService(db, settings, binder, factory),
         hotplug=hotplug,
         lifecycle=lifecycle,
+        quotas=quotas,
         agents=AgentService(db, settings),
         identity=IdentityService(settings),
     )
