@@ -135,6 +135,8 @@ def _apply_openrc(env: dict[str, str], command: str, cwd: Path) -> None:
     ("heading", "at_least", "leaves"),
     [
         pytest.param("### From nothing, with tokens", 12, "fleet.json", id="tokens"),
+        pytest.param("### Stop, start, reboot; disabled hosts; quotas", 18, "compute-1.xml",
+                     id="lifecycle"),
         pytest.param("### The openstack CLI and openstacksdk", 20, "demo/pciplane.toml",
                      id="openstack-cli"),
     ],
