@@ -170,3 +170,18 @@ def test_nova_os_quota_sets(make: Any) -> None:
         headers=nova("tok-alpha"),
     )
     assert refused.status_code == 403 and "forbidden" in refused.json()
+
+
+def test_what_openstack_quota_show_looks_up(make: Any) -> None:
+    """``openstack quota show|set PROJECT`` finds the project through Keystone, then asks
+    Nova and Neutron; a project sees only itself."""
+    client = make()
+    found = client.get("/identity/v3/projects", params={"name": "alpha"}, headers=nova(ADMIN))
+    assert [p["id"] for p in found.json()["projects"]] == ["alpha"]
+    assert client.get("/identity/v3/projects/beta", headers=nova(ADMIN)).status_code == 200
+    assert client.get("/identity/v3/projects/beta", headers=nova("tok-alpha")).status_code == 404
+    mine = client.get("/identity/v3/projects", headers=nova("tok-alpha")).json()["projects"]
+    assert [p["name"] for p in mine] == ["alpha"]
+    network = client.get("/v2.0/quotas/alpha", headers=nova(ADMIN)).json()["quota"]
+    assert network["port"] == -1
+    assert client.get("/v2.0/quotas/beta", headers=nova("tok-alpha")).status_code == 404

@@ -18,6 +18,8 @@ from pciplane.api import handlers_ops as ops
 from pciplane.api import handlers_quotas as quo
 from pciplane.api import handlers_servers as srv
 from pciplane.api.openstack import keystone as ks
+from pciplane.api.openstack import keystone_projects as kp
+from pciplane.api.openstack import neutron_quotas as nqu
 from pciplane.api.openstack import neutron_root as nroot
 from pciplane.api.openstack import nova_actions as na
 from pciplane.api.openstack import nova_flavors as nf
@@ -107,6 +109,8 @@ ROUTES: tuple[Route, ...] = (
     Route(method="PUT", path="/v2.0/ports/{port_id}", handler=neu.update_port),
     Route(method="DELETE", path="/v2.0/ports/{port_id}", handler=neu.delete_port, status=204),
     Route(method="GET", path="/v2.0/agents", handler=neu.list_agents),
+    Route(method="GET", path="/v2.0/quotas/{project_id}", handler=nqu.show_quota),
+    Route(method="GET", path="/v2.0/quotas/{project_id}/details", handler=nqu.show_quota_details),
     Route(method="GET", path="/v2.0/agents/{agent_id}", handler=neu.show_agent),
     # Keystone v3 (a subset): version documents and tokens.
     Route(method="GET", path=IDENTITY, handler=ks.versions, summary="Keystone: versions"),
@@ -117,6 +121,9 @@ ROUTES: tuple[Route, ...] = (
           summary="Keystone: password in, token out (X-Subject-Token)"),
     Route(method="GET", path=f"{IDENTITY}/v3/auth/tokens", handler=ks.check_token,
           summary="Keystone: validate the X-Subject-Token"),
+    Route(method="GET", path=f"{IDENTITY}/v3/projects", handler=kp.list_projects,
+          summary="Keystone: projects (read-only; what 'openstack quota' looks up)"),
+    Route(method="GET", path=f"{IDENTITY}/v3/projects/{{project_id}}", handler=kp.show_project),
     # Nova v2.1 (a subset, microversions up to api.openstack.microversions.MAX_VERSION).
     Route(method="GET", path=COMPUTE, handler=nr.versions, summary="Nova: versions"),
     Route(method="GET", path=f"{COMPUTE}/", handler=nr.versions, summary="Nova: versions"),
