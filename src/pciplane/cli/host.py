@@ -77,16 +77,21 @@ def _status(host: HostOut) -> str:
 
 def _disable(args: argparse.Namespace) -> int:
     with client_from(args) as client:
-        host = client.disable_host(args.name, reason=args.reason)
-    print_json(host) if args.json else print(f"host {host.name}: {_status(host)}")
+        _print_status(args, client.disable_host(args.name, reason=args.reason))
     return 0
 
 
 def _enable(args: argparse.Namespace) -> int:
     with client_from(args) as client:
-        host = client.enable_host(args.name)
-    print_json(host) if args.json else print(f"host {host.name}: {_status(host)}")
+        _print_status(args, client.enable_host(args.name))
     return 0
+
+
+def _print_status(args: argparse.Namespace, host: HostOut) -> None:
+    if args.json:
+        print_json(host)
+    else:
+        print(f"host {host.name}: {_status(host)}")
 
 
 def _show(args: argparse.Namespace) -> int:
