@@ -60,6 +60,10 @@ def service(db_url: str, fleet: dict[str, object], log: Path) -> Iterator[str]:
     env = {
         **os.environ,
         "PCIPLANE_ADMIN_TOKEN": ADMIN,
+        # One project creates every server: no per-project quota.
+        "PCIPLANE_QUOTA_INSTANCES": "-1",
+        "PCIPLANE_QUOTA_CORES": "-1",
+        "PCIPLANE_QUOTA_RAM": "-1",
         "PCIPLANE_PROJECT_TOKENS": json.dumps({PROJECT: "bench"}),
         "PCIPLANE_DEVICE_SPEC": json.dumps(fleet["device_spec"]),
     }

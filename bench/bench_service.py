@@ -103,6 +103,10 @@ def service(
     env = {
         **os.environ,
         "PCIPLANE_ADMIN_TOKEN": ADMIN,
+        # One project creates every server: no per-project quota.
+        "PCIPLANE_QUOTA_INSTANCES": "-1",
+        "PCIPLANE_QUOTA_CORES": "-1",
+        "PCIPLANE_QUOTA_RAM": "-1",
         "PCIPLANE_PROJECT_TOKENS": json.dumps({PROJECT: "bench"}),
         "PCIPLANE_DEVICE_SPEC": json.dumps(fleet["device_spec"]),
         # The simulated agents register once and never poll: keep their hosts alive.

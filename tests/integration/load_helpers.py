@@ -76,6 +76,10 @@ def service_env(db_url: str, hosts: list[str]) -> dict[str, str]:
             "PCIPLANE_PROJECT_TOKENS": json.dumps({PROJECT_TOKEN: "load"}),
             "PCIPLANE_AGENT_TOKENS": json.dumps({agent_token(h): h for h in hosts}),
             "PCIPLANE_DEVICE_SPEC": json.dumps(GPU_SPEC),
+            # One project creates every server of a load test: no per-project quota.
+            "PCIPLANE_QUOTA_INSTANCES": "-1",
+            "PCIPLANE_QUOTA_CORES": "-1",
+            "PCIPLANE_QUOTA_RAM": "-1",
         }
     )
     return env

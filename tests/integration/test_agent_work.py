@@ -86,7 +86,7 @@ CASES = [
     pytest.param(
         [(item("attach", GPU2), False, "does not exist on this host")], (), id="attach-no-domain"
     ),
-    pytest.param([(item("reboot"), False, "does not know work of kind 'reboot'")], (), id="kind"),
+    pytest.param([(item("migrate"), False, "does not know work of kind 'migrate'")], (), id="kind"),
 ]  # fmt: skip
 
 

@@ -12,6 +12,7 @@ lands on ``hp1``, the in-memory hypervisor that can hot plug (os_stack.py); the 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -131,6 +132,28 @@ def test_the_cli_boots_a_gpu_server_with_sriov_ports_and_tears_it_down(
     assert (unplugged["binding_vif_type"], unplugged["status"], unplugged["device_id"]) == (
         "unbound", "DOWN", "")  # fmt: skip
     assert unplugged["binding_profile"] == {"trusted": "true"}
+    assert _free(stack, HOTPLUG) == free - 3
+
+    # Stop, start and reboot through Nova's server actions; the devices stay claimed.
+    def settled(status: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 30
+        while True:
+            shown = cli(me, "server", "show", name)
+            if shown["status"] == status and shown["OS-EXT-STS:task_state"] is None:
+                return shown
+            assert time.monotonic() < deadline, shown
+            time.sleep(0.2)
+
+    ok(me, "server", "stop", name)
+    assert settled("SHUTOFF")["OS-EXT-STS:power_state"] == 4
+    assert _free(stack, HOTPLUG) == free - 3
+    refused = stack.openstack(me, "server", "reboot", "--soft", name)
+    assert refused.returncode == 1 and "is SHUTOFF: cannot reboot it" in refused.stderr
+    ok(me, "server", "start", name)
+    assert settled("ACTIVE")["OS-EXT-STS:power_state"] == 1
+    ok(me, "server", "reboot", "--hard", "--wait", name)
+    assert settled("ACTIVE")["OS-EXT-STS:vm_state"] == "active"
+    assert cli(me, "port", "show", p_direct)["status"] == "ACTIVE"
     assert _free(stack, HOTPLUG) == free - 3
 
     hypervisors = cli(admin, "hypervisor", "list")

@@ -136,6 +136,8 @@ def _apply_openrc(env: dict[str, str], command: str, cwd: Path) -> None:
     [
         pytest.param("### From nothing, with tokens", 12, "fleet.json", id="tokens"),
         pytest.param("### Images and a server with a disk", 12, "cirros.qcow2", id="images"),
+        pytest.param("### Stop, start, reboot; disabled hosts; quotas", 18, "compute-1.xml",
+                     id="lifecycle"),
         pytest.param("### The openstack CLI and openstacksdk", 20, "demo/pciplane.toml",
                      id="openstack-cli"),
     ],

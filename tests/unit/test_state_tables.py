@@ -13,6 +13,7 @@ from pciplane.core.lifecycle import (
     Fault,
     ServerEvent,
     ServerState,
+    ServerTask,
     WorkEvent,
     WorkState,
     add_fault,
@@ -21,6 +22,7 @@ from pciplane.core.lifecycle import (
 )
 
 B, A, E, D = ServerState.BUILD, ServerState.ACTIVE, ServerState.ERROR, ServerState.DELETED
+S, R, H = ServerState.SHUTOFF, ServerState.REBOOT, ServerState.HARD_REBOOT
 
 
 @pytest.mark.parametrize(
@@ -37,6 +39,18 @@ B, A, E, D = ServerState.BUILD, ServerState.ACTIVE, ServerState.ERROR, ServerSta
         pytest.param(A, ServerEvent.MISMATCH, E, id="mismatch"),
         pytest.param(E, ServerEvent.MISMATCH, E, id="mismatch-again"),
         pytest.param(A, ServerEvent.DELETE_FAILED, E, id="delete-failed"),
+        pytest.param(A, ServerEvent.STOP_REQUESTED, A, id="stop-keeps-active-until-done"),
+        pytest.param(A, ServerEvent.STOPPED, S, id="stopped"),
+        pytest.param(S, ServerEvent.START_REQUESTED, S, id="start-keeps-shutoff-until-done"),
+        pytest.param(S, ServerEvent.RESUMED, A, id="resumed"),
+        pytest.param(A, ServerEvent.REBOOT_REQUESTED, R, id="reboot"),
+        pytest.param(S, ServerEvent.HARD_REBOOT_REQUESTED, H, id="hard-reboot-from-shutoff"),
+        pytest.param(E, ServerEvent.HARD_REBOOT_REQUESTED, H, id="hard-reboot-from-error"),
+        pytest.param(H, ServerEvent.REBOOTED, A, id="rebooted"),
+        pytest.param(R, ServerEvent.REBOOT_FAILED, E, id="reboot-failed"),
+        pytest.param(S, ServerEvent.POWER_FAILED, S, id="start-failed-keeps-shutoff"),
+        pytest.param(S, ServerEvent.DELETE_REQUESTED, S, id="delete-stopped"),
+        pytest.param(R, ServerEvent.MISMATCH, E, id="mismatch-while-rebooting"),
     ],
 )
 def test_allowed_server_moves(state: ServerState, event: ServerEvent, to: ServerState) -> None:
@@ -52,11 +66,22 @@ def test_allowed_server_moves(state: ServerState, event: ServerEvent, to: Server
         pytest.param(D, ServerEvent.DELETED, id="deleted-twice"),
         pytest.param(D, ServerEvent.MISMATCH, id="mismatch-on-deleted"),
         pytest.param(D, ServerEvent.DELETE_REQUESTED, id="delete-deleted"),
+        pytest.param(S, ServerEvent.STOP_REQUESTED, id="stop-shutoff"),
+        pytest.param(A, ServerEvent.START_REQUESTED, id="start-active"),
+        pytest.param(S, ServerEvent.REBOOT_REQUESTED, id="soft-reboot-shutoff"),
+        pytest.param(B, ServerEvent.HARD_REBOOT_REQUESTED, id="hard-reboot-building"),
     ],
 )
 def test_refused_server_moves_name_both_sides(state: ServerState, event: ServerEvent) -> None:
     with pytest.raises(StateError, match=f"a server that is {state} cannot be {event}"):
         server_move(state, event)
+
+
+def test_an_action_waits_for_the_one_under_way() -> None:
+    with pytest.raises(StateError, match=r"ACTIVE \(powering-off\) cannot be reboot_requested"):
+        server_move(A, ServerEvent.REBOOT_REQUESTED, ServerTask.POWERING_OFF)
+    # The agent's answer to the action under way is not an action of its own.
+    assert server_move(A, ServerEvent.STOPPED, ServerTask.POWERING_OFF) is S
 
 
 def test_deleted_is_final() -> None:

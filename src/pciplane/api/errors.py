@@ -75,6 +75,7 @@ STATUS: Mapping[type[e.PciplaneError], int] = {
     e.ConflictError: 409,
     e.AuthError: 401,
     e.ForbiddenError: 403,
+    e.QuotaExceededError: 403,
     e.UnreachableError: 502,
     e.HypervisorError: 502,
     e.UnsupportedOperationError: 501,

@@ -18,15 +18,39 @@ def list_hosts(request: Request, who: Who) -> wh.HostList:
 
 
 def show_host(request: Request, name: NameParam, who: Who) -> wh.HostDetail:
+    """The host; for the admin also the servers on it, with their devices and ports."""
     require_host(who, name)
-    return views.host_detail(services(request).hosts.get(name))
+    svc = services(request)
+    detail = views.host_detail(svc.hosts.get(name))
+    if who.is_admin:
+        placed = svc.servers.find(None, host=name)
+        detail = detail.model_copy(update={"servers": [views.host_server_out(s) for s in placed]})
+    return detail
+
+
+def disable_host(
+    request: Request, name: NameParam, who: Who, body: wh.HostDisableIn | None = None
+) -> wh.HostOut:
+    """No new servers on the host (its own keep running); the reason is kept and shown."""
+    require_admin(who)
+    reason = None if body is None else body.reason
+    return views.host_out(services(request).hosts.set_disabled(name, disabled=True, reason=reason))
+
+
+def enable_host(request: Request, name: NameParam, who: Who) -> wh.HostOut:
+    require_admin(who)
+    return views.host_out(services(request).hosts.set_disabled(name, disabled=False))
 
 
 def register(request: Request, name: NameParam, body: wh.HostReport, who: Who) -> wh.Registration:
     """An agent reports its host; the answer is the host as stored."""
     require_host(who, name)
-    info, redelivered = services(request).hosts.register(name, body.model_dump(exclude_none=True))
-    return wh.Registration(host=views.host_detail(info), redelivered=redelivered)
+    svc = services(request)
+    info, redelivered = svc.hosts.register(name, body.model_dump(exclude_none=True))
+    stopped, changing = svc.lifecycle.expected_power(name)
+    return wh.Registration(
+        host=views.host_detail(info), redelivered=redelivered, stopped=stopped, changing=changing
+    )
 
 
 def take_work(request: Request, name: NameParam, who: Who) -> wh.WorkList:

@@ -13,14 +13,20 @@ from dataclasses import dataclass
 from pciplane.api import handlers_catalog as cat
 from pciplane.api import handlers_hosts as hosts
 from pciplane.api import handlers_images as img
+from pciplane.api import handlers_lifecycle as life
 from pciplane.api import handlers_neutron as neu
 from pciplane.api import handlers_ops as ops
+from pciplane.api import handlers_quotas as quo
 from pciplane.api import handlers_servers as srv
 from pciplane.api.openstack import glance as gl
 from pciplane.api.openstack import keystone as ks
+from pciplane.api.openstack import keystone_projects as kp
+from pciplane.api.openstack import neutron_quotas as nqu
 from pciplane.api.openstack import neutron_root as nroot
+from pciplane.api.openstack import nova_actions as na
 from pciplane.api.openstack import nova_flavors as nf
 from pciplane.api.openstack import nova_interfaces as ni
+from pciplane.api.openstack import nova_quotas as nq
 from pciplane.api.openstack import nova_root as nr
 from pciplane.api.openstack import nova_servers as ns
 from pciplane.api.openstack.endpoints import COMPUTE, COMPUTE_V21, IDENTITY, IMAGE, IMAGE_V2
@@ -63,6 +69,9 @@ ROUTES: tuple[Route, ...] = (
     Route(method="GET", path="/v1/hosts", handler=hosts.list_hosts),
     Route(method="GET", path="/v1/hosts/{name}", handler=hosts.show_host),
     Route(method="PUT", path="/v1/hosts/{name}", handler=hosts.register, summary="agent report"),
+    Route(method="POST", path="/v1/hosts/{name}/disable", handler=hosts.disable_host,
+          summary="no new servers on the host (with a reason)"),
+    Route(method="POST", path="/v1/hosts/{name}/enable", handler=hosts.enable_host),
     Route(method="GET", path="/v1/hosts/{name}/work", handler=hosts.take_work,
           summary="agent: take pending work (also its heartbeat)"),
     Route(method="POST", path="/v1/work/{work_id}", handler=hosts.report_work,
@@ -75,10 +84,21 @@ ROUTES: tuple[Route, ...] = (
     Route(method="GET", path="/v1/servers/{server_id}", handler=srv.show_server),
     Route(method="DELETE", path="/v1/servers/{server_id}", handler=srv.delete_server,
           status=202),
+    Route(method="POST", path="/v1/servers/{server_id}/stop", handler=life.stop_server,
+          status=202, summary="shut the guest down; devices and ports stay claimed"),
+    Route(method="POST", path="/v1/servers/{server_id}/start", handler=life.start_server,
+          status=202, summary="start a stopped server's guest"),
+    Route(method="POST", path="/v1/servers/{server_id}/reboot", handler=life.reboot_server,
+          status=202, summary="reboot (soft, or hard with {\"hard\": true})"),
     Route(method="POST", path="/v1/servers/{server_id}/ports", handler=srv.add_port,
           summary="hot-plug a port into a running server (server add port)"),
     Route(method="DELETE", path="/v1/servers/{server_id}/ports/{port_id}",
           handler=srv.remove_port, summary="hot-unplug a port (server remove port)"),
+    Route(method="GET", path="/v1/quotas", handler=quo.my_quotas,
+          summary="the caller's project's quotas and usage"),
+    Route(method="GET", path="/v1/quotas/{project}", handler=quo.show_quotas),
+    Route(method="PUT", path="/v1/quotas/{project}", handler=quo.set_quotas,
+          summary="set a project's own limits (admin)"),
     # Neutron's v2.0 API, in its own shapes; its version document at the root.
     Route(method="GET", path="/", handler=nroot.versions, summary="Neutron: versions"),
     Route(method="GET", path="/v2.0/extensions", handler=neu.list_extensions),
@@ -98,6 +118,8 @@ ROUTES: tuple[Route, ...] = (
     Route(method="PUT", path="/v2.0/ports/{port_id}", handler=neu.update_port),
     Route(method="DELETE", path="/v2.0/ports/{port_id}", handler=neu.delete_port, status=204),
     Route(method="GET", path="/v2.0/agents", handler=neu.list_agents),
+    Route(method="GET", path="/v2.0/quotas/{project_id}", handler=nqu.show_quota),
+    Route(method="GET", path="/v2.0/quotas/{project_id}/details", handler=nqu.show_quota_details),
     Route(method="GET", path="/v2.0/agents/{agent_id}", handler=neu.show_agent),
     # Keystone v3 (a subset): version documents and tokens.
     Route(method="GET", path=IDENTITY, handler=ks.versions, summary="Keystone: versions"),
@@ -115,6 +137,9 @@ ROUTES: tuple[Route, ...] = (
           summary="Glance: versions"),
     Route(method="GET", path=f"{IMAGE_V2}/images", handler=gl.list_images),
     Route(method="GET", path=f"{IMAGE_V2}/images/{{image_id}}", handler=gl.show_image),
+    Route(method="GET", path=f"{IDENTITY}/v3/projects", handler=kp.list_projects,
+          summary="Keystone: projects (read-only; what 'openstack quota' looks up)"),
+    Route(method="GET", path=f"{IDENTITY}/v3/projects/{{project_id}}", handler=kp.show_project),
     # Nova v2.1 (a subset, microversions up to api.openstack.microversions.MAX_VERSION).
     Route(method="GET", path=COMPUTE, handler=nr.versions, summary="Nova: versions"),
     Route(method="GET", path=f"{COMPUTE}/", handler=nr.versions, summary="Nova: versions"),
@@ -143,6 +168,9 @@ ROUTES: tuple[Route, ...] = (
     Route(method="GET", path=f"{COMPUTE_V21}/servers/{{server_id}}", handler=ns.show_server),
     Route(method="DELETE", path=f"{COMPUTE_V21}/servers/{{server_id}}",
           handler=ns.delete_server, status=204),
+    Route(method="POST", path=f"{COMPUTE_V21}/servers/{{server_id}}/action",
+          handler=na.server_action, status=202,
+          summary="Nova: os-stop, os-start, reboot (SOFT|HARD)"),
     Route(method="GET", path=f"{COMPUTE_V21}/servers/{{server_id}}/os-interface",
           handler=ni.list_interfaces),
     Route(method="POST", path=f"{COMPUTE_V21}/servers/{{server_id}}/os-interface",
@@ -152,6 +180,14 @@ ROUTES: tuple[Route, ...] = (
     Route(method="DELETE", path=f"{COMPUTE_V21}/servers/{{server_id}}/os-interface/{{port_id}}",
           handler=ni.detach_interface, status=202,
           summary="Nova: hot unplug a port (server remove port)"),
+    Route(method="GET", path=f"{COMPUTE_V21}/os-quota-sets/{{project_id}}",
+          handler=nq.show_quota_set),
+    Route(method="GET", path=f"{COMPUTE_V21}/os-quota-sets/{{project_id}}/detail",
+          handler=nq.show_quota_detail),
+    Route(method="GET", path=f"{COMPUTE_V21}/os-quota-sets/{{project_id}}/defaults",
+          handler=nq.show_quota_defaults),
+    Route(method="PUT", path=f"{COMPUTE_V21}/os-quota-sets/{{project_id}}",
+          handler=nq.update_quota_set),
     Route(method="GET", path=f"{COMPUTE_V21}/os-hypervisors", handler=nr.list_hypervisors),
     Route(method="GET", path=f"{COMPUTE_V21}/os-hypervisors/detail",
           handler=nr.list_hypervisors_detail),

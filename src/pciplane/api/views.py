@@ -80,7 +80,35 @@ def host_out(info: HostInfo) -> wh.HostOut:
         devices=len(record.host.devices),
         pools=[pool_out(p) for p in info.pools],
         network=record.agent.to_json() if record.agent else None,  # type: ignore[arg-type]
+        disabled=record.disabled,
+        disabled_reason=record.disabled_reason,
     )
+
+
+def host_server_out(server: ServerRecord) -> wh.HostServerOut:
+    return wh.HostServerOut(
+        id=server.id,
+        name=server.name,
+        project=server.project,
+        state=str(server.state),
+        task=None if server.task is None else str(server.task),
+        devices=list(server.devices),
+        ports=[
+            wh.HostPortOut(
+                id=p.id,
+                name=p.name,
+                vnic_type=str(p.vnic_type),
+                status=str(p.status),
+                pci_slot=_pci_slot(p.bound_profile),
+            )
+            for p in server.ports
+        ],
+    )
+
+
+def _pci_slot(profile: Mapping[str, object]) -> str | None:
+    slot = profile.get("pci_slot")
+    return None if slot is None else str(slot)
 
 
 def host_detail(info: HostInfo) -> wh.HostDetail:

@@ -31,6 +31,7 @@ from pciplane.core.errors import ConfigError
 from pciplane.core.sriov_agent import SriovAgentConfig
 from pciplane.host.agent import Agent, AgentConfig, libvirt_scanner, sysfs_scanner
 from pciplane.host.disks import DiskStore
+from pciplane.host.agent_power import SHUTDOWN_TIMEOUT
 from pciplane.host.libvirt_driver import LibvirtDriver
 from pciplane.host.vf_wiring import VfWirer
 from pciplane.sim.memory_hypervisor import MemoryHypervisor
@@ -123,6 +124,14 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--rescan-interval", type=float, default=30.0, help="seconds between rescans"
     )
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=SHUTDOWN_TIMEOUT,
+        metavar="SECONDS",
+        help="seconds a guest has to shut down cleanly on a stop or a soft reboot before "
+        "it is powered off (Nova's shutdown_timeout; %(default)s)",
+    )
     parser.add_argument("--log-level", default="info", choices=LOG_LEVELS)
     parser.set_defaults(func=run)
 
@@ -135,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.interval <= 0 or args.rescan_interval <= 0:
         raise ConfigError("--interval and --rescan-interval must be positive")
+    if args.shutdown_timeout < 0:
+        raise ConfigError("--shutdown-timeout must not be negative")
     name = args.name or socket.gethostname()
     uri = args.libvirt
     raw, specs = load_device_specs(args.device_spec) if args.device_spec else (None, None)
@@ -161,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
         interval=args.interval,
         rescan_interval=args.rescan_interval,
         network=network,
+        shutdown_timeout=args.shutdown_timeout,
     )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -1,4 +1,6 @@
-"""``pciplane host list|show``: hosts and their pools, used and free."""
+"""``pciplane host list|show|disable|enable``: hosts, their pools used and free, the
+servers on each with the devices and ports they hold, and taking a host out of (and
+back into) scheduling."""
 
 from __future__ import annotations
 
@@ -26,7 +28,14 @@ def register(sub: Any) -> None:
         help="first wait until the host is registered and its agent alive",
     )
     show.set_defaults(func=_show)
-    for p in (listing, show):
+    disable = cmds.add_parser("disable", help="place no new servers on the host")
+    disable.add_argument("name")
+    disable.add_argument("--reason", help="why (shown in 'no valid host' explanations)")
+    disable.set_defaults(func=_disable)
+    enable = cmds.add_parser("enable", help="place servers on the host again")
+    enable.add_argument("name")
+    enable.set_defaults(func=_enable)
+    for p in (listing, show, disable, enable):
         add_client_args(p)
 
 
@@ -43,7 +52,7 @@ def _list(args: argparse.Namespace) -> int:
         print_json(hosts)
         return 0
     print_table(
-        ["NAME", "DEVICES", "USED", "FREE", "GENERATION", "AGENT SEEN"],
+        ["NAME", "DEVICES", "USED", "FREE", "GENERATION", "AGENT SEEN", "STATUS"],
         [
             (
                 h.name,
@@ -52,11 +61,37 @@ def _list(args: argparse.Namespace) -> int:
                 sum(p.free for p in h.pools),
                 h.generation,
                 _age(h),
+                _status(h),
             )
             for h in hosts
         ],
     )
     return 0
+
+
+def _status(host: HostOut) -> str:
+    if not host.disabled:
+        return "enabled"
+    return f"disabled ({host.disabled_reason})" if host.disabled_reason else "disabled"
+
+
+def _disable(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        _print_status(args, client.disable_host(args.name, reason=args.reason))
+    return 0
+
+
+def _enable(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        _print_status(args, client.enable_host(args.name))
+    return 0
+
+
+def _print_status(args: argparse.Namespace, host: HostOut) -> None:
+    if args.json:
+        print_json(host)
+    else:
+        print(f"host {host.name}: {_status(host)}")
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -74,7 +109,7 @@ def _show(args: argparse.Namespace) -> int:
     agent = "alive" if host.alive else "down"
     print(
         f"host {host.name}: {host.devices} devices, generation {host.generation}, "
-        f"agent {agent} (seen {_age(host)})"
+        f"agent {agent} (seen {_age(host)}), {_status(host)}"
     )
     if host.network:
         shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in host.network.items() if v)
@@ -83,4 +118,20 @@ def _show(args: argparse.Namespace) -> int:
         ["POOL", "PHYSNET", "TOTAL", "USED", "FREE"],
         [(p.pool, p.physical_network, p.total, p.used, p.free) for p in host.pools],
     )
+    if host.servers:
+        print()
+        print_table(
+            ["SERVER", "PROJECT", "STATE", "DEVICES", "PORTS"],
+            [
+                (
+                    f"{s.name} ({s.id})",
+                    s.project,
+                    s.state if s.task is None else f"{s.state} ({s.task})",
+                    ", ".join(s.devices),
+                    ", ".join(f"{p.name or p.id} {p.vnic_type} {p.pci_slot or ''}".strip()
+                              for p in s.ports),
+                )
+                for s in host.servers
+            ],
+        )  # fmt: skip
     return 0

@@ -23,7 +23,7 @@ from pciplane.core.errors import PciplaneError
 COMMANDS: tuple[str, ...] = (
     "fit", "lint", "capacity", "sim", "discover",
     "serve", "db", "health", "alias", "flavor", "image", "network", "port", "server", "host",
-    "export", "vf", "agent", "demo", "openrc",
+    "quota", "export", "vf", "agent", "demo", "openrc",
 )  # fmt: skip
 
 Handler = Callable[[argparse.Namespace], int]

@@ -1,4 +1,5 @@
-"""``pciplane server create|list|show|delete``: servers of the caller's project."""
+"""``pciplane server create|list|show|delete|stop|start|reboot``: servers of the caller's
+project."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from pciplane.cli._api import add_client_args, client_from, print_json
 from pciplane.cli.table import print_table
 from pciplane.client import Client
+from pciplane.client.http import SETTLED_STATES
 from pciplane.wire.servers import NicOut
 from pciplane.wire.servers import ServerOut as Server
 
@@ -57,6 +59,48 @@ def register(sub: Any) -> None:
     delete.set_defaults(func=_delete)
     for p in (create, listing, show, delete):
         add_client_args(p)
+    register_power(cmds)
+
+
+#: Each power action's help and the state it ends in.
+POWER_VERBS = {
+    "stop": ("shut the guest down; its devices and ports stay claimed", "SHUTOFF"),
+    "start": ("start a stopped (SHUTOFF) server's guest again", "ACTIVE"),
+    "reboot": ("reboot: clean shutdown and start; --hard: power off, define afresh, start",
+               "ACTIVE"),
+}  # fmt: skip
+
+
+def register_power(cmds: Any) -> None:
+    for verb, (text, _state) in POWER_VERBS.items():
+        action = cmds.add_parser(verb, help=text)
+        action.add_argument("server", help="name or id")
+        if verb == "reboot":
+            action.add_argument(
+                "--hard", action="store_true", help="power off at once and define afresh"
+            )
+        action.add_argument(
+            "--wait", action="store_true", help="wait until the host's agent has done it"
+        )
+        action.add_argument("--timeout", type=float, default=300.0)
+        action.set_defaults(func=_power, verb=verb)
+        add_client_args(action)
+
+
+def _power(args: argparse.Namespace) -> int:
+    """Exit 0 when queued (or, with --wait, done as asked), 1 when it ended otherwise."""
+    with client_from(args) as client:
+        server_id = client.find_server(args.server).id
+        if args.verb == "stop":
+            server = client.stop_server(server_id)
+        elif args.verb == "start":
+            server = client.start_server(server_id)
+        else:
+            server = client.reboot_server(server_id, hard=args.hard)
+        if args.wait:
+            server = client.wait_server(server.id, until=SETTLED_STATES, timeout=args.timeout)
+    _print(args, server)
+    return 1 if args.wait and server.state != POWER_VERBS[args.verb][1] else 0
 
 
 def _print(args: argparse.Namespace, server: Server) -> None:

@@ -29,12 +29,15 @@ from pciplane.core.snapshot import host_to_json
 from pciplane.wire import catalog as wc
 from pciplane.wire import hosts as wh
 from pciplane.wire import images as wi
+from pciplane.wire import quotas as wq
 from pciplane.wire import servers as ws
 from pciplane.wire import whatif as ww
 from pciplane.wire.common import Health
 
 DEFAULT_API = "http://127.0.0.1:8774"
 FINAL_STATES = frozenset({"ACTIVE", "ERROR", "DELETED"})
+#: The states a stop, start or reboot ends in (the action is over once its task is).
+SETTLED_STATES = frozenset({"ACTIVE", "SHUTOFF", "ERROR", "DELETED"})
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -223,6 +226,19 @@ class Client(NeutronCalls):
         path = f"/v1/servers/{segment(server_id, 'the server id')}"
         return self._model(ws.ServerOut, "DELETE", path)
 
+    def stop_server(self, server_id: str) -> ws.ServerOut:
+        """Ask the host's agent to shut the guest down; the server with its task."""
+        path = f"/v1/servers/{segment(server_id, 'the server id')}/stop"
+        return self._model(ws.ServerOut, "POST", path)
+
+    def start_server(self, server_id: str) -> ws.ServerOut:
+        path = f"/v1/servers/{segment(server_id, 'the server id')}/start"
+        return self._model(ws.ServerOut, "POST", path)
+
+    def reboot_server(self, server_id: str, *, hard: bool = False) -> ws.ServerOut:
+        path = f"/v1/servers/{segment(server_id, 'the server id')}/reboot"
+        return self._model(ws.ServerOut, "POST", path, {"hard": hard})
+
     def wait_server(
         self,
         server_id: str,
@@ -317,6 +333,22 @@ class Client(NeutronCalls):
                 f"cannot download image {image_id} from {self.api}: {exc}"
             ) from exc
         return digest.hexdigest()
+    def disable_host(self, name: str, *, reason: str | None = None) -> wh.HostOut:
+        path = f"/v1/hosts/{segment(name, 'the host name')}/disable"
+        return self._model(wh.HostOut, "POST", path, {"reason": reason})
+
+    def enable_host(self, name: str) -> wh.HostOut:
+        path = f"/v1/hosts/{segment(name, 'the host name')}/enable"
+        return self._model(wh.HostOut, "POST", path)
+
+    def show_quotas(self, project: str | None = None) -> wq.QuotaSetOut:
+        """A project's quotas with their usage (the caller's own when None)."""
+        path = "/v1/quotas" if project is None else f"/v1/quotas/{segment(project, 'the project')}"
+        return self._model(wq.QuotaSetOut, "GET", path)
+
+    def set_quotas(self, project: str, limits: Mapping[str, int | None]) -> wq.QuotaSetOut:
+        path = f"/v1/quotas/{segment(project, 'the project')}"
+        return self._model(wq.QuotaSetOut, "PUT", path, {"limits": dict(limits)})
 
     # --- the agent's side -----------------------------------------------------------
 

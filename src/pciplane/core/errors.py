@@ -34,6 +34,7 @@ adapter edge (``raise DomainError(...) from exc``)::
     ├── ConflictError                a concurrent writer won (generation mismatch)
     ├── AuthError                    no credentials, or unknown ones
     ├── ForbiddenError               known credentials that may not do this
+    ├── QuotaExceededError           the project's quota does not cover the request
     ├── UnreachableError             the service did not answer (client side)
     └── HypervisorError              the hypervisor refused or failed an operation
         └── UnsupportedOperationError   the hypervisor driver does not implement it
@@ -308,6 +309,14 @@ class ForbiddenError(PciplaneError):
 
     code = "pciplane.auth.forbidden"
     title = "Forbidden"
+
+
+class QuotaExceededError(PciplaneError):
+    """The request would take the project over a quota; names the quota, the usage and
+    the request (Nova's OverQuota, a 403)."""
+
+    code = "pciplane.quota.exceeded"
+    title = "Quota exceeded"
 
 
 class UnreachableError(PciplaneError):

@@ -1,4 +1,6 @@
-"""Rules about whole hosts, outside the device pipeline: ``sriov_only``.
+"""Rules about whole hosts, outside the device pipeline: ``sriov_only``, and hosts an
+operator disabled (``host disable --reason``: Nova's disabled compute service, which its
+ComputeFilter rules out).
 
 A host whose agent says ``sriov_only`` takes only servers with at least one SR-IOV port
 (neutron-sriov-binding.md §5), however many of its other devices are free. The rule is
@@ -18,6 +20,18 @@ from pciplane.core.index import FleetFit
 from pciplane.core.request import RequestSource
 
 SRIOV_ONLY_REASON = "the host takes only servers with an SR-IOV port (sriov_only)"
+DISABLED_REASON = "host disabled by an operator"
+
+
+def disabled_reason(reason: str | None) -> str:
+    """``host disabled by an operator: maintenance``: the words of the rule."""
+    return f"{DISABLED_REASON}: {reason}" if reason else DISABLED_REASON
+
+
+def disabled_hosts(disabled: Mapping[str, str | None]) -> dict[str, str]:
+    """Hosts an operator disabled (name -> their reason, or None), with why they take
+    no new server."""
+    return {name: disabled_reason(reason) for name, reason in disabled.items()}
 
 
 def has_sriov_port(guest: GuestRequest) -> bool:

@@ -3,8 +3,10 @@
 Like devices (:mod:`pciplane.core.device`), servers and the work items agents take
 change state only through a table here; the store persists the state a table returns
 and writes it with ``WHERE state IN (allowed)``, so two processes can never both make
-a move that only one may make. The server states are Nova's (``BUILD``, ``ACTIVE``,
-``ERROR``, ``DELETED``); the task shows an action under way (Nova's ``task_state``).
+a move that only one may make. The server states are Nova's statuses (``BUILD``,
+``ACTIVE``, ``SHUTOFF``, ``REBOOT``, ``HARD_REBOOT``, ``ERROR``, ``DELETED``); the task
+shows an action under way (Nova's ``task_state``). A move marked ``idle`` starts an
+action and so is refused while another is under way (a stop while a reboot runs).
 """
 
 from __future__ import annotations
@@ -19,14 +21,21 @@ from pciplane.core.errors import StateError
 class ServerState(enum.StrEnum):
     BUILD = "BUILD"  # being placed or started
     ACTIVE = "ACTIVE"  # its guest runs; its devices are allocated
+    SHUTOFF = "SHUTOFF"  # its guest is stopped; its devices and ports stay claimed
+    REBOOT = "REBOOT"  # a soft reboot (clean shutdown, then start) is under way
+    HARD_REBOOT = "HARD_REBOOT"  # a hard reboot (power off, define afresh, start)
     ERROR = "ERROR"  # placement, start or reconciliation failed; the reason says why
     DELETED = "DELETED"  # gone; kept for the record
 
 
 class ServerTask(enum.StrEnum):
-    """An action under way on a server (Nova's ``task_state``)."""
+    """An action under way on a server (Nova's ``task_state``, with Nova's names)."""
 
     DELETING = "deleting"
+    POWERING_OFF = "powering-off"
+    POWERING_ON = "powering-on"
+    REBOOTING = "rebooting"
+    REBOOTING_HARD = "rebooting_hard"
 
 
 class ServerEvent(enum.StrEnum):
@@ -39,18 +48,41 @@ class ServerEvent(enum.StrEnum):
     DELETED = "deleted"  # the guest is gone and its devices are free
     DELETE_FAILED = "delete_failed"  # the agent could not stop the guest
     MISMATCH = "mismatch"  # the host reports that the guest is not as claimed
+    STOP_REQUESTED = "stop_requested"  # the agent is asked to shut the guest down
+    STOPPED = "stopped"  # the guest is shut off; its devices stay claimed
+    START_REQUESTED = "start_requested"  # the agent is asked to start a stopped guest
+    RESUMED = "resumed"  # the stopped guest runs again
+    REBOOT_REQUESTED = "reboot_requested"  # the agent is asked to restart the guest
+    HARD_REBOOT_REQUESTED = "hard_reboot_requested"  # ... power off, define afresh, start
+    REBOOTED = "rebooted"  # the guest runs again after a reboot
+    POWER_FAILED = "power_failed"  # a stop or a start failed; the guest is as it was
+    REBOOT_FAILED = "reboot_failed"  # a reboot failed; the guest may be down
 
 
 @dataclass(frozen=True, slots=True)
 class Move:
     """One row of a table: from which states an event is allowed, and where it leads
-    (None: the state stays, only the task changes)."""
+    (None: the state stays, only the task changes); ``idle``: only from a server with
+    no action under way (no task)."""
 
     allowed_from: frozenset[str]
     to: str | None
+    idle: bool = False
 
 
-_LIVE = frozenset({ServerState.BUILD, ServerState.ACTIVE, ServerState.ERROR})
+_LIVE = frozenset(
+    {
+        ServerState.BUILD,
+        ServerState.ACTIVE,
+        ServerState.SHUTOFF,
+        ServerState.REBOOT,
+        ServerState.HARD_REBOOT,
+        ServerState.ERROR,
+    }
+)
+#: States in which a guest is defined on its host (its devices allocated).
+_ON_HOST = frozenset({ServerState.ACTIVE, ServerState.SHUTOFF})
+_REBOOTING = frozenset({ServerState.REBOOT, ServerState.HARD_REBOOT})
 
 SERVER_MOVES: Mapping[ServerEvent, Move] = {
     ServerEvent.PLACED: Move(frozenset({ServerState.BUILD}), ServerState.BUILD),
@@ -62,15 +94,37 @@ SERVER_MOVES: Mapping[ServerEvent, Move] = {
     ServerEvent.DELETED: Move(_LIVE, ServerState.DELETED),
     ServerEvent.DELETE_FAILED: Move(_LIVE, ServerState.ERROR),
     ServerEvent.MISMATCH: Move(_LIVE, ServerState.ERROR),
+    ServerEvent.STOP_REQUESTED: Move(frozenset({ServerState.ACTIVE}), None, idle=True),
+    ServerEvent.STOPPED: Move(frozenset({ServerState.ACTIVE}), ServerState.SHUTOFF),
+    ServerEvent.START_REQUESTED: Move(frozenset({ServerState.SHUTOFF}), None, idle=True),
+    ServerEvent.RESUMED: Move(frozenset({ServerState.SHUTOFF}), ServerState.ACTIVE),
+    ServerEvent.REBOOT_REQUESTED: Move(
+        frozenset({ServerState.ACTIVE}), ServerState.REBOOT, idle=True
+    ),
+    # Nova allows a hard reboot from stopped and from error: it is how an operator
+    # brings back a guest whose domain was lost (a mismatch), from the plan.
+    ServerEvent.HARD_REBOOT_REQUESTED: Move(
+        frozenset({ServerState.ACTIVE, ServerState.SHUTOFF, ServerState.ERROR}),
+        ServerState.HARD_REBOOT,
+        idle=True,
+    ),
+    ServerEvent.REBOOTED: Move(_REBOOTING, ServerState.ACTIVE),
+    ServerEvent.POWER_FAILED: Move(_ON_HOST, None),
+    ServerEvent.REBOOT_FAILED: Move(_REBOOTING, ServerState.ERROR),
 }
 
 
-def server_move(state: ServerState, event: ServerEvent) -> ServerState:
-    """The state ``event`` leads to from ``state``; :class:`StateError` when not allowed."""
+def server_move(
+    state: ServerState, event: ServerEvent, task: ServerTask | None = None
+) -> ServerState:
+    """The state ``event`` leads to from ``state`` (with ``task`` under way);
+    :class:`StateError` when not allowed."""
     move = SERVER_MOVES[event]
     if state not in move.allowed_from:
         allowed = ", ".join(sorted(move.allowed_from))
         raise StateError(f"a server that is {state} cannot be {event} (only from {allowed})")
+    if move.idle and task is not None:
+        raise StateError(f"a server that is {state} ({task}) cannot be {event} until that ends")
     return state if move.to is None else ServerState(move.to)
 
 
@@ -83,9 +137,13 @@ class WorkKind(enum.StrEnum):
     """What an agent is asked to do with a server's guest."""
 
     START = "start"
-    STOP = "stop"
+    STOP = "stop"  # destroy and undefine: the server is being deleted
     ATTACH = "attach"
     DETACH = "detach"
+    POWER_OFF = "power_off"  # shut the guest down cleanly (destroy after a timeout)
+    POWER_ON = "power_on"  # start the stopped guest, defined from its plan
+    REBOOT = "reboot"  # clean shutdown, then start (Nova's soft reboot)
+    HARD_REBOOT = "hard_reboot"  # power off, define afresh from the plan, start
 
 
 class WorkState(enum.StrEnum):

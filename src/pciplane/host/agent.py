@@ -39,6 +39,7 @@ from pciplane.core.snapshot import device_from_json
 from pciplane.core.spec import DeviceSpec
 from pciplane.core.sriov_agent import SriovAgentConfig
 from pciplane.host import nodedev, sysfs, topology
+from pciplane.host.agent_power import SHUTDOWN_TIMEOUT
 from pciplane.host.agent_work import Outcome, WorkRunner
 from pciplane.host.discovery import diff
 from pciplane.host.disks import DiskStore
@@ -100,6 +101,8 @@ class AgentConfig:
     network: SriovAgentConfig = field(default_factory=SriovAgentConfig)
     #: The host's allocation settings (Nova's names), reported with each registration.
     allocation: Allocation = field(default_factory=Allocation)
+    #: Seconds a guest has to shut down cleanly before it is powered off.
+    shutdown_timeout: float = SHUTDOWN_TIMEOUT
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -132,10 +135,16 @@ class Agent:
         self.stored: tuple[PciDevice, ...] = ()
         #: Addresses the service keeps for this host though the host no longer has them.
         self.kept: frozenset[PciAddress] = frozenset()
+        #: Servers of this host the service has stopped, or is stopping, starting or
+        #: rebooting, from the last registration (their guests may be shut off).
+        self.stopped: frozenset[str] = frozenset()
+        self.changing: frozenset[str] = frozenset()
         self._next_scan = 0.0
         self._unsent: list[_Sent] = []
         self._queue: list[WorkOut] = []
-        self.work = WorkRunner(hypervisor, wirer, disks)
+        self.work = WorkRunner(
+            hypervisor, wirer, disks, shutdown_timeout=config.shutdown_timeout
+        )
 
     # --- inventory --------------------------------------------------------------------
 
@@ -173,6 +182,8 @@ class Agent:
         )
         where = f"host {self.config.name} as the service has it"
         self.stored = tuple(device_from_json(d, where=where) for d in stored.device_list)
+        self.stopped = frozenset(answer.stopped)
+        self.changing = frozenset(answer.changing)
         self._note_kept(self.stored, scan.devices)
         return answer
 
@@ -205,7 +216,9 @@ class Agent:
         claims = claims_of(self.stored)
         domains = self.hypervisor.list_domains()
         names = {d.devname: d.address for d in self.reported or () if d.devname}
-        found = reconcile(claims, domains, by_devname=names)
+        found = reconcile(
+            claims, domains, by_devname=names, stopped=self.stopped, changing=self.changing
+        )
         if not found:
             log.info(
                 "reconciled: %d domain(s), %d server(s) holding devices, no mismatch",

@@ -1,4 +1,5 @@
-"""What the agent does for one work item: start, stop, attach or detach a server's domain.
+"""What the agent does for one work item: start, stop, attach or detach a server's domain
+(and power it off, on, or reboot it: :mod:`pciplane.host.agent_power`).
 
 Each item carries the server's guest plan (:class:`pciplane.core.guest.GuestPlan`); the
 agent renders it as domain XML for this hypervisor and never re-decides what the
@@ -20,6 +21,7 @@ from pciplane.core.address import PciAddress
 from pciplane.core.errors import HypervisorError, NotFoundError, PciplaneError
 from pciplane.core.guest import AttachMode, GuestPlan
 from pciplane.host.disks import DiskStore
+from pciplane.host.agent_power import SHUTDOWN_TIMEOUT, PowerWork
 from pciplane.host.domain_xml import (
     HeldDevice,
     domain_device,
@@ -74,11 +76,19 @@ class WorkRunner:
         hypervisor: Hypervisor,
         wirer: VfWirer | None = None,
         disks: DiskStore | None = None,
+        *,
+        shutdown_timeout: float = SHUTDOWN_TIMEOUT,
     ) -> None:
         self.hypervisor = hypervisor
         self.wirer = wirer if wirer is not None else VfWirer(None)
         self.disks = disks
         self._wired: list[Wired] = []
+        self.power = PowerWork(
+            hypervisor,
+            start=self._start,
+            existing=self._existing,
+            shutdown_timeout=shutdown_timeout,
+        )
 
     def run(self, item: WorkOut) -> Outcome:
         """The item's outcome; hypervisor errors and a malformed plan become a failure."""
@@ -88,6 +98,7 @@ class WorkRunner:
             "stop": self._stop,
             "attach": self._attach,
             "detach": self._detach,
+            **self.power.actions(),
         }
         action = actions.get(item.kind)
         if action is None:
@@ -154,6 +165,14 @@ class WorkRunner:
         path = self.disks.prepare(plan)
         return None if path is None else str(path)
 
+    def _has_disk(self, plan: GuestPlan) -> bool:
+        """The server's overlay is there already (a power-on, a hard reboot)."""
+        return (
+            plan.disk is not None
+            and self.disks is not None
+            and self.disks.overlay_of(plan.uuid).is_file()
+        )
+
     def _drop_disk(self, plan: GuestPlan) -> str:
         """Remove the server's overlay (the cached image stays); what was done, for the log."""
         if plan.disk is None or self.disks is None:
@@ -177,19 +196,27 @@ class WorkRunner:
         if existing is not None and existing.state is PowerState.RUNNING:
             self._check_held(existing, plan)
             return f"already running with {_show(_held_keys(existing.devices))}", None
+        # A power-on or a hard reboot starts a guest whose disk holds its data: a failed
+        # start removes only an overlay it made itself.
+        kept = self._has_disk(plan)
         disk = self._make_disk(plan)
+
+        def undo_disk() -> None:
+            if not kept:
+                self._drop_disk(plan)
+
         try:
             domain = domain_for_plan(plan, virt_type=self.hypervisor.virt_type, disk_path=disk)
             xml = render_domain(domain)
         except PciplaneError:
-            self._drop_disk(plan)
+            undo_disk()
             raise
         self._wire(plan)
         try:
             record = self.hypervisor.define(xml)
         except PciplaneError:
             self._unwire(plan)
-            self._drop_disk(plan)
+            undo_disk()
             raise
         try:
             record = self.hypervisor.start(record.name)
@@ -197,7 +224,7 @@ class WorkRunner:
         except PciplaneError:
             self._discard(record.name)
             self._unwire(plan)
-            self._drop_disk(plan)
+            undo_disk()
             raise
         return f"defined and started, holding {_show(_held_keys(record.devices))}", xml
 

@@ -1,7 +1,8 @@
 """The adapter over libvirt-python: domains that hold PCI devices, and what they hold.
 
-It defines, starts, destroys and undefines domains, hot-plugs devices into running ones
-(``VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG``: now and across restarts), and
+It defines, starts, shuts down (cleanly, or at once), destroys and undefines domains,
+hot-plugs devices into running ones (``VIR_DOMAIN_AFFECT_LIVE |
+VIR_DOMAIN_AFFECT_CONFIG``: now and across restarts), and
 lists every domain with the host devices its XML holds, which is the truth the service
 reconciles its claims against. Every ``libvirt.libvirtError`` stops here and becomes a
 pciplane error (DESIGN.md "translated at the adapter edge"): ``VIR_ERR_NO_SUPPORT`` an
@@ -14,6 +15,7 @@ code runs on ``qemu:///system``, ``test:///`` and the tests' in-memory hyperviso
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +35,8 @@ from pciplane.host.domain_xml import (
 
 AFFECT_LIVE: int = libvirt.VIR_DOMAIN_AFFECT_LIVE
 AFFECT_CONFIG: int = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+#: Seconds between looks at a guest that was asked to shut down.
+SHUTDOWN_POLL_S = 0.1
 
 
 class DomainHandle(Protocol):
@@ -42,6 +46,7 @@ class DomainHandle(Protocol):
     def UUIDString(self) -> str: ...
     def isActive(self) -> int: ...
     def create(self) -> int: ...
+    def shutdown(self) -> int: ...
     def destroy(self) -> int: ...
     def undefine(self) -> int: ...
     def XMLDesc(self, flags: int = 0) -> str: ...
@@ -84,6 +89,7 @@ class Hypervisor(Protocol):
     def define(self, domain: Domain | str) -> DomainRecord: ...
     def start(self, name: str) -> DomainRecord: ...
     def destroy(self, name: str) -> DomainRecord | None: ...
+    def shutdown(self, name: str, *, timeout: float) -> bool: ...
     def undefine(self, name: str) -> None: ...
     def attach(
         self, name: str, device: DomainDevice | str, *, persistent: bool = True
@@ -187,6 +193,26 @@ class LibvirtDriver:
             return self._record(handle, "destroy")
         except NotFoundError:
             return None
+
+    def shutdown(self, name: str, *, timeout: float) -> bool:
+        """Ask the guest to power off (``virDomainShutdown``: ACPI) and wait up to
+        ``timeout`` seconds; a guest still running then is powered off at once
+        (``virDomainDestroy``), as Nova's clean shutdown does after ``shutdown_timeout``.
+        True when the guest shut down by itself."""
+        handle = self._lookup(name, "shut down")
+        with self._translated("shut down", name):
+            handle.shutdown()
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._translated("shut down", name):
+                if not handle.isActive():
+                    return True
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(SHUTDOWN_POLL_S)
+        with self._translated("shut down", name):
+            handle.destroy()
+        return False
 
     def undefine(self, name: str) -> None:
         handle = self._lookup(name, "undefine")

@@ -12,8 +12,9 @@ Rules, for each server holding devices on this host:
   out again when the host registers and settles it;
 - devices *allocated* (the server is ACTIVE) but no domain with its UUID: a mismatch;
 - a domain whose PCI devices differ from the allocation: a mismatch naming both sets;
-- a domain that holds the right devices but is shut off: a mismatch (the server is
-  ACTIVE in the service).
+- a domain that holds the right devices but is shut off while the server is ACTIVE, or
+  running while the server is SHUTOFF (stopped): a mismatch; while a stop, start or
+  reboot is under way either is fine.
 
 And a domain that holds PCI devices but matches no claim on this host is a mismatch
 with no server named. Domains holding no PCI device are not the service's concern.
@@ -21,13 +22,23 @@ with no server named. Domains holding no PCI device are not the service's concer
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import enum
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pciplane.core.address import PciAddress
 from pciplane.core.device import PciDevice, Status
 from pciplane.host.domain_xml import HeldDevice
 from pciplane.host.libvirt_driver import DomainRecord, PowerState
+
+
+class Power(enum.Enum):
+    """How the service wants a server's guest: running (ACTIVE), shut off (SHUTOFF), or
+    either while a stop, start or reboot is under way."""
+
+    RUNNING = "running"
+    SHUT_OFF = "shut-off"
+    CHANGING = "changing"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -81,7 +92,12 @@ def _show(addresses: Iterable[PciAddress]) -> str:
     return ", ".join(str(a) for a in listed) if listed else "no PCI device"
 
 
-def _judge(claim: Claim, domain: DomainRecord | None, held: frozenset[PciAddress]) -> str | None:
+def _judge(
+    claim: Claim,
+    domain: DomainRecord | None,
+    held: frozenset[PciAddress],
+    power: Power = Power.RUNNING,
+) -> str | None:
     if not claim.active:
         return None
     if domain is None:
@@ -94,7 +110,11 @@ def _judge(claim: Claim, domain: DomainRecord | None, held: frozenset[PciAddress
             f"domain {domain.name} holds {_show(held)} but the service allocated "
             f"{_show(claim.addresses)} to its server"
         )
-    if domain.state is not PowerState.RUNNING:
+    if power is Power.CHANGING:
+        return None
+    if power is Power.SHUT_OFF and domain.state is PowerState.RUNNING:
+        return f"domain {domain.name} is {domain.state} but its server is SHUTOFF"
+    if power is Power.RUNNING and domain.state is not PowerState.RUNNING:
         return f"domain {domain.name} is {domain.state} but its server is ACTIVE"
     return None
 
@@ -104,15 +124,27 @@ def reconcile(
     domains: Sequence[DomainRecord],
     *,
     by_devname: Mapping[str, PciAddress] | None = None,
+    stopped: Collection[str] = (),
+    changing: Collection[str] = (),
 ) -> tuple[Mismatch, ...]:
-    """Every disagreement between the claims and the domains, servers first."""
+    """Every disagreement between the claims and the domains, servers first.
+
+    ``stopped``: servers whose guest the service has shut off (SHUTOFF); ``changing``:
+    servers with a stop, start or reboot under way, whose guest may be either."""
     names = by_devname or {}
     by_uuid = {d.uuid: d for d in domains}
     found: list[Mismatch] = []
     for claim in claims.values():
         domain = by_uuid.get(claim.server_id)
         held = held_pci(domain.devices, names) if domain is not None else frozenset()
-        detail = _judge(claim, domain, held)
+        power = (
+            Power.CHANGING
+            if claim.server_id in changing
+            else Power.SHUT_OFF
+            if claim.server_id in stopped
+            else Power.RUNNING
+        )
+        detail = _judge(claim, domain, held, power)
         if detail is not None:
             name = domain.name if domain is not None else None
             found.append(Mismatch(server_id=claim.server_id, domain=name, detail=detail))

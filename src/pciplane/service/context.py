@@ -14,10 +14,12 @@ from pciplane.service.hotplug import HotPlugService
 from pciplane.service.housekeeping import Housekeeper
 from pciplane.service.identity import IdentityService
 from pciplane.service.images import ImageService
+from pciplane.service.lifecycle import LifecycleService
 from pciplane.service.metrics import FleetGauges, Metrics
 from pciplane.service.networks import NetworkService
 from pciplane.service.nics import NicService
 from pciplane.service.ports import PortFactory, PortService
+from pciplane.service.quotas import QuotaService
 from pciplane.service.reconcile import ReconcileService
 from pciplane.service.scheduler import Scheduler
 from pciplane.service.servers import ServerService
@@ -39,6 +41,8 @@ class Services:
     networks: NetworkService
     ports: PortService
     hotplug: HotPlugService
+    lifecycle: LifecycleService
+    quotas: QuotaService
     agents: AgentService
     identity: IdentityService
     images: ImageService
@@ -66,21 +70,26 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
     scheduler = Scheduler(db, settings, metrics)
     binder = Binder(settings)
     factory = PortFactory(settings)
-    server_service = ServerService(db, settings, scheduler, NicService(binder, factory))
-    hotplug = HotPlugService(db, settings, scheduler, binder)
+    nics = NicService(binder, factory)
+    quotas = QuotaService(db, settings)
+    server_service = ServerService(db, settings, scheduler, nics, quotas)
+    hotplug = HotPlugService(db, settings, scheduler, binder, quotas)
+    lifecycle = LifecycleService(db, settings, nics)
     return Services(
         settings=settings,
         db=db,
         metrics=metrics,
         scheduler=scheduler,
         servers=server_service,
-        hosts=HostService(db, settings, scheduler, server_service, hotplug),
+        hosts=HostService(db, settings, scheduler, server_service, hotplug, lifecycle),
         catalog=CatalogService(db, settings),
         reconcile=ReconcileService(db),
         housekeeper=Housekeeper(db, settings, server_service),
         networks=NetworkService(db, settings),
         ports=PortService(db, settings, binder, factory),
         hotplug=hotplug,
+        lifecycle=lifecycle,
+        quotas=quotas,
         agents=AgentService(db, settings),
         identity=IdentityService(settings),
         images=ImageService(db, settings),

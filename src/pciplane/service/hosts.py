@@ -21,10 +21,12 @@ from pciplane.core.fleet import Fleet, Host
 from pciplane.core.guest import GuestPlan, domain_name
 from pciplane.core.lifecycle import OPEN_WORK, WorkEvent, WorkKind
 from pciplane.core.pool import PoolUsage, pool_usage
+from pciplane.core.power import ACTION_OF_WORK
 from pciplane.core.snapshot import dump_fleet, host_from_json
 from pciplane.core.spec import resolve_specs
 from pciplane.core.sriov_agent import SriovAgentConfig, apply_to_host
 from pciplane.service.hotplug import HotPlugService
+from pciplane.service.lifecycle import LifecycleService
 from pciplane.service.metrics import Sample
 from pciplane.service.retry import on_conflict
 from pciplane.service.scheduler import Scheduler
@@ -39,6 +41,7 @@ from pciplane.store.hosts import (
     load_host,
     load_hosts,
     register_host,
+    set_disabled,
     touch,
 )
 from pciplane.store.servers import ServerRecord, WorkRecord, server_counts
@@ -86,12 +89,14 @@ class HostService:
         scheduler: Scheduler,
         servers: ServerService,
         hotplug: HotPlugService,
+        lifecycle: LifecycleService,
     ) -> None:
         self.db = db
         self.settings = settings
         self.scheduler = scheduler
         self.servers = servers
         self.hotplug = hotplug
+        self.lifecycle = lifecycle
         #: ``name -> (generation, pools)``: a host's pools are counted once per generation.
         self._pools: dict[str, tuple[int, tuple[PoolUsage, ...]]] = {}
 
@@ -141,6 +146,14 @@ class HostService:
     def get(self, name: str) -> HostInfo:
         with self.db.read() as conn:
             return self._info(load_host(conn, name), time.time())
+
+    def set_disabled(self, name: str, *, disabled: bool, reason: str | None = None) -> HostInfo:
+        """``host disable|enable``: no new server is placed on a disabled host (its
+        servers run on, stop, start and reboot as before); the reason is what every
+        "no valid host" names for it."""
+        with self.db.write() as conn:
+            set_disabled(conn, name, disabled=disabled, reason=reason)
+        return self.get(name)
 
     def export(self) -> dict[str, object]:
         """The live state as a ``pciplane-fleet/1`` snapshot (shared/fleet-format.md)."""
@@ -218,6 +231,8 @@ class HostService:
             self.servers.started(work, ok=ok, reason=reason, domain_xml=domain_xml, wired=wired)
         elif work.kind is WorkKind.STOP:
             self.servers.stopped(work, ok=ok, reason=reason)
+        elif work.kind in ACTION_OF_WORK:
+            self.lifecycle.finished(work, ok=ok, reason=reason, domain_xml=domain_xml, wired=wired)
         elif work.port_id is not None:
             self.hotplug.finish(work, ok=ok, reason=reason, code=code, wired=wired)
         else:

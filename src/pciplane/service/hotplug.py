@@ -44,9 +44,11 @@ from pciplane.core.lifecycle import (
     WorkKind,
     WorkState,
 )
+from pciplane.core.quota import PORT_PREFIX, server_request
 from pciplane.service.binding import UNBOUND_VALUES, Binder
 from pciplane.service.networks import Caller
 from pciplane.service.nics import PlannedNic, PortClaim, flavor_numa_policy, port_request
+from pciplane.service.quotas import Guard, QuotaService, nic_physnets
 from pciplane.service.retry import on_conflict
 from pciplane.service.scheduler import Scheduler
 from pciplane.service.settings import Settings
@@ -63,12 +65,18 @@ POLL_S = 0.05
 
 class HotPlugService:
     def __init__(
-        self, db: Database, settings: Settings, scheduler: Scheduler, binder: Binder
+        self,
+        db: Database,
+        settings: Settings,
+        scheduler: Scheduler,
+        binder: Binder,
+        quotas: QuotaService | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.scheduler = scheduler
         self.binder = binder
+        self.quotas = quotas
 
     # --- the user's side ----------------------------------------------------------
 
@@ -102,17 +110,31 @@ class HotPlugService:
             self._alive(conn, str(server.host))
         request = port_request(port, network, flavor_numa_policy(dict(server.extra_specs)))
         nic = PlannedNic(port=port, network=network, new=False, owner=None, request=request)
+        guard = self._quota_guard(server, nic)
         work_id = on_conflict(
-            lambda _k: self._claim_and_queue(server, nic),
+            lambda _k: self._claim_and_queue(server, nic, guard),
             retries=self.settings.claim_retries,
             metrics=self.scheduler.metrics,
         )
         self._wait(work_id, server, f"add {port.label()} to")
         return self._port(port.id)
 
-    def _claim_and_queue(self, server: ServerRecord, nic: PlannedNic) -> int:
+    def _quota_guard(self, server: ServerRecord, nic: PlannedNic) -> Guard | None:
+        """An SR-IOV port counts against its project's quota for its physical network."""
+        if self.quotas is None or nic.request is None:
+            return None
+        wanted = server_request(
+            vcpus=0, ram=0, extra_specs={}, physnets=nic_physnets([nic.network])
+        )
+        wanted = {k: v for k, v in wanted.items() if k.startswith(PORT_PREFIX)}
+        self.quotas.check_now(server.project, wanted)
+        return self.quotas.guard(server.project, wanted)
+
+    def _claim_and_queue(self, server: ServerRecord, nic: PlannedNic, guard: Guard | None) -> int:
         """One transaction: the device (generation-checked), the port bound, the attach."""
         with self.db.write() as conn:
+            if guard is not None:
+                guard(conn)
             record = load_host(conn, str(server.host))
             view = HostView.build(record.host, self.scheduler.default_specs)
             guest = GuestRequest(

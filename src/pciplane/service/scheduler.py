@@ -33,7 +33,7 @@ from pciplane.core.explain import group_by_reason
 from pciplane.core.fit import GuestRequest, HostView, Outcome, Verdict
 from pciplane.core.fleet import replace_devices
 from pciplane.core.guest import GuestPlan, plan_for_claim
-from pciplane.core.host_rules import capacity_with_rules, ruled_out
+from pciplane.core.host_rules import capacity_with_rules, disabled_hosts, ruled_out
 from pciplane.core.index import FleetFit, FleetIndex, HostReason
 from pciplane.core.lifecycle import ServerEvent, WorkKind
 from pciplane.core.spec import DeviceSpec, parse_device_specs
@@ -253,8 +253,13 @@ class Scheduler:
         return down
 
     def refused(self, guest: GuestRequest) -> dict[str, str]:
-        """Hosts the host rules refuse ``guest`` (``sriov_only``), with why."""
-        return ruled_out((r.host for r in self.known.values()), guest)
+        """Hosts the host rules refuse ``guest`` (``sriov_only``; an operator disabled
+        them), with why."""
+        disabled = {n: r.disabled_reason for n, r in self.known.items() if r.disabled}
+        return {
+            **ruled_out((r.host for r in self.known.values()), guest),
+            **disabled_hosts(disabled),
+        }
 
     def _judged(self, guest: GuestRequest) -> FleetFit:
         """Every live host's answer; hosts a whole-host rule refuses (an agent that is
@@ -310,18 +315,23 @@ class Scheduler:
         *,
         new: bool,
         hook: ClaimHook | None = None,
+        guard: Callable[[Connection], None] | None = None,
     ) -> Placement:
         """Choose a host, claim the devices and queue the start, in one transaction.
 
         ``new``: the server row is written with the claim (a create); otherwise the
         server exists without a host (a reschedule). ``hook``: the server's ports, bound
-        and written in the same transaction. NoFitError when no host fits.
+        and written in the same transaction. ``guard``: run first in that transaction
+        (the project's quota check); what it raises writes nothing. NoFitError when no
+        host fits.
         """
         started = time.perf_counter()
         with self.lock:
             try:
                 placement = on_conflict(
-                    lambda k: self._attempt(server, guest, exclude, k, new=new, hook=hook),
+                    lambda k: self._attempt(
+                        server, guest, exclude, k, new=new, hook=hook, guard=guard
+                    ),
                     retries=self.settings.claim_retries,
                     metrics=self.metrics,
                 )
@@ -346,6 +356,7 @@ class Scheduler:
         *,
         new: bool,
         hook: ClaimHook | None = None,
+        guard: Callable[[Connection], None] | None = None,
     ) -> Placement:
         result = self._judged(guest)
         ranked = rank(self.index, result, guest, exclude, self.settings.weigher, self.free)
@@ -357,7 +368,7 @@ class Scheduler:
         # still packing the best one, and re-picking it lost every retry to that writer
         # under load (tests/integration/test_service_load.py).
         host = ranked[min(k, len(ranked) - 1)]
-        plan = self._claim(server, guest, host, new=new, hook=hook)
+        plan = self._claim(server, guest, host, new=new, hook=hook, guard=guard)
         return Placement(host=host, plan=plan, retries=k)
 
     def _claim(
@@ -368,6 +379,7 @@ class Scheduler:
         *,
         new: bool,
         hook: ClaimHook | None = None,
+        guard: Callable[[Connection], None] | None = None,
     ) -> GuestPlan:
         record = self.known[name]
         view = self.index.view(name)
@@ -389,6 +401,8 @@ class Scheduler:
             plan, also = hook.prepare(server, record, view, guest, verdict, plan)
         now = time.time()
         with self.db.write() as conn:
+            if guard is not None:
+                guard(conn)
             # The server row first: the claims rows written with the devices refer to it.
             if new:
                 placed = replace(server, attempts=1, guest_plan=plan, updated_at=now)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from sqlalchemy.engine import Connection
@@ -41,8 +41,10 @@ from pciplane.core.lifecycle import (
     add_fault,
     server_move,
 )
+from pciplane.core.quota import server_request
 from pciplane.service.binding import PortBindingFailed
 from pciplane.service.nics import NicRequest, NicService, PlannedNic
+from pciplane.service.quotas import QuotaService, nic_physnets
 from pciplane.service.scheduler import Scheduler
 from pciplane.service.settings import Settings
 from pciplane.store import catalog, images, servers
@@ -99,12 +101,18 @@ def with_ports(guest: GuestRequest, planned: Sequence[PlannedNic]) -> GuestReque
 
 class ServerService:
     def __init__(
-        self, db: Database, settings: Settings, scheduler: Scheduler, nics: NicService
+        self,
+        db: Database,
+        settings: Settings,
+        scheduler: Scheduler,
+        nics: NicService,
+        quotas: QuotaService | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.scheduler = scheduler
         self.nics = nics
+        self.quotas = quotas
 
     # --- reads ----------------------------------------------------------------------
 
@@ -170,8 +178,9 @@ class ServerService:
             disk=disk,
         )
         hook = self.nics.hook(planned) if planned else None
+        guard = self._quota_guard(server, planned)
         try:
-            self.scheduler.place(server, guest, new=True, hook=hook)
+            self.scheduler.place(server, guest, new=True, hook=hook, guard=guard)
         except (NoFitError, ConflictError, PortBindingFailed) as exc:
             failed = replace(
                 server,
@@ -180,9 +189,27 @@ class ServerService:
             )
             bad_port = exc if isinstance(exc, PortBindingFailed) else None
             with self.db.write() as conn:
+                if guard is not None:
+                    guard(conn)
                 servers.insert_server(conn, failed)
                 self.nics.attach_unplaced(conn, server.id, planned, bad_port)
         return self.get(server.id)
+
+    def _quota_guard(
+        self, server: ServerRecord, planned: Sequence[PlannedNic]
+    ) -> Callable[[Connection], None] | None:
+        """The project's quota check (early, then in the claim's transaction)."""
+        if self.quotas is None:
+            return None
+        sriov = [p.network for p in planned if p.request is not None]
+        wanted = server_request(
+            vcpus=server.vcpus,
+            ram=server.ram,
+            extra_specs=dict(server.extra_specs),
+            physnets=nic_physnets(sriov),
+        )
+        self.quotas.check_now(server.project, wanted)
+        return self.quotas.guard(server.project, wanted)
 
     def place_again(self, server: ServerRecord, faults: tuple[Fault, ...]) -> None:
         """Place a server that lost its host, avoiding the hosts that failed it."""

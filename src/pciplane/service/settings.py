@@ -258,6 +258,31 @@ class Settings(BaseSettings):
         description="seconds 'server add port' and 'remove port' wait for the host's agent "
         "to hot-plug before answering",
     )
+    quota_instances: Annotated[int, Field(ge=-1)] = Field(
+        10,
+        description="servers per project unless 'quota set' says otherwise; -1 unlimited "
+        "(Nova's [quota] instances)",
+    )
+    quota_cores: Annotated[int, Field(ge=-1)] = Field(
+        20, description="vCPUs per project; -1 unlimited (Nova's [quota] cores)"
+    )
+    quota_ram: Annotated[int, Field(ge=-1)] = Field(
+        51200, description="RAM per project in MiB; -1 unlimited (Nova's [quota] ram)"
+    )
+    quota_pci_devices: dict[
+        Annotated[str, Field(min_length=1, max_length=255)], Annotated[int, Field(ge=-1)]
+    ] = Field(
+        default_factory=dict,
+        description="PCI devices per project for each alias, ALIAS = N; an alias not "
+        "named is unlimited",
+    )
+    quota_sriov_ports: dict[
+        Annotated[str, Field(min_length=1, max_length=255)], Annotated[int, Field(ge=-1)]
+    ] = Field(
+        default_factory=dict,
+        description="SR-IOV ports per project on each physical network, PHYSNET = N; a "
+        "physical network not named is unlimited",
+    )
     migrate_on_start: bool = Field(True, description="apply database migrations on start")
     log_level: LogLevel = Field("info", description="log level of serve")
     access_log: bool = Field(

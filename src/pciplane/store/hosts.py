@@ -41,6 +41,9 @@ class HostRecord:
     host: Host
     #: The agent's network configuration as it last reported it (empty: none).
     agent: SriovAgentConfig = field(default_factory=SriovAgentConfig)
+    #: An operator disabled it (``host disable``): no new servers go there.
+    disabled: bool = False
+    disabled_reason: str | None = None
 
 
 def fleet_version(conn: Connection) -> tuple[int, int, int]:
@@ -196,7 +199,13 @@ def load_hosts(conn: Connection, ids: Sequence[int] | None = None) -> list[HostR
         )
         out.append(
             HostRecord(
-                id=r.id, generation=r.generation, last_seen=r.last_seen, host=host, agent=agent
+                id=r.id,
+                generation=r.generation,
+                last_seen=r.last_seen,
+                host=host,
+                agent=agent,
+                disabled=bool(r.disabled),
+                disabled_reason=r.disabled_reason,
             )
         )
     return out
@@ -458,6 +467,28 @@ def agent_reports(
 def last_seen_by_name(conn: Connection) -> dict[str, float | None]:
     """``name -> last_seen`` for every host: one column, read on every host listing."""
     return {name: seen for name, seen in conn.execute(sa.select(hosts.c.name, hosts.c.last_seen))}
+def set_disabled(conn: Connection, name: str, *, disabled: bool, reason: str | None) -> None:
+    """Disable or enable the host; the generation moves, so every scheduler's index reads
+    the host again and a claim racing with this write retries on the new state."""
+    result = conn.execute(
+        sa.update(hosts)
+        .where(hosts.c.name == name)
+        .values(
+            disabled=disabled,
+            disabled_reason=reason if disabled else None,
+            generation=hosts.c.generation + 1,
+        )
+    )
+    if result.rowcount != 1:
+        raise NotFoundError(f"host {name!r} is not registered")
+
+
+def last_seen_of(conn: Connection, name: str) -> float | None:
+    """When the host's agent last called in (None: never)."""
+    row = conn.execute(sa.select(hosts.c.last_seen).where(hosts.c.name == name)).first()
+    if row is None:
+        raise NotFoundError(f"host {name!r} is not registered")
+    return None if row.last_seen is None else float(row.last_seen)
 
 
 def silent_since(conn: Connection, cutoff: float) -> dict[str, float | None]:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from pciplane.core.errors import NotFoundError, StateError
 from pciplane.core.guest import GuestDisk, GuestPlan
 from pciplane.core.lifecycle import (
+    SERVER_MOVES,
     WORK_MOVES,
     Fault,
     ServerEvent,
@@ -227,8 +228,9 @@ def move_server(
 ) -> ServerState:
     """Apply ``event`` to the server and write ``values`` with it; the new state.
 
-    The write is conditional on the server being in a state the table allows (and, with
-    ``unplaced``, on it having no host yet), so a racing writer that moved it first makes
+    The write is conditional on the server being in a state the table allows (with no
+    task under way for a move that starts an action, and, with ``unplaced``, on it
+    having no host yet), so a racing writer that moved it first makes
     this raise :class:`StateError` and the caller's transaction write nothing.
     """
     allowed = server_allowed_from(event)
@@ -237,10 +239,15 @@ def move_server(
     )
     if unplaced:
         query = query.where(servers.c.host_id.is_(None))
-    row = conn.execute(sa.select(servers.c.state).where(servers.c.id == server_id)).first()
+    if SERVER_MOVES[event].idle:
+        query = query.where(servers.c.task.is_(None))
+    row = conn.execute(
+        sa.select(servers.c.state, servers.c.task).where(servers.c.id == server_id)
+    ).first()
     if row is None:
         raise NotFoundError(f"server {server_id!r} does not exist")
-    to = server_move(ServerState(row.state), event)
+    task = None if row.task is None else ServerTask(row.task)
+    to = server_move(ServerState(row.state), event, task)
     if to is ServerState.DELETED:
         values = {**values, "image_id": None}  # a deleted server no longer holds its image
     result = conn.execute(query.values(state=str(to), **_values(values)))
@@ -405,6 +412,19 @@ def unplaced_builds(conn: Connection, *, before: float) -> list[str]:
         servers.c.updated_at < before,
     )
     return list(conn.execute(query.order_by(servers.c.created_at)).scalars())
+
+
+def states_on_host(conn: Connection, host: str) -> list[tuple[str, ServerState, ServerTask | None]]:
+    """``(id, state, task)`` of every live server placed on the host (one cheap query)."""
+    query = (
+        sa.select(servers.c.id, servers.c.state, servers.c.task)
+        .join(hosts, servers.c.host_id == hosts.c.id)
+        .where(hosts.c.name == host, servers.c.state != str(ServerState.DELETED))
+    )
+    return [
+        (row.id, ServerState(row.state), None if row.task is None else ServerTask(row.task))
+        for row in conn.execute(query)
+    ]
 
 
 def server_counts(conn: Connection) -> dict[str, int]:

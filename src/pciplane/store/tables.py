@@ -34,6 +34,9 @@ hosts = sa.Table(
     #: The host's allocation settings as its agent reported them (JSON object text with
     #: Nova's names: core.allocation.Allocation), NULL for the defaults.
     sa.Column("allocation", sa.Text, nullable=True),
+    #: An operator's ``host disable``: no new servers are placed here, for this reason.
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("disabled_reason", sa.Text, nullable=True),
 )
 
 numa_nodes = sa.Table(
@@ -283,4 +286,23 @@ mismatches = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),
     sa.Column("reported_at", sa.Float, nullable=False),
     sa.Index("ix_mismatches_host_reported", "host_id", "reported_at"),
+)
+
+#: One row per project that has quota checks: the row its creates lock (``SELECT ... FOR
+#: UPDATE`` on PostgreSQL) so concurrent creates of one project count one at a time.
+quota_projects = sa.Table(
+    "quota_projects",
+    metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("generation", sa.Integer, nullable=False),
+)
+
+#: A project's own limits (``quota set``); a resource without a row has the default.
+quota_limits = sa.Table(
+    "quota_limits",
+    metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    #: ``instances``, ``cores``, ``ram``, ``pci_devices:ALIAS``, ``sriov_ports:PHYSNET``.
+    sa.Column("resource", sa.String(300), primary_key=True),
+    sa.Column("hard_limit", sa.Integer, nullable=False),
 )

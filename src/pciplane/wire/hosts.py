@@ -34,6 +34,31 @@ class HostOut(Answer):
     pools: list[PoolOut]
     #: Its agent's network configuration (``GET /v2.0/agents`` shows the same).
     network: dict[str, JsonValue] | None = None
+    #: An operator disabled it (``host disable``): no new servers are placed here.
+    disabled: bool = False
+    disabled_reason: str | None = None
+
+
+class HostPortOut(Answer):
+    """A port of a server on the host: what it is bound with."""
+
+    id: str
+    name: str
+    vnic_type: str
+    status: str
+    pci_slot: str | None
+
+
+class HostServerOut(Answer):
+    """A server placed on the host, with the devices and ports it holds there."""
+
+    id: str
+    name: str
+    project: str
+    state: str
+    task: str | None
+    devices: list[str]
+    ports: list[HostPortOut]
 
 
 class HostDetail(HostOut):
@@ -45,6 +70,15 @@ class HostDetail(HostOut):
     #: ``floating_memory_mib`` of guests without cells (the snapshot's ``usage``).
     allocation: dict[str, JsonValue] = Field(default_factory=dict)
     usage: dict[str, JsonValue] = Field(default_factory=dict)
+    #: The servers placed on it (``GET /v1/hosts/{name}`` for the admin; not in an
+    #: agent's registration answer).
+    servers: list[HostServerOut] = Field(default_factory=list)
+
+
+class HostDisableIn(Strict):
+    """``host disable``: why (shown in every "no valid host" that rules the host out)."""
+
+    reason: Text255 | None = None
 
 
 class HostList(Answer):
@@ -80,6 +114,10 @@ class Registration(Answer):
     host: HostDetail
     #: Work delivered before and never answered, handed out again.
     redelivered: int = 0
+    #: Servers of the host whose guest is stopped (SHUTOFF): their domains are shut off.
+    stopped: list[str] = Field(default_factory=list)
+    #: Servers of the host with a stop, start or reboot under way: either state is fine.
+    changing: list[str] = Field(default_factory=list)
 
 
 class WorkOut(Answer):

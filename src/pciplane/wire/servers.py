@@ -35,6 +35,12 @@ class PortAttachIn(Strict):
     port_id: Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
 
 
+class RebootIn(Strict):
+    """``server reboot``: soft (clean shutdown, then start) unless ``hard``."""
+
+    hard: bool = False
+
+
 class NicOut(Answer):
     """One NIC of a server: its port, network and binding, and the VF it got."""
 

@@ -17,20 +17,29 @@ from collections.abc import Sequence
 from pciplane.api.openstack.endpoints import COMPUTE
 from pciplane.api.openstack.microversions import Microversion
 from pciplane.core.guest import domain_name
-from pciplane.core.lifecycle import ServerState, ServerTask
+from pciplane.core.lifecycle import ServerState
 from pciplane.service.hosts import HostInfo
 from pciplane.store.catalog import FlavorRecord
 from pciplane.store.ports import PortRecord
 from pciplane.store.servers import ServerRecord
 
 #: Nova's power states (nova.compute.power_state).
-NOSTATE, RUNNING = 0, 1
+NOSTATE, RUNNING, SHUTDOWN = 0, 1, 4
 
 _VM_STATE = {
     ServerState.BUILD: "building",
     ServerState.ACTIVE: "active",
+    ServerState.SHUTOFF: "stopped",
+    ServerState.REBOOT: "active",
+    ServerState.HARD_REBOOT: "active",
     ServerState.ERROR: "error",
     ServerState.DELETED: "deleted",
+}
+_POWER_STATE = {
+    ServerState.ACTIVE: RUNNING,
+    ServerState.REBOOT: RUNNING,
+    ServerState.HARD_REBOOT: RUNNING,
+    ServerState.SHUTOFF: SHUTDOWN,
 }
 
 
@@ -94,8 +103,9 @@ def status(server: ServerRecord) -> str:
 
 
 def _task_state(server: ServerRecord) -> str | None:
-    if server.task is ServerTask.DELETING:
-        return "deleting"
+    """The task under way, with Nova's names (``powering-off``, ``rebooting_hard``)."""
+    if server.task is not None:
+        return str(server.task)
     if server.state is ServerState.BUILD:
         return "scheduling" if server.host is None else "spawning"
     return None
@@ -203,7 +213,7 @@ def server_detail(
         "OS-EXT-AZ:availability_zone": "nova",
         "OS-EXT-STS:vm_state": _VM_STATE[server.state],
         "OS-EXT-STS:task_state": _task_state(server),
-        "OS-EXT-STS:power_state": RUNNING if server.state is ServerState.ACTIVE else NOSTATE,
+        "OS-EXT-STS:power_state": _POWER_STATE.get(server.state, NOSTATE),
         "OS-SRV-USG:launched_at": None,
         "OS-SRV-USG:terminated_at": None,
         "os-extended-volumes:volumes_attached": [],
@@ -272,7 +282,7 @@ def hypervisor_index(
         "id": hypervisor_id(info, version),
         "hypervisor_hostname": info.record.host.name,
         "state": "up" if info.alive else "down",
-        "status": "enabled",
+        "status": "disabled" if info.record.disabled else "enabled",
     }
     if servers:
         out["servers"] = [{"name": domain_name(s.name, s.id), "uuid": s.id} for s in servers]
@@ -295,7 +305,11 @@ def hypervisor_detail(
         "hypervisor_type": "QEMU",
         "hypervisor_version": 0,
         "host_ip": "",
-        "service": {"host": name, "id": service, "disabled_reason": None},
+        "service": {
+            "host": name,
+            "id": service,
+            "disabled_reason": info.record.disabled_reason if info.record.disabled else None,
+        },
         "running_vms": len(servers),
         "vcpus": 0,
         "vcpus_used": sum(s.vcpus for s in servers),

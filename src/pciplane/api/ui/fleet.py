@@ -44,12 +44,11 @@ def device_name(vendor_product: str) -> str:
 
 
 def disabled_reason(record: HostRecord) -> str | None:
-    """Why the host takes no new servers when an operator disabled it; None when it is
-    enabled, or when the records carry no such state (``host disable`` adds it)."""
-    for obj in (record, record.host):
-        if getattr(obj, "disabled", False):
-            return str(getattr(obj, "disabled_reason", None) or "disabled")
-    return None
+    """Why the host takes no new servers when an operator disabled it (``host disable
+    --reason``; ``disabled`` when none was given); None when it is enabled."""
+    if not record.disabled:
+        return None
+    return record.disabled_reason or "disabled"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
