@@ -67,6 +67,11 @@ def test_demo_tells_the_story_and_leaves_nothing_running(hosts: int) -> None:
         "(sriov_only) (hotplug-1)",
         "vm-1 is DELETED;",
         "-> server DELETED",
+        "vm-pin ACTIVE on numa-1: 0000:",
+        '<memnode cellid="1" mode="strict" nodeset="1" />',
+        '<cell id="1" cpus="4-7" memory="8192" unit="MiB" />',
+        "refused, nothing claimed: quota exceeded for cores: 28 of 32 used, 16 requested",
+        "vm-pin deleted",
         "provider:segmentation_id   100",
         "vm-net is ACTIVE on compute-2",
         "direct device 0000:",
@@ -78,13 +83,19 @@ def test_demo_tells_the_story_and_leaves_nothing_running(hosts: int) -> None:
         "macvtap device 0000:10:02.",
         "does not support it",
         "p-extra is still DOWN, binding:vif_type unbound",
-        "[11] The pools at the end",
+        "[12] The pools at the end",
         "fit: compute-2",
     ):
         assert line in out, f"missing {line!r} in:\n{out}"
+    # The pinned guest's 8 vCPUs on 8 distinct host CPUs of cpu_dedicated_set, 4 per cell.
+    pins = [int(cpu) for cpu in re.findall(r'<vcpupin vcpu="\d" cpuset="(\d+)" />', out)]
+    assert len(set(pins)) == 8
+    dedicated = {*range(2, 16), *range(18, 32), *range(34, 48), *range(50, 64)}
+    assert set(pins) <= dedicated
+    assert sum(cpu % 32 < 16 for cpu in pins) == 4  # host cell 0: CPUs 0-15 and 32-47
     assert len(re.findall(r"^    compute-\d +pid \d+(  --.*)?$", out, re.M)) == hosts
     pids = _pids(out)
-    assert len(pids) == hosts + 2
+    assert len(pids) == hosts + 3
     assert not [p for p in pids if _alive(p)]
     assert not _workdir(out).exists()
 
@@ -139,7 +150,7 @@ def test_demo_keep_stays_up_until_interrupted() -> None:
             timeout=5,
         )
         names = [h["name"] for h in hosts.json()["hosts"]]
-        assert names == ["compute-1", "compute-2", "compute-3", "hotplug-1"]
+        assert names == ["compute-1", "compute-2", "compute-3", "hotplug-1", "numa-1"]
         _openrc_works(out, url.group(1))
 
         proc.send_signal(signal.SIGINT)

@@ -30,8 +30,8 @@ from pciplane.core.allocation import SETTING_NAMES, Allocation
 from pciplane.core.errors import ConfigError
 from pciplane.core.sriov_agent import SriovAgentConfig
 from pciplane.host.agent import Agent, AgentConfig, libvirt_scanner, sysfs_scanner
-from pciplane.host.disks import DiskStore
 from pciplane.host.agent_power import SHUTDOWN_TIMEOUT
+from pciplane.host.disks import DiskStore
 from pciplane.host.libvirt_driver import LibvirtDriver
 from pciplane.host.vf_wiring import VfWirer
 from pciplane.sim.memory_hypervisor import MemoryHypervisor

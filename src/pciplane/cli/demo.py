@@ -65,6 +65,21 @@ FLAVORS = [
     ("g1.small", 4, 8192, "small_GPU:1"),
     ("m1.plain", 2, 2048, ""),
 ]
+#: A pinned guest in two NUMA cells with an A100 on one of them (Nova's extra specs).
+PINNED = (
+    "g1.pinned",
+    8,
+    16384,
+    {
+        "pci_passthrough:alias": "large_GPU:1",
+        "hw:cpu_policy": "dedicated",
+        "hw:numa_nodes": "2",
+        "hw:pci_numa_affinity_policy": "required",
+    },
+)
+#: The domain XML elements the pinned guest's placement shows in.
+PLACEMENT_TAGS = ("<vcpu", "<vcpupin", "<emulatorpin", "<memory mode", "<memnode", "<cell ",
+                  "<address domain")  # fmt: skip
 BOOTS = [("vm-1", "g1.large"), ("vm-2", "g1.large-x2"), ("vm-3", "g1.small-vf")]
 REFUSED = ("vm-big", "g1.big-mixed")
 WAIT_S = 30.0
@@ -146,7 +161,8 @@ def story(stack: st.Stack, plan: list[tuple[str, str]], *, keep: bool) -> None:
         f"    {hotplug.name:10s} profile {hotplug.profile:9s} {hotplug.uri} (in memory, it can "
         f"hot plug) with sysfs under {hotplug.sysfs}"
     )
-    tokens = st.Tokens.generate([h.name for h in (*hosts, hotplug)])
+    numa = st.write_numa_host(stack.workdir)
+    tokens = st.Tokens.generate([h.name for h in (*hosts, hotplug, numa)])
 
     step(2, "Starting the API: pciplane serve on a fresh SQLite database")
     api, url = st.start_api(stack, tokens, st.free_port())
@@ -166,6 +182,7 @@ def story(stack: st.Stack, plan: list[tuple[str, str]], *, keep: bool) -> None:
         servers = boot(stack, user)
         refuse(user)
         free_again(stack, admin, user, servers[0])
+        pinned(stack, admin, user, numa, url=url, token=tokens.agents[numa.name], spec=spec_file)
         cli = dn.Cli(url, tokens.admin, tokens.project, say)
 
         def wait(name: str) -> str:
@@ -174,12 +191,12 @@ def story(stack: st.Stack, plan: list[tuple[str, str]], *, keep: bool) -> None:
                 raise PciplaneError(f"server {name} ended {server.state}: {server.reason}")
             return f"ACTIVE on {server.host}"
 
-        dn.networks(cli, step, 8)
-        dn.boot_with_ports(cli, step, 9, wait)
+        dn.networks(cli, step, 9)
+        dn.boot_with_ports(cli, step, 10, wait)
         say("    (the test:/// agent records the VF settings it would apply, binding §4:)")
         agent_lines(stack, "compute-2", "start vm-net ")
-        dn.hot_plug(cli, step, 10, wait)
-        step(11, "The pools at the end")
+        dn.hot_plug(cli, step, 11, wait)
+        step(12, "The pools at the end")
         pool_table(admin.list_hosts())
         offline(admin, stack.workdir)
         if keep:
@@ -237,6 +254,57 @@ def refuse(user: Client) -> None:
     user.delete_server(server.id)
 
 
+def pinned(
+    stack: st.Stack,
+    admin: Client,
+    user: Client,
+    numa: st.DemoHost,
+    *,
+    url: str,
+    token: str,
+    spec: Path,
+) -> None:
+    """A pinned two-cell guest with its GPU on one of its cells, its domain XML, and a
+    request over the project's quota refused before anything is claimed."""
+    name, vcpus, ram, specs = PINNED
+    step(8, f"CPUs, memory and NUMA: {name} pinned on two cells with an A100, and a quota")
+    agent = st.start_agent(stack, numa, url=url, token=token, spec_file=spec)
+    st.wait_registered(stack, admin, [numa.name])
+    say(
+        f"    {numa.name} pid {agent.popen.pid}: in memory on a sysfs tree with 2 cells x 32 CPUs "
+        f"(SMT) and 4 A100s; its agent runs with --cpu-dedicated-set {st.NUMA_DEDICATED}"
+    )
+    admin.create_flavor(name, vcpus=vcpus, ram=ram, extra_specs=specs)
+    say(
+        f"    flavor {name}: {vcpus} vCPUs {ram} MiB "
+        + " ".join(f"{k}={v}" for k, v in specs.items())
+    )
+    server = _wait(stack, user, user.create_server("vm-pin", flavor=name), {"ACTIVE", "ERROR"})
+    if server.state != "ACTIVE":
+        raise PciplaneError(f"server vm-pin ended {server.state}: {server.reason}")
+    say(f"    vm-pin ACTIVE on {server.host}: {', '.join(server.devices)}; its domain XML:")
+    for line in (server.domain_xml or "").splitlines():
+        if line.strip().startswith(PLACEMENT_TAGS):
+            say(f"      {line.strip()}")
+    admin.set_quotas("demo", {"cores": 32})
+    quotas = user.show_quotas()
+    say("    the admin: pciplane quota set demo --cores 32; project demo now: " + ", ".join(
+        f"{q.resource} {q.in_use}/{q.limit}"
+        for q in quotas.quotas
+        if q.resource in ("instances", "cores", "ram")
+    ))  # fmt: skip
+    over = BOOTS[1][1]
+    try:
+        user.create_server("vm-over", flavor=over)
+    except PciplaneError as exc:
+        say(f"    vm-over with {over}: refused, nothing claimed: {exc}")
+    else:
+        raise PciplaneError(f"vm-over with {over} was not refused by the cores quota")
+    user.delete_server(server.id)
+    _wait(stack, user, server, {"DELETED"})
+    say("    vm-pin deleted: its CPUs, memory and GPU are free again")
+
+
 def _pools_of(admin: Client, host: str) -> str:
     pools = admin.get_host(host).pools
     return ", ".join(f"{p.pool} {p.used}/{p.total} used" for p in pools if p.total)
@@ -267,7 +335,7 @@ def pool_table(hosts: list[HostOut]) -> None:
 def offline(admin: Client, workdir: Path) -> None:
     from pciplane.cli.main import main as cli_main
 
-    step(12, "Closing the loop offline: pciplane export, then pciplane fit on the snapshot")
+    step(13, "Closing the loop offline: pciplane export, then pciplane fit on the snapshot")
     snapshot = workdir / "fleet.json"
     snapshot.write_text(json.dumps(admin.export(), indent=1), encoding="utf-8")
     ports = ["physnet1", "physnet2:direct-physical"]

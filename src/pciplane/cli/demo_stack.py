@@ -164,6 +164,25 @@ def write_hotplug_host(workdir: Path, name: str, network: tuple[str, ...]) -> De
     return DemoHost(name=name, profile="sriov-nic", sysfs=root, network=network)
 
 
+#: The demo's NUMA host: an in-memory hypervisor on a sysfs tree with two SMT cells of 16
+#: cores (node 0: CPUs 0-15 and 32-47, node 1: 16-31 and 48-63) and two A100s on each;
+#: all but each cell's first two cores are for pinned guests (Nova's cpu_dedicated_set).
+NUMA_HOST = "numa-1"
+NUMA_DEDICATED = "2-15,18-31,34-47,50-63"
+
+
+def write_numa_host(workdir: Path) -> DemoHost:
+    """A sysfs tree with NUMA cells, CPUs and memory, for pinned guests."""
+    root = workdir / NUMA_HOST
+    write_sysfs(build_host("gpu"), root)
+    return DemoHost(
+        name=NUMA_HOST,
+        profile="gpu",
+        sysfs=root,
+        network=("--cpu-dedicated-set", NUMA_DEDICATED),
+    )
+
+
 def _quoted(text: str) -> str:
     """A TOML basic string (its escapes are JSON's)."""
     return json.dumps(text)
@@ -180,6 +199,8 @@ def settings_toml(workdir: Path, tokens: Tokens, port: int) -> str:
         f"admin_token = {_quoted(tokens.admin)}",
         'bind_host = "127.0.0.1"',
         f"port = {port}",
+        "quota_cores = 64            # per project (Nova's defaults: 20 cores, 51200 MiB)",
+        "quota_ram = 262144",
         "",
         "[pciplane.project_tokens]",
         f'{_quoted(tokens.project)} = "demo"',

@@ -333,6 +333,7 @@ class Client(NeutronCalls):
                 f"cannot download image {image_id} from {self.api}: {exc}"
             ) from exc
         return digest.hexdigest()
+
     def disable_host(self, name: str, *, reason: str | None = None) -> wh.HostOut:
         path = f"/v1/hosts/{segment(name, 'the host name')}/disable"
         return self._model(wh.HostOut, "POST", path, {"reason": reason})

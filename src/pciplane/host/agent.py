@@ -142,9 +142,7 @@ class Agent:
         self._next_scan = 0.0
         self._unsent: list[_Sent] = []
         self._queue: list[WorkOut] = []
-        self.work = WorkRunner(
-            hypervisor, wirer, disks, shutdown_timeout=config.shutdown_timeout
-        )
+        self.work = WorkRunner(hypervisor, wirer, disks, shutdown_timeout=config.shutdown_timeout)
 
     # --- inventory --------------------------------------------------------------------
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pciplane.core.address import PciAddress
 from pciplane.core.errors import HypervisorError, NotFoundError, PciplaneError
 from pciplane.core.guest import AttachMode, GuestPlan
-from pciplane.host.disks import DiskStore
 from pciplane.host.agent_power import SHUTDOWN_TIMEOUT, PowerWork
+from pciplane.host.disks import DiskStore
 from pciplane.host.domain_xml import (
     HeldDevice,
     domain_device,

@@ -467,6 +467,8 @@ def agent_reports(
 def last_seen_by_name(conn: Connection) -> dict[str, float | None]:
     """``name -> last_seen`` for every host: one column, read on every host listing."""
     return {name: seen for name, seen in conn.execute(sa.select(hosts.c.name, hosts.c.last_seen))}
+
+
 def set_disabled(conn: Connection, name: str, *, disabled: bool, reason: str | None) -> None:
     """Disable or enable the host; the generation moves, so every scheduler's index reads
     the host again and a claim racing with this write retries on the new state."""
