@@ -156,9 +156,13 @@ def test_demo_keep_stays_up_until_interrupted() -> None:
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=20)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:  # a failed assertion: SIGTERM stops the demo and its children
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     assert proc.returncode == 0, out + rest
     pids = _pids(out + rest)
     assert not [p for p in pids if _alive(p)]
