@@ -32,6 +32,10 @@ def _register(client: TestClient, *, gpus: tuple[int, ...] = ()) -> None:
     }
     answer = client.put("/v1/hosts/cmp1", json=body, headers=auth("tok-cmp1"))
     assert answer.status_code == 200, answer.text
+    # The host's limits are under test, not the project's: no quota stops a create first.
+    unlimited = {"limits": {"instances": -1, "cores": -1, "ram": -1}}
+    answer = client.put("/v1/quotas/admin", json=unlimited, headers=ADMIN_H)
+    assert answer.status_code == 200, answer.text
 
 
 def _flavor(client: TestClient, name: str, vcpus: int, ram: int, **specs: str) -> None:

@@ -109,7 +109,9 @@ def test_a_yes_from_fit_always_claims_and_never_overcommits(
 ) -> None:
     del db_url
     url = f"sqlite:///{tmp_path / f'p{id(host)}.db'}"
-    app = create_app(make_settings(url))
+    # One project fills the host: Nova's default quotas (10 instances, 20 cores) would end
+    # the example before the host is full.
+    app = create_app(make_settings(url, quota_instances=-1, quota_cores=-1, quota_ram=-1))
     with TestClient(app) as client:
         assert client.put("/v1/hosts/cmp1", json=host, headers=auth("tok-cmp1")).status_code == 200
         for i, (kind, vcpus, ram) in enumerate(flavors):
