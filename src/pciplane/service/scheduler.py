@@ -136,13 +136,14 @@ def rank(
     A server with PCI requests packs (fewest free devices first, less fragmentation) or
     spreads (most free first), as configured. A server without any goes to the hosts
     with the fewest free devices whatever the setting, to leave PCI-rich hosts to those
-    who need them (Nova's PCIWeigher idea, nova-pci-semantics §5.2).
+    who need them (Nova's PCIWeigher idea, nova-pci-semantics §5.2). Equal hosts go by
+    name, so the choice does not depend on which agent registered first.
     """
     skip = set(exclude)
     fitting = [name for name in result.hosts_that_fit() if name not in skip]
     sign = -1 if bool(guest.pci) and how is Weigher.SPREAD else 1
     count = free or (lambda _name, view: free_devices(view))
-    return sorted(fitting, key=lambda n: sign * count(n, index.view(n)))
+    return sorted(fitting, key=lambda n: (sign * count(n, index.view(n)), n))
 
 
 def explain_no_fit(
