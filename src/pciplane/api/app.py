@@ -178,6 +178,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
             yield
         finally:
             services.housekeeper.stop()
+            services.scheduler.settle()
 
     app = FastAPI(
         title="pciplane",

@@ -181,6 +181,7 @@ class Scheduler:
         self.version: tuple[int, int, int] | None = None
         self.free = FreeCounts()
         self.lock = threading.Lock()
+        self._warming: threading.Thread | None = None
 
     # --- the index ----------------------------------------------------------------
 
@@ -208,7 +209,15 @@ class Scheduler:
             except Exception:
                 log.warning("scheduler warm-up failed; the first request loads", exc_info=True)
 
-        threading.Thread(target=load, name="pciplane-scheduler-warm", daemon=True).start()
+        self._warming = threading.Thread(target=load, name="pciplane-scheduler-warm", daemon=True)
+        self._warming.start()
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait for :meth:`warm` to finish (a stopping service, before its connections
+        are closed: a load still reading would leave one open)."""
+        if self._warming is not None:
+            self._warming.join(timeout)
+            self._warming = None
 
     def refresh(self) -> int:
         """Reload the hosts whose generation changed; the number reloaded."""
