@@ -51,7 +51,7 @@ class AgentService:
             AgentInfo(
                 id=agent_id(name),
                 host=name,
-                alive=seen is not None and now - seen <= self.settings.agent_down_time,
+                alive=self.settings.agent_alive(seen, now),
                 heartbeat=seen,
                 config=config,
             )

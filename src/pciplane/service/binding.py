@@ -62,8 +62,7 @@ class Binder:
         if record is None:
             return None
         if alive is None:
-            seen = record.last_seen
-            alive = seen is not None and time.time() - seen <= self.settings.agent_down_time
+            alive = self.settings.agent_alive(record.last_seen, time.time())
         return AgentState(alive=alive, device_mappings=record.agent.physical_device_mappings)
 
     def bind(

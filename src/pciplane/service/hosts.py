@@ -102,17 +102,13 @@ class HostService:
 
     # --- what operators see -----------------------------------------------------------
 
-    def _alive(self, seen: float | None, now: float) -> bool:
-        """The agent reported within ``agent_down_time`` (the scheduler's down rule)."""
-        return seen is not None and now - seen <= self.settings.agent_down_time
-
     def _info(self, record: HostRecord, now: float) -> HostInfo:
         host = record.host
         specs = host.device_spec if host.device_spec is not None else self.scheduler.default_specs
         inventory = Inventory.of(host.devices)
         return HostInfo(
             record=record,
-            alive=self._alive(record.last_seen, now),
+            alive=self.settings.agent_alive(record.last_seen, now),
             pools=pool_usage(inventory, resolve_specs(specs, inventory)),
         )
 
@@ -139,7 +135,11 @@ class HostService:
                 self._pools[name] = hit
             fresh = replace(record, last_seen=seen.get(name, record.last_seen))
             out.append(
-                HostInfo(record=fresh, alive=self._alive(fresh.last_seen, now), pools=hit[1])
+                HostInfo(
+                    record=fresh,
+                    alive=self.settings.agent_alive(fresh.last_seen, now),
+                    pools=hit[1],
+                )
             )
         return out
 

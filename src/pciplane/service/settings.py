@@ -302,6 +302,10 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _TomlFile(settings_cls))
 
+    def agent_alive(self, seen: float | None, now: float) -> bool:
+        """An agent last seen at ``seen`` counts as alive at ``now`` (``agent_down_time``)."""
+        return seen is not None and now - seen <= self.agent_down_time
+
     def with_overrides(self, **values: object) -> Settings:
         """A copy with these settings changed, validated like any other source."""
         return _validated(lambda: type(self).model_validate({**self.model_dump(), **values}))
