@@ -130,42 +130,66 @@ def test_demo_dir_must_be_new_or_empty(tmp_path: Path) -> None:
 
 
 def test_demo_keep_stays_up_until_interrupted() -> None:
-    proc = subprocess.Popen(
+    out = rest = ""
+    with subprocess.Popen(  # the context closes the pipe whatever happens
         [*DEMO, "--keep"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("    logs in "):
-                break
-        out = "".join(lines)
-        url = re.search(r"API\s+(http://127\.0\.0\.1:\d+)", out)
-        token = re.search(r"admin token\s+(\S+)", out)
-        assert url and token, out
-        hosts = httpx.get(
-            f"{url.group(1)}/v1/hosts",
-            headers={"Authorization": f"Bearer {token.group(1)}"},
-            timeout=5,
-        )
-        names = [h["name"] for h in hosts.json()["hosts"]]
-        assert names == ["compute-1", "compute-2", "compute-3", "hotplug-1", "numa-1"]
-        _openrc_works(out, url.group(1))
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            lines = []
+            for line in proc.stdout:
+                lines.append(line)
+                if line.startswith("    logs in "):
+                    break
+            out = "".join(lines)
+            url = re.search(r"API\s+(http://127\.0\.0\.1:\d+)", out)
+            token = re.search(r"admin token\s+(\S+)", out)
+            assert url and token, f"exit {proc.poll()}:\n{out}"
+            hosts = httpx.get(
+                f"{url.group(1)}/v1/hosts",
+                headers={"Authorization": f"Bearer {token.group(1)}"},
+                timeout=5,
+            )
+            names = [h["name"] for h in hosts.json()["hosts"]]
+            assert names == ["compute-1", "compute-2", "compute-3", "hotplug-1", "numa-1"]
+            _openrc_works(out, url.group(1))
 
-        proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:  # a failed assertion: SIGTERM stops the demo and its children
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            proc.send_signal(signal.SIGINT)
+            rest, _ = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:  # a failed assertion: SIGTERM stops the demo and its children
+                proc.terminate()
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
     assert proc.returncode == 0, out + rest
     pids = _pids(out + rest)
     assert not [p for p in pids if _alive(p)]
     assert not _workdir(out).exists()
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{url.group(1)}/healthz", timeout=2)
+
+
+def test_demo_keep_interrupted_before_it_is_up_says_so() -> None:
+    """--keep makes Ctrl-C the way out once everything is up; before that, an interrupt
+    is an interrupted demo (exit 130, said), cleaned up like any other end."""
+    with subprocess.Popen(
+        [*DEMO, "--keep"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("[3] "):
+                break
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=30)
+    out = "".join(lines) + rest
+    assert proc.returncode == 130, out
+    assert out.rstrip().endswith("interrupted"), out
+    assert "The demo stays up" not in out
+    pids = [int(p) for p in re.findall(r"\bpid (\d+)", out)]
+    assert not [p for p in pids if _alive(p)]
+    assert not _workdir(out).exists()

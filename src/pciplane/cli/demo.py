@@ -120,10 +120,10 @@ def run(args: argparse.Namespace) -> int:
     with _workdir(args.dir) as workdir:
         stack = st.Stack(workdir=workdir)
         try:
-            story(stack, PLAN[: args.hosts], keep=args.keep)
-        except KeyboardInterrupt:
-            if not args.keep:
-                raise
+            url, tokens = story(stack, PLAN[: args.hosts])
+            if args.keep:
+                with contextlib.suppress(KeyboardInterrupt):  # the way out of --keep
+                    hold(stack, url, tokens)
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C waits for this
                 signal.signal(signum, signal.SIG_IGN)
@@ -147,7 +147,8 @@ def _workdir(given: Path | None) -> Iterator[Path]:
     yield path
 
 
-def story(stack: st.Stack, plan: list[tuple[str, str]], *, keep: bool) -> None:
+def story(stack: st.Stack, plan: list[tuple[str, str]]) -> tuple[str, st.Tokens]:
+    """Every step, on a running stack; the API's URL and the tokens, for ``--keep``."""
     say("pciplane demo: PCI passthrough end to end on libvirt's test:/// driver")
     step(1, f"Generating {len(plan)} hosts (libvirt test-driver node XML from pciplane.sim)")
     hosts = st.write_hosts(stack.workdir, plan)
@@ -199,8 +200,7 @@ def story(stack: st.Stack, plan: list[tuple[str, str]], *, keep: bool) -> None:
         step(12, "The pools at the end")
         pool_table(admin.list_hosts())
         offline(admin, stack.workdir)
-        if keep:
-            hold(stack, url, tokens)
+    return url, tokens
 
 
 def catalog(admin: Client) -> None:

@@ -45,7 +45,10 @@ class Cli:
         shown = "pciplane " + " ".join(a if " " not in a else repr(a) for a in argv)
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            status = cli_main([*argv, "--api", self.url, "--token", self.tokens[who]])
+            try:
+                status = cli_main([*argv, "--api", self.url, "--token", self.tokens[who]])
+            except SystemExit as exc:  # a usage error: its message is in err
+                status = exc.code if isinstance(exc.code, int) else 2
         if show:
             self.say(f"    $ {shown}")
             for line in (out.getvalue() + err.getvalue()).splitlines():
