@@ -159,3 +159,32 @@ def test_the_host_page_shows_the_agents_mismatches(web: TestClient) -> None:
 def test_bad_fleet_filters_are_named(query: dict[str, str], words: str) -> None:
     with pytest.raises(RequestError, match=words):
         FleetFilter.parse(query)
+
+
+def test_the_host_page_shows_each_cells_cpus_and_memory_in_use(web: TestClient) -> None:
+    """Two cells of 4 CPUs and 8 GiB, CPUs 2-3 and 6-7 dedicated: a pinned server of 2
+    vCPUs and 2 GiB on cell 1 shows as 2 of its 4 dedicated CPUs pinned and its memory."""
+    cells = [
+        {"id": 0, "socket": 0, "cpus": [0, 1, 4, 5], "siblings": [[0, 4], [1, 5]],
+         "memory_mib": 8192},
+        {"id": 1, "socket": 1, "cpus": [2, 3, 6, 7], "siblings": [[2, 6], [3, 7]],
+         "memory_mib": 8192},
+    ]  # fmt: skip
+    body = {
+        **host_body("cmp2"),
+        "numa_nodes": cells,
+        "allocation": {"cpu_dedicated_set": "2-3,6-7", "reserved_host_memory_mb": 0},
+    }
+    assert web.put("/v1/hosts/cmp2", json=body, headers=auth("tok-cmp2")).status_code == 200
+    pinned = {"name": "p2", "vcpus": 2, "ram": 2048, "extra_specs": {"hw:cpu_policy": "dedicated"}}
+    assert web.post("/v1/flavors", json=pinned, headers=auth(ADMIN)).status_code == 201
+    made = web.post("/v1/servers", json={"name": "vm-p", "flavor": "p2"}, headers=auth(ADMIN))
+    assert made.status_code == 201 and made.json()["host"] == "cmp2", made.text
+    sign_in(web, ADMIN)
+    page = web.get("/ui/hosts/cmp2").text
+    numa = page[page.index('id="numa"') :]
+    numa = numa[: numa.index("</table>")]
+    assert "4 (0-1,4-5); 0 of 0 dedicated pinned; 0 floating vCPUs" in numa
+    assert "4 (2-3,6-7); 2 of 4 dedicated pinned; 0 floating vCPUs" in numa
+    assert "0 of 8192 MiB used" in numa
+    assert "2048 of 8192 MiB used" in numa

@@ -19,6 +19,7 @@ from pciplane.api.paths import NameParam, services
 from pciplane.api.ui.fleet import PoolBar, device_name, disabled_reason
 from pciplane.api.ui.render import page
 from pciplane.api.ui.session import signed_in
+from pciplane.core.allocation import format_cpu_set
 from pciplane.core.device import TAKEN, Inventory, PciDevice
 from pciplane.core.fleet import Host, NumaNode
 from pciplane.core.pool import is_free
@@ -49,7 +50,7 @@ class DeviceRow:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CellRow:
-    """One NUMA cell: what exists today, and CPUs and memory when the record has them."""
+    """One NUMA cell: its PCI functions, and its CPUs and memory with what guests use."""
 
     id: str
     socket: str
@@ -60,33 +61,29 @@ class CellRow:
     memory: str | None
 
 
-def _attr(node: NumaNode, *names: str) -> object | None:
-    """A NUMA cell's CPU or memory fact, when the host's record carries it."""
-    for name in names:
-        value: object = getattr(node, name, None)
-        if value not in (None, (), ""):
-            return value
-    return None
-
-
-def _cpus(node: NumaNode) -> str | None:
-    cpus = _attr(node, "cpus")
-    used = _attr(node, "cpus_used", "pinned_cpus", "used_cpus")
-    if cpus is None:
+def _cpus(host: Host, node: NumaNode) -> str | None:
+    """The cell's CPUs, and what guests hold of them: CPUs pinned (of the dedicated set
+    when one is configured) and floating vCPUs of guests placed on the cell."""
+    if not node.cpus:
         return None
-    total = len(cpus) if isinstance(cpus, tuple | list | set | frozenset) else cpus
-    if used is None:
-        return f"{total}"
-    taken = len(used) if isinstance(used, tuple | list | set | frozenset) else used
-    return f"{taken} of {total} used"
+    cpus = frozenset(node.cpus)
+    pinned = len(host.usage.pinned & cpus)
+    floating, _ = host.usage.cell(node.id)
+    dedicated = host.allocation.cpu_dedicated_set
+    parts = [f"{len(cpus)} ({format_cpu_set(cpus)})"]
+    if dedicated is not None:
+        parts.append(f"{pinned} of {len(cpus & dedicated)} dedicated pinned")
+    elif pinned:
+        parts.append(f"{pinned} pinned")
+    parts.append(f"{floating} floating vCPUs")
+    return "; ".join(parts)
 
 
-def _memory(node: NumaNode) -> str | None:
-    total = _attr(node, "memory_mib", "memory_mb")
-    used = _attr(node, "memory_used_mib", "memory_used_mb", "used_memory_mib")
-    if total is None:
+def _memory(host: Host, node: NumaNode) -> str | None:
+    if node.memory_mib is None:
         return None
-    return f"{total} MiB" if used is None else f"{used} of {total} MiB used"
+    _, used = host.usage.cell(node.id)
+    return f"{used} of {node.memory_mib} MiB used"
 
 
 def numa_cells(host: Host, inventory: Inventory, specs: HostSpecs) -> list[CellRow]:
@@ -107,8 +104,8 @@ def numa_cells(host: Host, inventory: Inventory, specs: HostSpecs) -> list[CellR
                 devices=len(devs),
                 assignable=len(allowed),
                 free=sum(is_free(inventory, d) for d in allowed),
-                cpus=None if node is None else _cpus(node),
-                memory=None if node is None else _memory(node),
+                cpus=None if node is None else _cpus(host, node),
+                memory=None if node is None else _memory(host, node),
             )
         )
     return [r for r in rows if r.id != "?" or r.devices]
