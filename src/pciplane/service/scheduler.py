@@ -177,6 +177,10 @@ class Scheduler:
         self.default_specs: tuple[DeviceSpec, ...] = parse_device_specs(settings.device_spec)
         self.index = FleetIndex(self.default_specs)
         self.known: dict[str, HostRecord] = {}
+        #: The hosts the whole-host rules concern, kept with ``known`` (a create does not
+        #: walk every host for them): ``sriov_only`` ones, and disabled ones with why.
+        self._sriov_only: set[str] = set()
+        self._disabled: dict[str, str | None] = {}
         #: ``fleet_version`` when the index was last brought up to date.
         self.version: tuple[int, int, int] | None = None
         self.free = FreeCounts()
@@ -186,8 +190,25 @@ class Scheduler:
     # --- the index ----------------------------------------------------------------
 
     def _remember(self, record: HostRecord) -> None:
-        self.known[record.host.name] = record
+        self._know(record)
         self.index.replace_host(record.host)
+
+    def _know(self, record: HostRecord) -> None:
+        name = record.host.name
+        self.known[name] = record
+        if record.host.sriov_only:
+            self._sriov_only.add(name)
+        else:
+            self._sriov_only.discard(name)
+        if record.disabled:
+            self._disabled[name] = record.disabled_reason
+        else:
+            self._disabled.pop(name, None)
+
+    def _forget(self, name: str) -> None:
+        del self.known[name]
+        self._sriov_only.discard(name)
+        self._disabled.pop(name, None)
 
     def learn(self, record: HostRecord) -> None:
         """A host this process has just written as its agent reported it: its view is
@@ -236,11 +257,11 @@ class Scheduler:
         ]
         records = load_hosts(conn, stale) if stale else []
         for name in set(self.known) - set(gens):
-            del self.known[name]
+            self._forget(name)
             self.index.remove_host(name)
             self.free.forget(name)
         for record in records:
-            self.known[record.host.name] = record
+            self._know(record)
         self.index.replace_hosts(r.host for r in records)
         self.version = version
         return len(records)
@@ -265,10 +286,9 @@ class Scheduler:
     def refused(self, guest: GuestRequest) -> dict[str, str]:
         """Hosts the host rules refuse ``guest`` (``sriov_only``; an operator disabled
         them), with why."""
-        disabled = {n: r.disabled_reason for n, r in self.known.items() if r.disabled}
         return {
-            **ruled_out((r.host for r in self.known.values()), guest),
-            **disabled_hosts(disabled),
+            **ruled_out((self.known[n].host for n in self._sriov_only), guest),
+            **disabled_hosts(self._disabled),
         }
 
     def _judged(self, guest: GuestRequest) -> FleetFit:
