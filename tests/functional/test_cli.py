@@ -193,3 +193,20 @@ def test_alias_create_refuses_two_names(
     assert status == 2 and "--entry names alias 'bar', not 'foo'" in err
     with Client(seeded_cli, ADMIN) as admin:
         assert [a.name for a in admin.list_aliases().aliases] == ["large_GPU", "a6"]
+
+
+def test_a_snapshot_host_with_usage_registers_through_the_client(live_api: str) -> None:
+    """A host of a varied snapshot carries ``usage`` (what its guests hold); registering it
+    through the client sends what an agent reports, and the service keeps its own claims."""
+    from pciplane.sim.fleet_varied import generate_varied
+
+    doc = generate_varied(20, 7)
+    used = [h for h in doc["hosts"] if h.get("usage")]  # type: ignore[attr-defined]
+    assert used, "the varied fleet has hosts with usage"
+    host = host_from_json({**used[0], "name": "cmp1"}, source="test")
+    with Client(live_api, "tok-cmp1") as agent:
+        agent.register_host(host)
+    with Client(live_api, ADMIN) as admin:
+        shown = admin.get_host("cmp1")
+    assert shown.devices == len(host.devices) > 0
+    assert shown.usage["cells"] == [] and shown.usage["pinned_cpus"] == []  # no claim yet

@@ -360,6 +360,9 @@ class Client(NeutronCalls):
         with the agent's network configuration when it has one."""
         path = f"/v1/hosts/{segment(host.name, 'the host name')}"
         body = host_to_json(host)
+        # What guests use of the host's CPUs and memory is the service's (its claims), not
+        # the agent's to report: a snapshot's host (with its ``usage``) registers as is.
+        body.pop("usage", None)
         if network is not None:
             body["network"] = dict(network)
         return self._model(wh.Registration, "PUT", path, body)
