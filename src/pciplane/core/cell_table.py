@@ -1,0 +1,398 @@
+""":func:`pciplane.core.numa_fit.cell_sets` for every host at once, from columns.
+
+A guest with NUMA cells is placed cell by cell: each guest cell on a distinct host cell
+that has the memory, the pinned CPUs (as the thread policy counts them) and the floating
+vCPUs; the sets of host cells that take them all are tried in ``cell_sets``'s order. Per
+host that costs 25-40 µs in Python, and on a varied fleet nearly every host differs.
+
+So the index keeps, per slot, the numbers ``numa_fit._cell_counts`` reads of each host
+cell (free memory after ``ram_allocation_ratio``, pinnable CPUs, whole free cores and
+their size, threads of whole free SMT cores, shared CPUs, floating vCPUs used) and the
+host-wide ones ``HostResources.free_vcpus`` and ``host_failure`` read. A guest's fit then
+counts every (guest cell, host cell) pair over all slots at once and walks the
+combinations and permutations of host cells exactly as ``cell_sets`` does, giving per
+slot its sets of host cells as bitmasks of cell ids, in ``cell_sets``'s order.
+
+A host the columns cannot hold (more than :data:`MAX_CELLS` cells, a cell id outside a
+bitmask, cores of unequal sizes for an ``isolate`` guest, numbers out of range) is
+answered by ``cell_sets`` itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from pciplane.core.columns import BoolArray, IntArray
+from pciplane.core.cpu_policy import ThreadPolicy
+from pciplane.core.guest_cpu import CellAsk, CpuAsk
+from pciplane.core.numa_fit import (
+    MAX_CELL_SETS,
+    MAX_MATCHED_CELLS,
+    CellState,
+    HostResources,
+    cell_sets,
+)
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Host cells a slot's columns hold; a host with more is answered per host.
+MAX_CELLS = 8
+#: Cell ids a bitmask (int64) holds.
+MAX_CELL_ID = 62
+#: Numbers beyond this (either sign) are not put in columns (their products stay exact).
+_LIMIT = 2**40
+#: Free memory of a cell that can take no guest cell (no CPUs or memory reported).
+_NO_CELL = -(2**50)
+
+# What a slot holds.
+EMPTY, COLUMNS, PER_HOST, NO_RESOURCES = 0, 1, 2, 3
+
+# Host columns.
+_STATE, _CELLS, _KNOWN, _SHARED, _OVERLAP, _RESERVED, _USED, _MEM_KNOWN, _FREE_MEM = range(9)
+_HOST_COLS = 9
+
+# Cell columns: 1 << the cell id; free memory after ram_allocation_ratio (_NO_CELL when
+# the cell reports no CPUs or no memory); pinnable CPUs; whole free cores; the size of
+# every core (-1: they differ); threads on whole free SMT cores; shared CPUs; floating
+# vCPUs used.
+_BIT, _CELL_FREE_MEM, _PINNABLE, _WHOLE = range(4)
+_CORE_SIZE, _SMT_THREADS, _CELL_SHARED, _CELL_USED = range(4, 8)
+_CELL_COLS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class _Cores:
+    """A cell's cores as counted: which core each CPU is on, and their sizes."""
+
+    core_of: dict[int, int]
+    sizes: tuple[int, ...]
+    #: The size of every core, or -1 when they differ.
+    size: int
+    #: Threads on cores with more than one thread.
+    smt_threads: int
+
+
+def _cores_of(cores: tuple[tuple[int, ...], ...]) -> _Cores:
+    core_of = {cpu: i for i, core in enumerate(cores) for cpu in core}
+    sizes = tuple(len(core) for core in cores)
+    distinct = set(sizes)
+    return _Cores(
+        core_of=core_of,
+        sizes=sizes,
+        size=distinct.pop() if len(distinct) == 1 else (0 if not distinct else -1),
+        smt_threads=sum(s for s in sizes if s > 1),
+    )
+
+
+#: A host's row, its cells' columns (one tuple per column) and its cpu_allocation_ratio.
+Rows = tuple[tuple[int, ...], tuple[tuple[int, ...], ...], float]
+
+
+@dataclass(frozen=True, slots=True)
+class CellSets:
+    """Per slot, the sets of host cells a guest's cells fit on, in ``cell_sets``'s order."""
+
+    #: (slots, sets): bitmasks of host cell ids, 0 where a set is not taken.
+    masks: IntArray
+    #: Slots answered by ``cell_sets`` itself (their rows in ``masks`` are 0).
+    per_host: dict[int, tuple[frozenset[int], ...]]
+
+    def found(self) -> BoolArray:
+        """Per slot, whether the guest's cells fit on some set of host cells."""
+        out: BoolArray = (self.masks != 0).any(axis=1)
+        for slot, sets in self.per_host.items():
+            out[slot] = bool(sets)
+        return out
+
+    def of(self, slot: int) -> tuple[frozenset[int], ...]:
+        known = self.per_host.get(slot)
+        if known is not None:
+            return known
+        return tuple(cells_of(m) for m in self.masks[slot].tolist() if m)
+
+
+def cells_of(mask: int) -> frozenset[int]:
+    return frozenset(i for i in range(MAX_CELL_ID + 1) if mask >> i & 1)
+
+
+def mask_of(cells: frozenset[int]) -> int | None:
+    """The bitmask of ``cells``; None when some id is beyond one."""
+    if any(not 0 <= c <= MAX_CELL_ID for c in cells):
+        return None
+    return sum(1 << c for c in cells)
+
+
+class CellTable:
+    """Per slot: a host's CPUs and memory, per NUMA cell, as numbers."""
+
+    def __init__(self) -> None:
+        #: (columns, slots): host-wide numbers.
+        self._host: IntArray = np.zeros((_HOST_COLS, 0), dtype=np.int64)
+        self._ratio: FloatArray = np.zeros(0, dtype=np.float64)
+        #: (columns, slots, width): per cell; the width grows with the hosts, up to
+        #: MAX_CELLS (cells beyond a host's own are zero: no cell).
+        self._cells: IntArray = np.zeros((_CELL_COLS, 0, 1), dtype=np.int64)
+        #: Each slot's resources (for the hosts answered per host).
+        self._resources: list[HostResources | None] = []
+        self._cores: dict[tuple[tuple[int, ...], ...], _Cores] = {}
+        #: Rows per resources (by identity; the value keeps the object alive).
+        self._rows: dict[int, tuple[HostResources, Rows | None]] = {}
+
+    def put(self, slot: int, res: HostResources | None, *, alive: bool = True) -> None:
+        """Set ``slot`` to a host's resources (None: none reported; ``alive`` False: a
+        free slot)."""
+        self._grow(slot + 1)
+        if slot >= len(self._resources):
+            self._resources.extend([None] * (slot + 1 - len(self._resources)))
+        self._resources[slot] = res if alive else None
+        rows = self._rows_of(res) if alive and res is not None else None
+        if rows is None:
+            self._cells[:, slot] = 0
+            self._ratio[slot] = 0.0
+            self._host[:, slot] = 0
+            state = EMPTY if not alive else NO_RESOURCES if res is None else PER_HOST
+            self._host[_STATE, slot] = state
+            return
+        host, columns, ratio = rows
+        size = host[_CELLS]
+        if size > self._cells.shape[2]:
+            self._widen(size)
+        self._host[:, slot] = host
+        if size < self._cells.shape[2]:
+            self._cells[:, slot, size:] = 0
+        if size:
+            self._cells[:, slot, :size] = columns
+        self._ratio[slot] = ratio
+
+    def sets(self, ask: CpuAsk, count: int) -> CellSets:
+        """``cell_sets(res, ask)`` of the first ``count`` slots (a guest with cells)."""
+        assert ask.cells, "a guest without cells is counted host-wide"
+        self._grow(count)
+        host, ratio = self._host[:, :count], self._ratio[:count]
+        cells = self._cells[:, :count]
+        state = host[_STATE]
+        columnar = state == COLUMNS
+        if not _in_range(ask):
+            columnar = np.zeros(count, dtype=np.bool_)
+        elif ask.thread_policy is ThreadPolicy.ISOLATE and ask.pinned:
+            columnar &= ~(cells[_CORE_SIZE] < 0).any(axis=1)
+        per_host = self._per_host(ask, (state == PER_HOST) | ((state == COLUMNS) & ~columnar))
+        n = len(ask.cells)
+        need = ask.vcpus - ask.pinned
+        free = _free_vcpus(host, ratio, ask.pinned)
+        fails = free < 0
+        if need:
+            fails |= free < need
+        fails |= (host[_MEM_KNOWN] == 1) & (host[_FREE_MEM] < ask.memory_mib)
+        gate = columnar & (host[_KNOWN] == 1) & (host[_CELLS] >= n) & ~fails
+        width = min(MAX_CELL_SETS, math.comb(max(cells.shape[2], n), n))
+        masks = np.zeros((count, width), dtype=np.int64)
+        if not gate.any():
+            return CellSets(masks=masks, per_host=per_host)
+        # Guest cells alike in memory, pins and floating vCPUs are counted once.
+        counted: dict[tuple[int, int, int], IntArray] = {}
+        held = []
+        for g in ask.cells:
+            key = (g.memory_mib, len(g.dedicated), g.shared)
+            if key not in counted:
+                counted[key] = _held(cells, host, ratio, g, ask.thread_policy)
+            held.append(counted[key])
+        sizes = np.where(gate, host[_CELLS], 0)
+        present = np.bincount(sizes, minlength=1)
+        for size in range(max(n, 1), len(present)):
+            if not present[size]:
+                continue
+            at = np.flatnonzero(sizes == size)
+            combos, taken = _matched(
+                [h[at, :size] for h in held], host[:, at], ratio[at], need, size
+            )
+            bits = cells[_BIT][at]
+            for k, combo in enumerate(combos):
+                mask = bits[:, list(combo)].sum(axis=1)
+                masks[at, k] = np.where(taken[:, k], mask, 0)
+        return CellSets(masks=masks, per_host=per_host)
+
+    def without_resources(self, count: int) -> BoolArray:
+        """Per slot, whether the host reported no resources (a live slot)."""
+        self._grow(count)
+        out: BoolArray = self._host[_STATE, :count] == NO_RESOURCES
+        return out
+
+    def _per_host(self, ask: CpuAsk, which: BoolArray) -> dict[int, tuple[frozenset[int], ...]]:
+        """``cell_sets`` itself for the slots ``which``, once per distinct resources."""
+        out: dict[int, tuple[frozenset[int], ...]] = {}
+        known: dict[int, tuple[frozenset[int], ...]] = {}
+        for slot in np.flatnonzero(which).tolist():
+            res = self._resources[slot]
+            assert res is not None, "a slot with columns or answered per host has resources"
+            answer = known.get(id(res))
+            if answer is None:
+                answer = known[id(res)] = cell_sets(res, ask)
+            out[slot] = answer
+        return out
+
+    # --- rows -----------------------------------------------------------------------
+
+    def _rows_of(self, res: HostResources) -> Rows | None:
+        hit = self._rows.get(id(res))
+        if hit is not None and hit[0] is res:
+            return hit[1]
+        rows = self._count(res)
+        if len(self._rows) > 50_000:
+            self._rows.clear()
+        self._rows[id(res)] = (res, rows)
+        return rows
+
+    def _count(self, res: HostResources) -> Rows | None:
+        cells = res.cells
+        if len(cells) > MAX_CELLS:
+            return None
+        ids = [c.id for c in cells]
+        if any(not 0 <= i <= MAX_CELL_ID for i in ids) or len(set(ids)) != len(ids):
+            return None
+        ratio = res.cpu_ratio
+        if not math.isfinite(ratio) or not 0 <= ratio < 2**20:
+            return None
+        memory = res.free_memory()
+        host = (
+            COLUMNS,
+            len(cells),
+            int(res.known_cpus),
+            res.shared_count,
+            int(res.overlap),
+            res.reserved_cpus,
+            res.used_vcpus,
+            int(memory is not None),
+            0 if memory is None else memory,
+        )
+        rows = [self._cell_row(res, cell) for cell in cells]
+        if not _within(host) or not all(_within(r) for r in rows):
+            return None
+        return host, tuple(zip(*rows, strict=True)), float(ratio)
+
+    def _cell_row(self, res: HostResources, cell: CellState) -> tuple[int, ...]:
+        stats = self._cores.get(cell.cores)
+        if stats is None:
+            if len(self._cores) > 10_000:
+                self._cores.clear()
+            stats = self._cores[cell.cores] = _cores_of(cell.cores)
+        touched: set[int] = set()
+        if len(cell.pinnable) != len(cell.cpus):
+            core_of = stats.core_of
+            touched = {core_of[c] for c in cell.cpus - cell.pinnable}
+        sizes = stats.sizes
+        memory = cell.memory_mib
+        if not cell.cpus or memory is None:
+            free_memory = _NO_CELL
+        else:
+            free_memory = math.floor(memory * res.ram_ratio + 1e-9) - cell.used_memory_mib
+            if not -_LIMIT < free_memory < _LIMIT:
+                free_memory = _LIMIT  # beyond the columns: the host goes per host
+        return (
+            1 << cell.id,
+            free_memory,
+            len(cell.pinnable),
+            len(sizes) - len(touched),
+            stats.size,
+            stats.smt_threads - sum(sizes[i] for i in touched if sizes[i] > 1),
+            len(cell.shared),
+            cell.used_vcpus,
+        )
+
+    # --- storage --------------------------------------------------------------------
+
+    def _grow(self, size: int) -> None:
+        if size <= len(self._ratio):
+            return
+        capacity = max(64, 2 * size)
+        host = np.zeros((_HOST_COLS, capacity), dtype=np.int64)
+        host[:, : len(self._ratio)] = self._host
+        ratio = np.zeros(capacity, dtype=np.float64)
+        ratio[: len(self._ratio)] = self._ratio
+        cells = np.zeros((_CELL_COLS, capacity, self._cells.shape[2]), dtype=np.int64)
+        cells[:, : len(self._ratio)] = self._cells
+        self._host, self._ratio, self._cells = host, ratio, cells
+
+    def _widen(self, width: int) -> None:
+        cells = np.zeros((_CELL_COLS, self._cells.shape[1], width), dtype=np.int64)
+        cells[:, :, : self._cells.shape[2]] = self._cells
+        self._cells = cells
+
+
+def _within(row: Sequence[int]) -> bool:
+    """Whether the numbers fit the columns (a cell that can take nothing is marked so)."""
+    return all(-_LIMIT < v < _LIMIT or v == _NO_CELL for v in row[1:]) and row[0] < 2**63
+
+
+def _in_range(ask: CpuAsk) -> bool:
+    values = [ask.vcpus, ask.memory_mib, ask.pinned]
+    for g in ask.cells:
+        values += [g.memory_mib, len(g.dedicated), g.shared]
+    return all(-_LIMIT < v < _LIMIT for v in values)
+
+
+def _free_vcpus(host: IntArray, ratio: FloatArray, pinning: IntArray | int) -> IntArray:
+    """``HostResources.free_vcpus(pinning)`` per slot (``host``: columns, slots)."""
+    count = host[_SHARED] - pinning * host[_OVERLAP] - host[_RESERVED]
+    floored = np.floor(np.maximum(count, 0) * ratio + 1e-9).astype(np.int64)
+    out: IntArray = floored - host[_USED]
+    return out
+
+
+def _held(
+    cells: IntArray, host: IntArray, ratio: FloatArray, g: CellAsk, thread: ThreadPolicy
+) -> IntArray:
+    """``numa_fit._cell_counts`` per (slot, host cell): the CPUs the pins hold (isolate's
+    siblings too), -1 for None."""
+    ok = cells[_CELL_FREE_MEM] >= g.memory_mib
+    pins = len(g.dedicated)
+    held: IntArray | int = pins
+    if pins == 0:
+        pass
+    elif thread is ThreadPolicy.PREFER:
+        ok &= cells[_PINNABLE] >= pins
+    elif thread is ThreadPolicy.ISOLATE:
+        ok &= cells[_WHOLE] >= pins
+        held = pins * cells[_CORE_SIZE]
+    else:  # require: threads of whole free SMT cores (none: no SMT core at all)
+        ok &= cells[_SMT_THREADS] >= pins
+    shared = cells[_CELL_SHARED] - held * host[_OVERLAP][:, None] if pins else cells[_CELL_SHARED]
+    free = np.floor(shared * ratio[:, None] + 1e-9).astype(np.int64) - cells[_CELL_USED]
+    ok &= free >= g.shared  # g.shared >= 0: also "free < 0" is None
+    out: IntArray = np.where(ok, held, -1)
+    return out
+
+
+def _matched(
+    held: list[IntArray], host: IntArray, ratio: FloatArray, need: int, size: int
+) -> tuple[list[tuple[int, ...]], BoolArray]:
+    """``cell_sets``'s walk for slots with ``size`` cells: the combinations of cell
+    positions tried, in order, and per slot which of them are taken."""
+    n = len(held)
+    combos = list(itertools.islice(itertools.combinations(range(size), n), MAX_CELL_SETS))
+    rows = len(ratio)
+    taken = np.zeros((rows, len(combos)), dtype=np.bool_)
+    valid = [h >= 0 for h in held]
+    for k, combo in enumerate(combos):
+        done = np.zeros(rows, dtype=np.bool_)
+        orders = itertools.permutations(combo) if n <= MAX_MATCHED_CELLS else iter([combo])
+        for order in orders:
+            ok = valid[0][:, order[0]].copy()
+            for g in range(1, n):
+                ok &= valid[g][:, order[g]]
+            first = ok & ~done
+            if first.any():
+                total = held[0][:, order[0]].copy()
+                for g in range(1, n):
+                    total += held[g][:, order[g]]
+                taken[:, k] |= first & (_free_vcpus(host, ratio, total) >= need)
+                done |= ok
+                if done.all():
+                    break
+    return combos, taken
