@@ -102,6 +102,8 @@ class CellSets:
     masks: IntArray
     #: Slots answered by ``cell_sets`` itself (their rows in ``masks`` are 0).
     per_host: dict[int, tuple[frozenset[int], ...]]
+    #: The distinct bitmasks in ``masks`` (not 0).
+    distinct: frozenset[int] = frozenset()
 
     def found(self) -> BoolArray:
         """Per slot, whether the guest's cells fit on some set of host cells."""
@@ -193,6 +195,7 @@ class CellTable:
         gate = columnar & (host[_KNOWN] == 1) & (host[_CELLS] >= n) & ~fails
         width = min(MAX_CELL_SETS, math.comb(max(cells.shape[2], n), n))
         masks = np.zeros((count, width), dtype=np.int64)
+        distinct: set[int] = set()
         if not gate.any():
             return CellSets(masks=masks, per_host=per_host)
         # Guest cells alike in memory, pins and floating vCPUs are counted once.
@@ -216,7 +219,18 @@ class CellTable:
             for k, combo in enumerate(combos):
                 mask = bits[:, list(combo)].sum(axis=1)
                 masks[at, k] = np.where(taken[:, k], mask, 0)
-        return CellSets(masks=masks, per_host=per_host)
+                used = mask[taken[:, k]]
+                if used.size and used.min() == used.max():  # hosts numbering cells alike
+                    distinct.add(int(used[0]))
+                elif used.size:
+                    distinct.update(np.unique(used).tolist())
+        return CellSets(masks=masks, per_host=per_host, distinct=frozenset(distinct))
+
+    def alive(self, count: int) -> BoolArray:
+        """Per slot, whether it holds a host."""
+        self._grow(count)
+        out: BoolArray = self._host[_STATE, :count] != EMPTY
+        return out
 
     def without_resources(self, count: int) -> BoolArray:
         """Per slot, whether the host reported no resources (a live slot)."""

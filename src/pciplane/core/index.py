@@ -18,13 +18,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from pciplane.core.cell_table import CellTable, cells_of, mask_of
 from pciplane.core.columns import BoolArray, IntArray
 from pciplane.core.errors import NotFoundError
 from pciplane.core.fit import GuestRequest, HostView, Outcome, Verdict
 from pciplane.core.fleet import Fleet, Host
 from pciplane.core.guest_cpu import CpuAsk
 from pciplane.core.kind_vectors import KindVectors
-from pciplane.core.numa_fit import cell_sets
 from pciplane.core.pool import KindMatcher, KindTable, SpecMemo, check_pool_tags
 from pciplane.core.pool_table import PoolTable, TableView
 from pciplane.core.screen import Screen, screen
@@ -230,6 +230,8 @@ class FleetIndex:
         #: Per slot: free floating vCPUs, free memory, whether CPUs and memory are
         #: known, alive (what a guest without cells is counted against).
         self._host_cols: IntArray = np.zeros((0, 5), dtype=np.int64)
+        #: Per slot: the host's NUMA cells as numbers (what a guest with cells needs).
+        self._cells = CellTable()
         self._table = PoolTable()
         self._vectors = KindVectors(self.kinds, self.matcher)
         self._builder = ViewBuilder(
@@ -385,42 +387,39 @@ class FleetIndex:
         does not; the rest (and the reasons) go through the pipeline, which tries the
         very same sets in turn."""
         slots = len(self._slot_views)
-        sets_of: dict[int, tuple[frozenset[int], ...]] = {}
-        per_slot: list[tuple[frozenset[int], ...]] = [()] * slots
-        for slot, view in enumerate(self._slot_views):
-            if view is None or view.resources is None:
-                continue
-            sets = sets_of.get(id(view.resources))
-            if sets is None:
-                sets = sets_of[id(view.resources)] = cell_sets(view.resources, ask)
-            per_slot[slot] = sets
+        found = self._cells.sets(ask, slots)
+        masks = found.masks
+        distinct: dict[frozenset[int], int | None] = {
+            cells_of(m): m for m in sorted(found.distinct)
+        }
+        for sets in found.per_host.values():
+            for cells in sets:
+                distinct.setdefault(cells, mask_of(cells))
         fits = np.zeros(slots, dtype=np.bool_)
         fails = np.ones(slots, dtype=np.bool_)
-        screens: dict[frozenset[int], Screen | None] = {}
-        for cells in {c for sets in per_slot for c in sets}:
-            screens[cells] = screen(
-                table, replace(guest, cpu=None, numa_cells=cells), self._vectors
-            )
-        for slot, sets in enumerate(per_slot):
-            for cells in sets:
-                answer = screens[cells]
-                if answer is None:
-                    fails[slot] = False
-                    continue
-                if answer.fits[slot]:
-                    fits[slot] = True
-                if not answer.fails[slot]:
-                    fails[slot] = False
-        cpu_failed = np.array([not sets for sets in per_slot], dtype=np.bool_)
-        alive = np.array([v is not None for v in self._slot_views], dtype=np.bool_)
-        undecided = np.flatnonzero(alive & ~fits & ~fails)
+        holders: dict[frozenset[int], BoolArray] = {}
+        for cells, mask in distinct.items():
+            has = np.zeros(slots, dtype=np.bool_) if mask is None else (masks == mask).any(axis=1)
+            for slot, sets in found.per_host.items():
+                if cells in sets:
+                    has[slot] = True
+            holders[cells] = has
+        for cells, has in holders.items():
+            answer = screen(table, replace(guest, cpu=None, numa_cells=cells), self._vectors)
+            if answer is None:
+                fails[has] = False
+                continue
+            fits |= has & answer.fits[:slots]
+            fails &= ~(has & ~answer.fails[:slots])
+        cpu_failed = ~found.found()
+        undecided = np.flatnonzero(self._cells.alive(slots) & ~fits & ~fails)
         return fits, undecided, cpu_failed
 
     def _cpu_screen(self, ask: CpuAsk) -> BoolArray:
         """Per slot, whether the host's CPUs and memory take ``ask`` (alone: exact when
         the guest has no cells or no devices). Without cells it is counted host-wide, from
-        columns (numa_fit.HostResources.host_failure as arrays); with cells, once per
-        distinct host resources."""
+        columns (numa_fit.HostResources.host_failure as arrays); with cells, by the cell
+        columns (numa_fit.cell_sets for every host at once, cell_table)."""
         slots = len(self._slot_views)
         if not ask.cells:
             cols = self._host_cols[:slots]
@@ -428,19 +427,8 @@ class FleetIndex:
             memory_ok = (cols[:, 3] == 0) | (cols[:, 1] >= ask.memory_mib)
             ok_all: BoolArray = (cols[:, 4] == 1) & cpus_ok & memory_ok
             return ok_all
-        known: dict[int, bool] = {}
-        ok = np.zeros(slots, dtype=np.bool_)
-        for slot, view in enumerate(self._slot_views):
-            if view is None:
-                continue
-            res = view.resources
-            if res is None:
-                ok[slot] = True
-                continue
-            answer = known.get(id(res))
-            if answer is None:
-                answer = known[id(res)] = bool(cell_sets(res, ask))
-            ok[slot] = answer
+        ok: BoolArray = self._cells.sets(ask, slots).found()
+        ok |= self._cells.without_resources(slots)
         return ok
 
     def _ordered(self) -> tuple[tuple[str, ...], IntArray]:
@@ -460,3 +448,4 @@ class FleetIndex:
             grown[: len(self._host_cols)] = self._host_cols
             self._host_cols = grown
         self._host_cols[slot] = _host_columns(view)
+        self._cells.put(slot, None if view is None else view.resources, alive=view is not None)
