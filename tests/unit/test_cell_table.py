@@ -58,6 +58,12 @@ HOSTS: dict[str, HostResources] = {
         ),
     ),
     "2 cells SMT, cell 0 full": host(TWO, (CellUse(cell=0, pinned=(0, 1, 2, 3, 8, 9, 10, 11)),)),
+    # Takes a guest of a large cell and a small one only in the second order of cells.
+    "2 cells SMT, cell 0 nearly full": host(TWO, (CellUse(cell=0, pinned=(0, 1, 2, 3, 8, 9, 10)),)),
+    # Isolate's siblings leave the shared pool: 2 isolated vCPUs hold 4 of 8 CPUs.
+    "2 cells SMT, busy floating vCPUs": host(
+        TWO, (CellUse(cell=None, vcpus=4),), cpu_allocation_ratio=1.0, reserved_host_cpus=1
+    ),
     "1 cell, no SMT": host(smt(1, 8, 1)),
     "4 cells, no SMT, some held": host(
         smt(4, 3, 1, 4096),
@@ -121,6 +127,16 @@ ASKS: dict[str, CpuAsk] = {
     "pinned 4 in 4 cells": ask({**DEDICATED, "hw:numa_nodes": "4"}, 4, 4096),
     "pinned 6 in 6 cells": ask({**DEDICATED, "hw:numa_nodes": "6"}, 6, 6144),
     "isolate 2": ask({**DEDICATED, "hw:cpu_thread_policy": "isolate"}, 2, 1024),
+    "isolate 1 in 2 cells": CpuAsk(
+        vcpus=2,
+        memory_mib=2048,
+        policy=CpuPolicy.DEDICATED,
+        thread_policy=ThreadPolicy.ISOLATE,
+        cells=(
+            CellAsk(cell=0, vcpus=(0,), memory_mib=1024, dedicated=(0,)),
+            CellAsk(cell=1, vcpus=(1,), memory_mib=1024, dedicated=(1,)),
+        ),
+    ),
     "isolate 3": ask({**DEDICATED, "hw:cpu_thread_policy": "isolate"}, 3, 1024),
     "isolate 4 in 2 cells": ask(
         {**DEDICATED, "hw:cpu_thread_policy": "isolate", "hw:numa_nodes": "2"}, 4, 2048
