@@ -47,8 +47,9 @@ MAX_CELLS = 8
 MAX_CELL_ID = 62
 #: Numbers beyond this (either sign) are not put in columns (their products stay exact).
 _LIMIT = 2**40
-#: Free memory of a cell that can take no guest cell (no CPUs or memory reported).
-_NO_CELL = -(2**50)
+#: Free memory of a cell that can take no guest cell (no CPUs or memory reported): a guest
+#: cell asks for 0 MiB or more.
+_NO_CELL = -1
 
 # What a slot holds.
 EMPTY, COLUMNS, PER_HOST, NO_RESOURCES = 0, 1, 2, 3
@@ -57,12 +58,12 @@ EMPTY, COLUMNS, PER_HOST, NO_RESOURCES = 0, 1, 2, 3
 _STATE, _CELLS, _KNOWN, _SHARED, _OVERLAP, _RESERVED, _USED, _MEM_KNOWN, _FREE_MEM = range(9)
 _HOST_COLS = 9
 
-# Cell columns: 1 << the cell id; free memory after ram_allocation_ratio (_NO_CELL when
-# the cell reports no CPUs or no memory); pinnable CPUs; whole free cores; the size of
-# every core (-1: they differ); threads on whole free SMT cores; shared CPUs; floating
-# vCPUs used.
-_BIT, _CELL_FREE_MEM, _PINNABLE, _WHOLE = range(4)
-_CORE_SIZE, _SMT_THREADS, _CELL_SHARED, _CELL_USED = range(4, 8)
+# Cell columns: free memory after ram_allocation_ratio (_NO_CELL when the cell reports
+# no CPUs or no memory); pinnable CPUs; whole free cores; the size of every core (-1:
+# they differ); threads on whole free SMT cores; shared CPUs; floating vCPUs used;
+# 1 << the cell id.
+_CELL_FREE_MEM, _PINNABLE, _WHOLE, _CORE_SIZE = range(4)
+_SMT_THREADS, _CELL_SHARED, _CELL_USED, _BIT = range(4, 8)
 _CELL_COLS = 8
 
 
@@ -90,7 +91,7 @@ def _cores_of(cores: tuple[tuple[int, ...], ...]) -> _Cores:
     )
 
 
-#: A host's row, its cells' columns (one tuple per column) and its cpu_allocation_ratio.
+#: A host's row, its cells' rows and its cpu_allocation_ratio.
 Rows = tuple[tuple[int, ...], tuple[tuple[int, ...], ...], float]
 
 
@@ -149,28 +150,50 @@ class CellTable:
     def put(self, slot: int, res: HostResources | None, *, alive: bool = True) -> None:
         """Set ``slot`` to a host's resources (None: none reported; ``alive`` False: a
         free slot)."""
-        self._grow(slot + 1)
-        if slot >= len(self._resources):
-            self._resources.extend([None] * (slot + 1 - len(self._resources)))
-        self._resources[slot] = res if alive else None
-        rows = self._rows_of(res) if alive and res is not None else None
-        if rows is None:
-            self._cells[:, slot] = 0
-            self._ratio[slot] = 0.0
-            self._host[:, slot] = 0
-            state = EMPTY if not alive else NO_RESOURCES if res is None else PER_HOST
-            self._host[_STATE, slot] = state
+        self.put_many([(slot, res, alive)])
+
+    def put_many(self, items: Sequence[tuple[int, HostResources | None, bool]]) -> None:
+        """:meth:`put` for many distinct slots: ``(slot, resources, alive)``."""
+        if not items:
             return
-        host, columns, ratio = rows
-        size = host[_CELLS]
-        if size > self._cells.shape[2]:
-            self._widen(size)
-        self._host[:, slot] = host
-        if size < self._cells.shape[2]:
-            self._cells[:, slot, size:] = 0
-        if size:
-            self._cells[:, slot, :size] = columns
-        self._ratio[slot] = ratio
+        top = max(slot for slot, _res, _alive in items) + 1
+        self._grow(top)
+        if top > len(self._resources):
+            self._resources.extend([None] * (top - len(self._resources)))
+        slots, states, hosts, ratios = [], [], [], []
+        cell_slots: list[int] = []
+        cell_positions: list[int] = []
+        cell_rows: list[tuple[int, ...]] = []
+        width = self._cells.shape[2]
+        for slot, res, alive in items:
+            self._resources[slot] = res if alive else None
+            rows = self._rows_of(res) if alive and res is not None else None
+            if rows is None:
+                states.append(
+                    (slot, EMPTY if not alive else NO_RESOURCES if res is None else PER_HOST)
+                )
+                continue
+            host, cells, ratio = rows
+            slots.append(slot)
+            hosts.append(host)
+            ratios.append(ratio)
+            cell_slots += [slot] * len(cells)
+            cell_positions += range(len(cells))
+            cell_rows += cells
+            width = max(width, len(cells))
+        if width > self._cells.shape[2]:
+            self._widen(width)
+        every = [slot for slot, _res, _alive in items]
+        self._cells[:, every] = 0
+        self._host[:, every] = 0
+        self._ratio[every] = 0.0
+        for slot, state in states:
+            self._host[_STATE, slot] = state
+        if slots:
+            self._host[:, slots] = np.array(hosts, dtype=np.int64).T
+            self._ratio[slots] = ratios
+        if cell_rows:
+            self._cells[:, cell_slots, cell_positions] = np.array(cell_rows, dtype=np.int64).T
 
     def sets(self, ask: CpuAsk, count: int) -> CellSets:
         """``cell_sets(res, ask)`` of the first ``count`` slots (a guest with cells)."""
@@ -285,10 +308,10 @@ class CellTable:
             int(memory is not None),
             0 if memory is None else memory,
         )
-        rows = [self._cell_row(res, cell) for cell in cells]
-        if not _within(host) or not all(_within(r) for r in rows):
+        rows = tuple([self._cell_row(res, cell) for cell in cells])
+        if not _within(host) or not all(_within(r[:_BIT]) for r in rows):
             return None
-        return host, tuple(zip(*rows, strict=True)), float(ratio)
+        return host, rows, float(ratio)
 
     def _cell_row(self, res: HostResources, cell: CellState) -> tuple[int, ...]:
         stats = self._cores.get(cell.cores)
@@ -306,10 +329,7 @@ class CellTable:
             free_memory = _NO_CELL
         else:
             free_memory = math.floor(memory * res.ram_ratio + 1e-9) - cell.used_memory_mib
-            if not -_LIMIT < free_memory < _LIMIT:
-                free_memory = _LIMIT  # beyond the columns: the host goes per host
         return (
-            1 << cell.id,
             free_memory,
             len(cell.pinnable),
             len(sizes) - len(touched),
@@ -317,6 +337,7 @@ class CellTable:
             stats.smt_threads - sum(sizes[i] for i in touched if sizes[i] > 1),
             len(cell.shared),
             cell.used_vcpus,
+            1 << cell.id,
         )
 
     # --- storage --------------------------------------------------------------------
@@ -340,15 +361,15 @@ class CellTable:
 
 
 def _within(row: Sequence[int]) -> bool:
-    """Whether the numbers fit the columns (a cell that can take nothing is marked so)."""
-    return all(-_LIMIT < v < _LIMIT or v == _NO_CELL for v in row[1:]) and row[0] < 2**63
+    """Whether the numbers fit the columns."""
+    return min(row) > -_LIMIT and max(row) < _LIMIT
 
 
 def _in_range(ask: CpuAsk) -> bool:
     values = [ask.vcpus, ask.memory_mib, ask.pinned]
     for g in ask.cells:
         values += [g.memory_mib, len(g.dedicated), g.shared]
-    return all(-_LIMIT < v < _LIMIT for v in values)
+    return all(0 <= v < _LIMIT for v in values)
 
 
 def _free_vcpus(host: IntArray, ratio: FloatArray, pinning: IntArray | int) -> IntArray:

@@ -303,8 +303,11 @@ class FleetIndex:
         for slot, view in zip(slots, views, strict=True):
             self._slot_of[view.name] = slot
             self._order.append(view.name)
-            self._set_view(slot, view)
+            self._set_view(slot, view, cells=False)
             self._views[view.name] = view
+        self._cells.put_many(
+            [(slot, v.resources, True) for slot, v in zip(slots, views, strict=True)]
+        )
         self._order_cache = None
         self._table.put_many([(slot, view, None) for slot, view in zip(slots, views, strict=True)])
 
@@ -452,7 +455,8 @@ class FleetIndex:
             self._order_cache = (tuple(self._order), slots)
         return self._order_cache
 
-    def _set_view(self, slot: int, view: HostView | None) -> None:
+    def _set_view(self, slot: int, view: HostView | None, *, cells: bool = True) -> None:
+        """``cells`` False: the caller puts the slot's cells (many at once)."""
         if slot == len(self._slot_views):
             self._slot_views.append(view)
         else:
@@ -462,4 +466,5 @@ class FleetIndex:
             grown[: len(self._host_cols)] = self._host_cols
             self._host_cols = grown
         self._host_cols[slot] = _host_columns(view)
-        self._cells.put(slot, None if view is None else view.resources, alive=view is not None)
+        if cells:
+            self._cells.put(slot, None if view is None else view.resources, alive=view is not None)
