@@ -143,9 +143,8 @@ class CellTable:
         self._cells: IntArray = np.zeros((_CELL_COLS, 0, 1), dtype=np.int64)
         #: Each slot's resources (for the hosts answered per host).
         self._resources: list[HostResources | None] = []
+        #: Per cell layout (its cores), which core each CPU is on and the cores' sizes.
         self._cores: dict[tuple[tuple[int, ...], ...], _Cores] = {}
-        #: Rows per resources (by identity; the value keeps the object alive).
-        self._rows: dict[int, tuple[HostResources, Rows | None]] = {}
 
     def put(self, slot: int, res: HostResources | None, *, alive: bool = True) -> None:
         """Set ``slot`` to a host's resources (None: none reported; ``alive`` False: a
@@ -165,9 +164,15 @@ class CellTable:
         cell_positions: list[int] = []
         cell_rows: list[tuple[int, ...]] = []
         width = self._cells.shape[2]
+        #: Hosts alike in CPUs and memory share their resources: counted once.
+        counted: dict[int, Rows | None] = {}
         for slot, res, alive in items:
             self._resources[slot] = res if alive else None
-            rows = self._rows_of(res) if alive and res is not None else None
+            rows = None
+            if alive and res is not None:
+                if id(res) not in counted:
+                    counted[id(res)] = self._count(res)
+                rows = counted[id(res)]
             if rows is None:
                 states.append(
                     (slot, EMPTY if not alive else NO_RESOURCES if res is None else PER_HOST)
@@ -276,16 +281,6 @@ class CellTable:
 
     # --- rows -----------------------------------------------------------------------
 
-    def _rows_of(self, res: HostResources) -> Rows | None:
-        hit = self._rows.get(id(res))
-        if hit is not None and hit[0] is res:
-            return hit[1]
-        rows = self._count(res)
-        if len(self._rows) > 50_000:
-            self._rows.clear()
-        self._rows[id(res)] = (res, rows)
-        return rows
-
     def _count(self, res: HostResources) -> Rows | None:
         cells = res.cells
         if len(cells) > MAX_CELLS:
@@ -316,7 +311,7 @@ class CellTable:
     def _cell_row(self, res: HostResources, cell: CellState) -> tuple[int, ...]:
         stats = self._cores.get(cell.cores)
         if stats is None:
-            if len(self._cores) > 10_000:
+            if len(self._cores) > 1000:
                 self._cores.clear()
             stats = self._cores[cell.cores] = _cores_of(cell.cores)
         touched: set[int] = set()
