@@ -407,22 +407,30 @@ class FleetIndex:
                 if cells in sets:
                     has[slot] = True
             holders[cells] = has
+        # The sets most hosts have first; a host a set fits needs no later set screened.
         # Sets few hosts have (those of hosts with more cells) are screened on the slots
-        # of those hosts alone: a smaller table, cut once.
-        few = [cells for cells, has in holders.items() if 2 * int(has.sum()) < slots]
-        some = np.zeros(slots, dtype=np.bool_)
-        for cells in few:
-            some |= holders[cells]
-        at = np.flatnonzero(some)
-        part = table.only(at) if few else table
-        for cells, has in holders.items():
+        # still open alone: a smaller table, cut once.
+        ordered = sorted(holders.items(), key=lambda item: -int(item[1].sum()))
+        everywhere = np.arange(slots)
+        part: TableView | None = None
+        at = everywhere
+        for i, (cells, has) in enumerate(ordered):
+            if not (has & ~fits).any():
+                continue
             confined = replace(guest, cpu=None, numa_cells=cells)
-            if cells in few:
-                answer = screen(part, confined, self._vectors)
-                where, local = at, has[at]
-            else:
+            if 2 * int(has.sum()) >= slots:
                 answer = screen(table, confined, self._vectors)
-                where, local = np.arange(slots), has
+                where = everywhere
+            else:
+                if part is None:
+                    rest = np.zeros(slots, dtype=np.bool_)
+                    for _cells, later in ordered[i:]:
+                        rest |= later
+                    at = np.flatnonzero(rest & ~fits)
+                    part = table.only(at)
+                answer = screen(part, confined, self._vectors)
+                where = at
+            local = has[where]
             if answer is None:
                 fails[where[local]] = False
                 continue
