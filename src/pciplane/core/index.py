@@ -6,9 +6,12 @@ each host's :class:`HostView` for the pipeline *and* copies its pools into colum
 (:mod:`pciplane.core.pool_table`); a fit screens all hosts by counting
 (:mod:`pciplane.core.screen`), runs the pipeline only for the hosts the counting cannot
 decide, and works out the words of each verdict only when they are asked for
-(:mod:`pciplane.core.verdict_classes`). Verdicts are exactly the pipeline's.
+(:mod:`pciplane.core.verdict_classes`). Verdicts are exactly the pipeline's. A guest
+with NUMA cells is placed on every host's cells at once from columns of them too
+(:mod:`pciplane.core.cell_table`), and its devices screened once per set of host cells.
 
-Replacing a host costs O(its pools): the service updates one host after each claim.
+Replacing a host costs O(its pools and cells): the service updates one host after each
+claim.
 """
 
 from __future__ import annotations
