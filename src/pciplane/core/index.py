@@ -6,9 +6,12 @@ each host's :class:`HostView` for the pipeline *and* copies its pools into colum
 (:mod:`pciplane.core.pool_table`); a fit screens all hosts by counting
 (:mod:`pciplane.core.screen`), runs the pipeline only for the hosts the counting cannot
 decide, and works out the words of each verdict only when they are asked for
-(:mod:`pciplane.core.verdict_classes`). Verdicts are exactly the pipeline's.
+(:mod:`pciplane.core.verdict_classes`). Verdicts are exactly the pipeline's. A guest
+with NUMA cells is placed on every host's cells at once from columns of them too
+(:mod:`pciplane.core.cell_table`), and its devices screened once per set of host cells.
 
-Replacing a host costs O(its pools): the service updates one host after each claim.
+Replacing a host costs O(its pools and cells): the service updates one host after each
+claim.
 """
 
 from __future__ import annotations
@@ -18,13 +21,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from pciplane.core.cell_table import CellTable, cells_of, mask_of
 from pciplane.core.columns import BoolArray, IntArray
 from pciplane.core.errors import NotFoundError
 from pciplane.core.fit import GuestRequest, HostView, Outcome, Verdict
 from pciplane.core.fleet import Fleet, Host
 from pciplane.core.guest_cpu import CpuAsk
 from pciplane.core.kind_vectors import KindVectors
-from pciplane.core.numa_fit import cell_sets
 from pciplane.core.pool import KindMatcher, KindTable, SpecMemo, check_pool_tags
 from pciplane.core.pool_table import PoolTable, TableView
 from pciplane.core.screen import Screen, screen
@@ -230,6 +233,8 @@ class FleetIndex:
         #: Per slot: free floating vCPUs, free memory, whether CPUs and memory are
         #: known, alive (what a guest without cells is counted against).
         self._host_cols: IntArray = np.zeros((0, 5), dtype=np.int64)
+        #: Per slot: the host's NUMA cells as numbers (what a guest with cells needs).
+        self._cells = CellTable()
         self._table = PoolTable()
         self._vectors = KindVectors(self.kinds, self.matcher)
         self._builder = ViewBuilder(
@@ -301,8 +306,11 @@ class FleetIndex:
         for slot, view in zip(slots, views, strict=True):
             self._slot_of[view.name] = slot
             self._order.append(view.name)
-            self._set_view(slot, view)
+            self._set_view(slot, view, cells=False)
             self._views[view.name] = view
+        self._cells.put_many(
+            [(slot, v.resources, True) for slot, v in zip(slots, views, strict=True)]
+        )
         self._order_cache = None
         self._table.put_many([(slot, view, None) for slot, view in zip(slots, views, strict=True)])
 
@@ -385,42 +393,61 @@ class FleetIndex:
         does not; the rest (and the reasons) go through the pipeline, which tries the
         very same sets in turn."""
         slots = len(self._slot_views)
-        sets_of: dict[int, tuple[frozenset[int], ...]] = {}
-        per_slot: list[tuple[frozenset[int], ...]] = [()] * slots
-        for slot, view in enumerate(self._slot_views):
-            if view is None or view.resources is None:
-                continue
-            sets = sets_of.get(id(view.resources))
-            if sets is None:
-                sets = sets_of[id(view.resources)] = cell_sets(view.resources, ask)
-            per_slot[slot] = sets
+        found = self._cells.sets(ask, slots)
+        masks = found.masks
+        distinct: dict[frozenset[int], int | None] = {
+            cells_of(m): m for m in sorted(found.distinct)
+        }
+        for sets in found.per_host.values():
+            for cells in sets:
+                distinct.setdefault(cells, mask_of(cells))
         fits = np.zeros(slots, dtype=np.bool_)
         fails = np.ones(slots, dtype=np.bool_)
-        screens: dict[frozenset[int], Screen | None] = {}
-        for cells in {c for sets in per_slot for c in sets}:
-            screens[cells] = screen(
-                table, replace(guest, cpu=None, numa_cells=cells), self._vectors
-            )
-        for slot, sets in enumerate(per_slot):
-            for cells in sets:
-                answer = screens[cells]
-                if answer is None:
-                    fails[slot] = False
-                    continue
-                if answer.fits[slot]:
-                    fits[slot] = True
-                if not answer.fails[slot]:
-                    fails[slot] = False
-        cpu_failed = np.array([not sets for sets in per_slot], dtype=np.bool_)
-        alive = np.array([v is not None for v in self._slot_views], dtype=np.bool_)
-        undecided = np.flatnonzero(alive & ~fits & ~fails)
+        holders: dict[frozenset[int], BoolArray] = {}
+        for cells, mask in distinct.items():
+            has = np.zeros(slots, dtype=np.bool_) if mask is None else (masks == mask).any(axis=1)
+            for slot, sets in found.per_host.items():
+                if cells in sets:
+                    has[slot] = True
+            holders[cells] = has
+        # The sets most hosts have first; a host a set fits needs no later set screened.
+        # Sets few hosts have (those of hosts with more cells) are screened on the slots
+        # still open alone: a smaller table, cut once.
+        ordered = sorted(holders.items(), key=lambda item: -int(item[1].sum()))
+        everywhere = np.arange(slots)
+        part: TableView | None = None
+        at = everywhere
+        for i, (cells, has) in enumerate(ordered):
+            if not (has & ~fits).any():
+                continue
+            confined = replace(guest, cpu=None, numa_cells=cells)
+            if 2 * int(has.sum()) >= slots:
+                answer = screen(table, confined, self._vectors)
+                where = everywhere
+            else:
+                if part is None:
+                    rest = np.zeros(slots, dtype=np.bool_)
+                    for _cells, later in ordered[i:]:
+                        rest |= later
+                    at = np.flatnonzero(rest & ~fits)
+                    part = table.only(at)
+                answer = screen(part, confined, self._vectors)
+                where = at
+            local = has[where]
+            if answer is None:
+                fails[where[local]] = False
+                continue
+            fits[where] |= local & answer.fits[: len(where)]
+            fails[where] &= ~(local & ~answer.fails[: len(where)])
+        cpu_failed = ~found.found()
+        undecided = np.flatnonzero(self._cells.alive(slots) & ~fits & ~fails)
         return fits, undecided, cpu_failed
 
     def _cpu_screen(self, ask: CpuAsk) -> BoolArray:
         """Per slot, whether the host's CPUs and memory take ``ask`` (alone: exact when
         the guest has no cells or no devices). Without cells it is counted host-wide, from
-        columns (numa_fit.HostResources.host_failure as arrays); with cells, once per
-        distinct host resources."""
+        columns (numa_fit.HostResources.host_failure as arrays); with cells, by the cell
+        columns (numa_fit.cell_sets for every host at once, cell_table)."""
         slots = len(self._slot_views)
         if not ask.cells:
             cols = self._host_cols[:slots]
@@ -428,19 +455,8 @@ class FleetIndex:
             memory_ok = (cols[:, 3] == 0) | (cols[:, 1] >= ask.memory_mib)
             ok_all: BoolArray = (cols[:, 4] == 1) & cpus_ok & memory_ok
             return ok_all
-        known: dict[int, bool] = {}
-        ok = np.zeros(slots, dtype=np.bool_)
-        for slot, view in enumerate(self._slot_views):
-            if view is None:
-                continue
-            res = view.resources
-            if res is None:
-                ok[slot] = True
-                continue
-            answer = known.get(id(res))
-            if answer is None:
-                answer = known[id(res)] = bool(cell_sets(res, ask))
-            ok[slot] = answer
+        ok: BoolArray = self._cells.sets(ask, slots).found()
+        ok |= self._cells.without_resources(slots)
         return ok
 
     def _ordered(self) -> tuple[tuple[str, ...], IntArray]:
@@ -450,7 +466,8 @@ class FleetIndex:
             self._order_cache = (tuple(self._order), slots)
         return self._order_cache
 
-    def _set_view(self, slot: int, view: HostView | None) -> None:
+    def _set_view(self, slot: int, view: HostView | None, *, cells: bool = True) -> None:
+        """``cells`` False: the caller puts the slot's cells (many at once)."""
         if slot == len(self._slot_views):
             self._slot_views.append(view)
         else:
@@ -460,3 +477,5 @@ class FleetIndex:
             grown[: len(self._host_cols)] = self._host_cols
             self._host_cols = grown
         self._host_cols[slot] = _host_columns(view)
+        if cells:
+            self._cells.put(slot, None if view is None else view.resources, alive=view is not None)

@@ -46,6 +46,31 @@ class TableView:
     #: Pairs of kinds found together in some PF family (as two arrays).
     together: tuple[Int32Array, Int32Array]
 
+    def only(self, slots: IntArray) -> TableView:
+        """The table of ``slots`` alone, renumbered 0, 1, ... in their order. Every count
+        the screen makes is per slot (the kinds, layouts and families' pairs of kinds are
+        the whole table's), so each slot is screened here as in the whole table."""
+        renumber = np.full(len(self.slots["alive"]), -1, dtype=np.int32)
+        renumber[slots] = np.arange(len(slots), dtype=np.int32)
+        keep = np.flatnonzero(renumber[self.rows["slot"]] >= 0)
+        rows = {k: v[keep] for k, v in self.rows.items()}
+        rows["slot"] = renumber[rows["slot"]]
+        # Families keep their numbers (rows refer to them); those of other slots are
+        # referred to by no row left.
+        families = dict(self.families)
+        families["slot"] = np.maximum(renumber[self.families["slot"]], 0)
+        keep_held = np.flatnonzero(renumber[self.held["slot"]] >= 0)
+        held = {k: v[keep_held] for k, v in self.held.items()}
+        held["slot"] = renumber[held["slot"]]
+        return TableView(
+            rows=rows,
+            families=families,
+            held=held,
+            slots={k: v[slots] for k, v in self.slots.items()},
+            layouts=self.layouts,
+            together=self.together,
+        )
+
     def kept(self) -> TableView:
         """A copy of what explanations read (families, held kinds, slots; not the pool
         rows, which the screen has already copied what it needs of). A fit pays this
