@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pciplane.core.errors import QuotaExceededError, RequestError
-from pciplane.core.quota import check, check_limit, check_resource, server_request
+from pciplane.core.quota import binding, check, check_limit, check_resource, server_request
 
 
 def test_a_server_counts_itself_its_cpus_ram_devices_and_ports() -> None:
@@ -65,3 +65,27 @@ def test_a_limit_below_unlimited_is_refused() -> None:
     assert check_limit("cores", -1) == -1
     with pytest.raises(RequestError, match="-2 is not a limit"):
         check_limit("cores", -2)
+
+
+@pytest.mark.parametrize(
+    ("limits", "requested", "expected"),
+    [
+        pytest.param({}, {"instances": 1, "cores": 4}, False, id="nothing-set"),
+        pytest.param({"instances": -1, "cores": -1}, {"instances": 1, "cores": 4}, False,
+                     id="all-unlimited"),
+        pytest.param({"instances": -1, "cores": 8}, {"instances": 1, "cores": 4}, True,
+                     id="cores-limited"),
+        pytest.param({"cores": 0}, {"instances": 1, "cores": 4}, True, id="zero-limits"),
+        pytest.param({"pci_devices:gpu": 2}, {"instances": 1}, False,
+                     id="limited-but-not-asked"),
+        pytest.param({"pci_devices:gpu": 2}, {"instances": 1, "pci_devices:gpu": 1}, True,
+                     id="alias-limited"),
+        pytest.param({"ram": 10}, {"ram": 0}, False, id="asks-none-of-it"),
+    ],
+)  # fmt: skip
+def test_binding_says_whether_any_limit_can_refuse(
+    limits: dict[str, int], requested: dict[str, int], expected: bool
+) -> None:
+    assert binding(limits, requested) is expected
+    if not expected:  # then no usage, however large, makes check refuse
+        check(limits, {r: 10**9 for r in (*limits, *requested)}, requested)

@@ -58,6 +58,14 @@ def order(resources: Iterable[str]) -> list[str]:
     return [r for r in FIXED if r in names] + sorted(names - set(FIXED))
 
 
+def binding(limits: Mapping[str, int], requested: Mapping[str, int]) -> bool:
+    """Whether some limit can refuse ``requested`` (if none can, nothing need be counted)."""
+    return any(
+        want > 0 and limits.get(resource, UNLIMITED) != UNLIMITED
+        for resource, want in requested.items()
+    )
+
+
 def check(limits: Mapping[str, int], used: Mapping[str, int], requested: Mapping[str, int]) -> None:
     """Refuse the request if any resource would go over its limit (unset: unlimited)."""
     for resource in order(requested):

@@ -23,6 +23,7 @@ from pciplane.core.quota import (
     PORT_PREFIX,
     RAM,
     UNLIMITED,
+    binding,
     check,
     check_limit,
     check_resource,
@@ -110,14 +111,18 @@ class QuotaService:
         """The early check, before scheduling (the claim's guard is the one that counts)."""
         with self.db.read() as conn:
             limits, _ = self._limits(conn, project)
-            check(limits, store.usage(conn, project), requested)
+            if binding(limits, requested):
+                check(limits, store.usage(conn, project), requested)
 
     def guard(self, project: str, requested: Mapping[str, int]) -> Guard:
         """The check for a claim's transaction: lock the project, count, refuse."""
 
         def run(conn: Connection) -> None:
-            store.lock(conn, project)
             limits, _ = self._limits(conn, project)
+            if not binding(limits, requested):  # nothing to count, nothing to serialise
+                return
+            store.lock(conn, project)
+            limits, _ = self._limits(conn, project)  # as of the lock
             check(limits, store.usage(conn, project), requested)
 
         return run

@@ -65,11 +65,21 @@ def usage(conn: Connection, project: str) -> dict[str, int]:
     SR-IOV ports per physical network."""
     live = sa.and_(servers.c.project == project, servers.c.state != str(ServerState.DELETED))
     total: dict[str, int] = {INSTANCES: 0, CORES: 0, RAM: 0}
-    for vcpus, ram, specs in conn.execute(
-        sa.select(servers.c.vcpus, servers.c.ram, servers.c.extra_specs).where(live)
-    ):
-        add(total, {INSTANCES: 1, CORES: int(vcpus), RAM: int(ram)})
-        add(total, alias_counts(json.loads(specs)))
+    # Summed by the database, one row per distinct set of extra specs (a project's
+    # flavors): a create does not read every server of its project.
+    by_specs = (
+        sa.select(
+            servers.c.extra_specs,
+            sa.func.count(),
+            sa.func.sum(servers.c.vcpus),
+            sa.func.sum(servers.c.ram),
+        )
+        .where(live)
+        .group_by(servers.c.extra_specs)
+    )
+    for specs, n, vcpus, ram in conn.execute(by_specs):
+        add(total, {INSTANCES: int(n), CORES: int(vcpus), RAM: int(ram)})
+        add(total, {k: v * int(n) for k, v in alias_counts(json.loads(specs)).items()})
     query = (
         sa.select(ports.c.network_id, sa.func.count())
         .join(servers, ports.c.server_id == servers.c.id)
