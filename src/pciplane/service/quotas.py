@@ -107,12 +107,18 @@ class QuotaService:
 
     # --- the check ----------------------------------------------------------------
 
-    def check_now(self, project: str, requested: Mapping[str, int]) -> None:
-        """The early check, before scheduling (the claim's guard is the one that counts)."""
-        with self.db.read() as conn:
-            limits, _ = self._limits(conn, project)
-            if binding(limits, requested):
-                check(limits, store.usage(conn, project), requested)
+    def check_now(
+        self, project: str, requested: Mapping[str, int], conn: Connection | None = None
+    ) -> None:
+        """The early check, before scheduling (the claim's guard is the one that counts);
+        in ``conn``'s transaction when given."""
+        if conn is None:
+            with self.db.read() as fresh:
+                return self.check_now(project, requested, fresh)
+        limits, _ = self._limits(conn, project)
+        if binding(limits, requested):
+            check(limits, store.usage(conn, project), requested)
+        return None
 
     def guard(self, project: str, requested: Mapping[str, int]) -> Guard:
         """The check for a claim's transaction: lock the project, count, refuse."""

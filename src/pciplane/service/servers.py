@@ -157,6 +157,7 @@ class ServerService:
             )
             disk = boot_disk(conn, image, record)
             planned = self.nics.plan(conn, project, nics, record.extra_specs_map)
+            guard = self._quota_guard(conn, project, record, planned)
         guest = with_ports(guest, planned)
         now = time.time()
         server = ServerRecord(
@@ -178,7 +179,6 @@ class ServerService:
             disk=disk,
         )
         hook = self.nics.hook(planned) if planned else None
-        guard = self._quota_guard(server, planned)
         try:
             self.scheduler.place(server, guest, new=True, hook=hook, guard=guard)
         except (NoFitError, ConflictError, PortBindingFailed) as exc:
@@ -196,20 +196,21 @@ class ServerService:
         return self.get(server.id)
 
     def _quota_guard(
-        self, server: ServerRecord, planned: Sequence[PlannedNic]
+        self, conn: Connection, project: str, flavor: FlavorRecord, planned: Sequence[PlannedNic]
     ) -> Callable[[Connection], None] | None:
-        """The project's quota check (early, then in the claim's transaction)."""
+        """The project's quota check: now, in the create's first read (``conn``), and
+        the guard that checks again in the claim's transaction."""
         if self.quotas is None:
             return None
         sriov = [p.network for p in planned if p.request is not None]
         wanted = server_request(
-            vcpus=server.vcpus,
-            ram=server.ram,
-            extra_specs=dict(server.extra_specs),
+            vcpus=flavor.vcpus,
+            ram=flavor.ram,
+            extra_specs=flavor.extra_specs_map,
             physnets=nic_physnets(sriov),
         )
-        self.quotas.check_now(server.project, wanted)
-        return self.quotas.guard(server.project, wanted)
+        self.quotas.check_now(project, wanted, conn)
+        return self.quotas.guard(project, wanted)
 
     def place_again(self, server: ServerRecord, faults: tuple[Fault, ...]) -> None:
         """Place a server that lost its host, avoiding the hosts that failed it."""
