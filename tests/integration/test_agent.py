@@ -18,111 +18,33 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from gpu_world import A100, GPUS, HOST, World, gpu_world
 from load_helpers import ADMIN, agent_token, auth, service_env, start_api
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)  # Starlette: TestClient moves to httpx2
-    from fastapi.testclient import TestClient
 
-from pciplane.api.app import create_app
-from pciplane.client import Client
 from pciplane.core.address import PciAddress
 from pciplane.core.errors import ConflictError, NotFoundError
-from pciplane.core.spec import parse_device_specs
-from pciplane.host.agent import Agent, AgentConfig, Scanner, libvirt_scanner, sysfs_scanner
+from pciplane.host.agent import Agent, sysfs_scanner
 from pciplane.host.domain_xml import Domain, HostdevDevice, held_addresses
-from pciplane.host.libvirt_driver import LibvirtDriver, PowerState
-from pciplane.service.settings import Settings
+from pciplane.host.libvirt_driver import PowerState
 from pciplane.sim.host import build_host
-from pciplane.sim.host_write import node_xml, write_sysfs
+from pciplane.sim.host_write import node_xml
 from pciplane.wire.hosts import MismatchIn
 from pciplane.wire.servers import ServerOut as Server
 
 pytestmark = pytest.mark.integration
 
-HOST = "cmp1"
-AGENT_TOKEN = "tok-agent-cmp1"
-PROJECT_TOKEN = "tok-project"
-SPEC = [{"vendor_id": "10de"}]
-A100 = {"name": "large_GPU", "vendor_id": "10de", "product_id": "20b5", "device_type": "type-PCI"}
-#: The four A100s of the ``gpu`` sim profile, two per NUMA node.
-GPUS = ("0000:11:00.0", "0000:12:00.0", "0000:90:00.0", "0000:91:00.0")
-
-
-@dataclass
-class World:
-    """One service, one host (node XML and sysfs tree), one libvirt connection."""
-
-    admin: Client
-    user: Client
-    agent_api: Client
-    driver: LibvirtDriver
-    sysfs_root: Path
-
-    def agent(self, scanner: Scanner | None = None) -> Agent:
-        """A fresh agent process's state over the same libvirt connection (a restart)."""
-        config = AgentConfig(
-            name=HOST,
-            device_spec_raw=tuple(SPEC),
-            device_spec=parse_device_specs(SPEC),
-        )
-        return Agent(
-            config=config,
-            api=self.agent_api,
-            hypervisor=self.driver,
-            scanner=scanner or libvirt_scanner(self.driver.uri),
-        )
-
-    def flavor(self, gpus: int) -> str:
-        name = f"g{gpus}"
-        if name not in {f.name for f in self.admin.list_flavors()}:
-            spec = {"pci_passthrough:alias": f"large_GPU:{gpus}"}
-            self.admin.create_flavor(name, vcpus=1, ram=512, extra_specs=spec)
-        return name
-
-    def owners(self) -> dict[str, str | None]:
-        doc = self.admin.get_host(HOST)
-        return {str(d["address"]): d.get("owner") for d in doc.device_list}  # type: ignore[misc]
-
-    def gpu_pool(self) -> tuple[int, int]:
-        """``(total, free)`` over the host's pools."""
-        pools = self.admin.get_host(HOST).pools
-        return sum(p.total for p in pools), sum(p.free for p in pools)
-
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    sim = build_host("gpu")
-    node = tmp_path / "node.xml"
-    node.write_text(node_xml(sim), encoding="utf-8")
-    write_sysfs(sim, tmp_path / "root")
-    settings = Settings.model_validate(
-        {
-            "db_url": f"sqlite:///{tmp_path / 'svc.db'}",
-            "admin_token": ADMIN,
-            "project_tokens": {PROJECT_TOKEN: "p1"},
-            "agent_tokens": {AGENT_TOKEN: HOST},
-        }
-    )
-    app = create_app(settings)
-    clients = [
-        Client("http://testserver", token, http=TestClient(app))
-        for token in (ADMIN, PROJECT_TOKEN, AGENT_TOKEN)
-    ]
-    with LibvirtDriver.connect(f"test://{node}") as driver:
-        admin, user, agent_api = clients
-        admin.create_alias(A100)
-        yield World(
-            admin=admin, user=user, agent_api=agent_api, driver=driver, sysfs_root=tmp_path / "root"
-        )
-    for client in clients:
-        client.close()
-    app.state.services.db.dispose()
+    with gpu_world(tmp_path) as made:
+        yield made
 
 
 def boot(world: World, agent: Agent, name: str, gpus: int) -> Server:
@@ -258,15 +180,15 @@ def _remove_from_sysfs(root: Path, address: str) -> None:
 
 
 def test_a_device_that_vanishes_while_allocated_stays_owned_until_freed(world: World) -> None:
-    agent = world.agent(sysfs_scanner(world.sysfs_root))
+    agent = world.agent(sysfs_scanner(world.root))
     agent.start()
     server = boot(world, agent, "vm1", 1)
     assert server.state == "ACTIVE", server.reason
     (held,) = server.devices
     spare = next(a for a in GPUS if a != held)
 
-    _remove_from_sysfs(world.sysfs_root, held)
-    _remove_from_sysfs(world.sysfs_root, spare)
+    _remove_from_sysfs(world.root, held)
+    _remove_from_sysfs(world.root, spare)
     assert agent.rescan() is True
 
     owners = world.owners()

@@ -13,28 +13,19 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from load_helpers import ADMIN
+from gpu_world import HOST, World, gpu_world
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)  # Starlette: TestClient moves to httpx2
-    from fastapi.testclient import TestClient
 
-from pciplane.api.app import create_app
-from pciplane.client import Client
 from pciplane.core.errors import StateError
-from pciplane.core.spec import parse_device_specs
 from pciplane.host import libvirt_schema
-from pciplane.host.agent import Agent, AgentConfig, libvirt_scanner, sysfs_scanner
+from pciplane.host.agent import Agent
 from pciplane.host.domain_xml import held_addresses
-from pciplane.host.libvirt_driver import LibvirtDriver, PowerState
-from pciplane.service.settings import Settings
-from pciplane.sim.host import build_host
-from pciplane.sim.host_write import node_xml, write_sysfs
-from pciplane.sim.memory_hypervisor import MemoryHypervisor
+from pciplane.host.libvirt_driver import PowerState
 from pciplane.wire.servers import ServerOut as Server
 
 pytestmark = [
@@ -44,74 +35,12 @@ pytestmark = [
     ),
 ]
 
-HOST = "cmp1"
-AGENT_TOKEN, PROJECT_TOKEN = "tok-agent-cmp1", "tok-project"
-SPEC = [{"vendor_id": "10de"}]
-A100 = {"name": "large_GPU", "vendor_id": "10de", "product_id": "20b5", "device_type": "type-PCI"}
-
-
-@dataclass
-class World:
-    user: Client
-    admin: Client
-    agent_api: Client
-    driver: LibvirtDriver
-    root: Path
-
-    def agent(self) -> Agent:
-        """A fresh agent process over the same hypervisor (a restart)."""
-        config = AgentConfig(
-            name=HOST,
-            device_spec_raw=tuple(SPEC),
-            device_spec=parse_device_specs(SPEC),
-            shutdown_timeout=2.0,
-        )
-        memory = self.driver.uri.startswith("memory:")
-        scanner = sysfs_scanner(self.root) if memory else libvirt_scanner(self.driver.uri)
-        return Agent(config=config, api=self.agent_api, hypervisor=self.driver, scanner=scanner)
-
-    def free(self) -> int:
-        return sum(p.free for p in self.admin.get_host(HOST).pools)
-
-    def domain_state(self) -> PowerState:
-        (domain,) = self.driver.list_domains()
-        return domain.state
-
 
 @pytest.fixture(params=["test", "memory"])
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
-    sim = build_host("gpu")
-    node = tmp_path / "node.xml"
-    node.write_text(node_xml(sim), encoding="utf-8")
-    write_sysfs(sim, tmp_path / "root")
-    settings = Settings.model_validate(
-        {
-            "db_url": f"sqlite:///{tmp_path / 'svc.db'}",
-            "admin_token": ADMIN,
-            "project_tokens": {PROJECT_TOKEN: "p1"},
-            "agent_tokens": {AGENT_TOKEN: HOST},
-        }
-    )
-    app = create_app(settings)
-    clients = [
-        Client("http://testserver", token, http=TestClient(app))
-        for token in (ADMIN, PROJECT_TOKEN, AGENT_TOKEN)
-    ]
-    if request.param == "memory":
-        driver = LibvirtDriver(MemoryHypervisor())
-    else:
-        driver = LibvirtDriver.connect(f"test://{node}")
-    with driver:
-        admin, user, agent_api = clients
-        admin.create_alias(A100)
-        spec = {"pci_passthrough:alias": "large_GPU:2"}
-        admin.create_flavor("g2", vcpus=1, ram=512, extra_specs=spec)
-        yield World(
-            user=user, admin=admin, agent_api=agent_api, driver=driver, root=tmp_path / "root"
-        )
-    for client in clients:
-        client.close()
-    app.state.services.db.dispose()
+    with gpu_world(tmp_path, request.param, shutdown_timeout=2.0) as made:
+        made.flavor(2)
+        yield made
 
 
 def _booted(world: World, agent: Agent) -> Server:
