@@ -28,7 +28,7 @@ from pciplane.core.fleet import Host, NumaNode
 from pciplane.core.pool import build_pools
 from pciplane.core.snapshot import host_from_json, host_to_json
 from pciplane.core.spec import DeviceSpec, HostSpecs, resolve_specs
-from pciplane.host import nodedev, sysfs
+from pciplane.host import nodedev, sysfs, topology
 from pciplane.host.discovery import HostDevice, Scan, diff
 
 
@@ -95,7 +95,8 @@ def format_table(scan: Scan, specs: HostSpecs | None = None) -> str:
 
 def _numa_nodes(args: argparse.Namespace, scan: Scan) -> tuple[NumaNode, ...]:
     """sysfs's NUMA nodes with their sockets; through libvirt, the devices' nodes."""
-    found = sysfs.numa_nodes(args.root) if args.libvirt is None else ()
+    cells = topology.sysfs_cells(args.root) if args.libvirt is None else ()
+    found = tuple((c.id, c.socket) for c in cells)
     if not found:
         nodes = {d.device.numa_node for d in scan.devices if d.device.numa_node is not None}
         found = tuple((n, None) for n in sorted(nodes))

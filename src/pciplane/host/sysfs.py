@@ -27,7 +27,6 @@ from pciplane.host.discovery import HostDevice, NetDev, Scan, ScanWarning
 from pciplane.host.pciids import PciNames, names_at
 
 PCI_DEVICES = Path("sys/bus/pci/devices")
-NUMA_NODES = Path("sys/devices/system/node")
 
 
 class _Vanished(Exception):
@@ -261,34 +260,3 @@ def scan(root: Path = Path("/"), *, names: PciNames | None = None) -> Scan:
     lookup = names if names is not None else names_at()
     devices = tuple(_build(r, by_addr, lookup) for r in raws)
     return Scan(devices=tuple(sorted(devices, key=lambda d: d.address)), warnings=tuple(warnings))
-
-
-def numa_nodes(root: Path = Path("/")) -> tuple[tuple[int, int | None], ...]:
-    """The host's NUMA nodes as ``(id, socket)`` from ``sys/devices/system/node``.
-
-    The socket is the ``physical_package_id`` of the node's first CPU (sysfs ABI
-    ``devices/system/cpu/cpuN/topology``); ``None`` for a node without CPUs.
-    """
-    base = root / NUMA_NODES
-    try:
-        names = os.listdir(base)
-    except OSError:
-        return ()
-    nodes = []
-    for name in names:
-        if name.startswith("node") and name[4:].isdigit():
-            nodes.append((int(name[4:]), _socket_of(base / name)))
-    return tuple(sorted(nodes))
-
-
-def _socket_of(node: Path) -> int | None:
-    cpus = sorted(
-        (e for e in os.listdir(node) if e.startswith("cpu") and e[3:].isdigit()),
-        key=lambda e: int(e[3:]),
-    )
-    for cpu in cpus:
-        try:
-            return int((node / cpu / "topology" / "physical_package_id").read_text())
-        except (OSError, ValueError):
-            continue
-    return None

@@ -11,7 +11,7 @@ import pytest
 
 from pciplane.core.address import PciAddress
 from pciplane.core.device import DevType
-from pciplane.host import sysfs
+from pciplane.host import sysfs, topology
 from pciplane.host.discovery import HostDevice, Scan
 from pciplane.host.pciids import PciNames
 from pciplane.sim.host import PROFILES, build_host
@@ -209,7 +209,8 @@ def test_missing_sysfs_is_one_warning(tmp_path: Path) -> None:
 def test_numa_nodes_and_sockets(
     tmp_path: Path, profile: str, nodes: tuple[tuple[int, int], ...]
 ) -> None:
-    assert sysfs.numa_nodes(_tree(tmp_path, profile)) == nodes
+    cells = topology.sysfs_cells(_tree(tmp_path, profile))
+    assert tuple((c.id, c.socket) for c in cells) == nodes
 
 
 def test_names_come_from_pci_ids(tmp_path: Path) -> None:
