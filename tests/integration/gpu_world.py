@@ -53,6 +53,8 @@ class World:
     root: Path
     #: AgentConfig fields every agent of this world gets (``shutdown_timeout``, ...).
     agent_config: dict[str, object] = field(default_factory=dict)
+    #: The in-memory hypervisor behind ``driver`` (None on libvirt's test driver).
+    memory: MemoryHypervisor | None = None
 
     def agent(self, scanner: Scanner | None = None) -> Agent:
         """A fresh agent process's state over the same hypervisor (a restart)."""
@@ -117,10 +119,8 @@ def gpu_world(
         Client("http://testserver", token, http=TestClient(app))
         for token in (ADMIN, PROJECT_TOKEN, AGENT_TOKEN)
     ]
-    if hypervisor == "memory":
-        driver = LibvirtDriver(MemoryHypervisor())
-    else:
-        driver = LibvirtDriver.connect(f"test://{node}")
+    memory = MemoryHypervisor() if hypervisor == "memory" else None
+    driver = LibvirtDriver(memory) if memory else LibvirtDriver.connect(f"test://{node}")
     try:
         with driver:
             admin, user, agent_api = clients
@@ -132,6 +132,7 @@ def gpu_world(
                 driver=driver,
                 root=tmp_path / "root",
                 agent_config=agent_config,
+                memory=memory,
             )
     finally:
         for client in clients:

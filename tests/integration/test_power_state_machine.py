@@ -11,32 +11,19 @@ host nor loses its device, whatever happens.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gpu_world import HOST, World, gpu_world
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
-from load_helpers import ADMIN
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", UserWarning)  # Starlette: TestClient moves to httpx2
-    from fastapi.testclient import TestClient
-
-from pciplane.api.app import create_app
-from pciplane.client import Client
 from pciplane.core.errors import StateError
 from pciplane.core.power import PowerAction, allowed_from
-from pciplane.core.spec import parse_device_specs
 from pciplane.host import libvirt_schema
-from pciplane.host.agent import Agent, AgentConfig, sysfs_scanner
-from pciplane.host.libvirt_driver import LibvirtDriver, PowerState
-from pciplane.service.settings import Settings
-from pciplane.sim.host import build_host
-from pciplane.sim.host_write import write_sysfs
-from pciplane.sim.memory_hypervisor import MemoryHypervisor
+from pciplane.host.libvirt_driver import PowerState
 
 pytestmark = [
     pytest.mark.integration,
@@ -45,56 +32,14 @@ pytestmark = [
     ),
 ]
 
-HOST, SPEC = "cmp1", [{"vendor_id": "10de"}]
-A100 = {"name": "large_GPU", "vendor_id": "10de", "product_id": "20b5", "device_type": "type-PCI"}
 TASK_OF = {"REBOOT": "rebooting", "HARD_REBOOT": "rebooting_hard"}
-
-
-class World:
-    def __init__(self, root: Path, user: Client, agent_api: Client) -> None:
-        self.root, self.user, self.agent_api = root, user, agent_api
-        self.hypervisor = MemoryHypervisor()
-        self.driver = LibvirtDriver(self.hypervisor)
-
-    def agent(self) -> Agent:
-        config = AgentConfig(
-            name=HOST,
-            device_spec_raw=tuple(SPEC),
-            device_spec=parse_device_specs(SPEC),
-            shutdown_timeout=0.0,
-        )
-        return Agent(
-            config=config,
-            api=self.agent_api,
-            hypervisor=self.driver,
-            scanner=sysfs_scanner(self.root),
-        )
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    write_sysfs(build_host("gpu"), tmp_path / "root")
-    settings = Settings.model_validate(
-        {
-            "db_url": f"sqlite:///{tmp_path / 'svc.db'}",
-            "admin_token": ADMIN,
-            "project_tokens": {"tok-p": "p1"},
-            "agent_tokens": {"tok-a": HOST},
-        }
-    )
-    app = create_app(settings)
-    clients = [
-        Client("http://testserver", t, http=TestClient(app)) for t in (ADMIN, "tok-p", "tok-a")
-    ]
-    admin, user, agent_api = clients
-    admin.create_alias(A100)
-    admin.create_flavor(
-        "g1", vcpus=1, ram=256, extra_specs={"pci_passthrough:alias": "large_GPU:1"}
-    )
-    yield World(tmp_path / "root", user, agent_api)
-    for client in clients:
-        client.close()
-    app.state.services.db.dispose()
+    with gpu_world(tmp_path, "memory", shutdown_timeout=0.0) as made:
+        made.flavor(1)
+        yield made
 
 
 class PowerMachine(RuleBasedStateMachine):
@@ -103,13 +48,14 @@ class PowerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         world = self.world
-        world.hypervisor.domains.clear()
+        assert world.memory is not None
+        world.memory.domains.clear()
         for old in world.user.list_servers():  # the previous example's server, if any
             world.user.delete_server(old.id)
         self.agent = world.agent()
         self.agent.start()
         self.agent.step()
-        server = world.user.create_server("vm", flavor="g1")
+        server = world.user.create_server("vm", flavor=world.flavor(1))
         self.agent.step()
         self.server = world.user.get_server(server.id)
         assert self.server.state == "ACTIVE", self.server.reason
