@@ -146,18 +146,18 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     raise SystemExit(f"pciplane serve not healthy after 60 s: {log.read_text()}")
 
 
-def register_fleet(url: str, fleet: dict[str, object]) -> float:
-    """Catalogue, then every host reported by a simulated agent; the seconds it took."""
+def register_fleet(url: str, fleet: dict[str, object]) -> tuple[float, list[str]]:
+    """Catalogue, then every host reported by a simulated agent: the seconds it took, and
+    the flavors of :data:`FLAVORS` whose alias the fleet has (the uniform one has three)."""
     with Client(url, ADMIN) as admin:
         names = set()
         for entry in fleet["alias"]:  # type: ignore[attr-defined]
             alias = json.loads(entry) if isinstance(entry, str) else entry
             admin.create_alias(alias)
             names.add(alias["name"])
-        for name, request in list(FLAVORS.items()):
-            if request.split(":")[0] not in names:  # the uniform fleet has three aliases
-                del FLAVORS[name]
-                continue
+        flavors = [f for f, request in FLAVORS.items() if request.split(":")[0] in names]
+        for name in flavors:
+            request = FLAVORS[name]
             admin.create_flavor(
                 name, vcpus=2, ram=2048, extra_specs={"pci_passthrough:alias": request}
             )
@@ -171,16 +171,15 @@ def register_fleet(url: str, fleet: dict[str, object]) -> float:
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(report, [hosts[i::4] for i in range(4)]))
-    return time.perf_counter() - started
+    return time.perf_counter() - started, flavors
 
 
-def throughput(urls: list[str], creates: int, clients: int, tag: str) -> float:
+def throughput(urls: list[str], creates: int, clients: int, tag: str, flavors: list[str]) -> float:
     """Creates per second with ``clients`` concurrent callers spread over the API processes.
 
     A create counts when its answer is BUILD with its devices claimed.
     """
     names = [f"{tag}-t{i}" for i in range(creates)]
-    flavors = list(FLAVORS)
 
     def run(which: int) -> int:
         placed = 0
@@ -200,9 +199,8 @@ def throughput(urls: list[str], creates: int, clients: int, tag: str) -> float:
     return placed / seconds
 
 
-def latencies(url: str, samples: int, tag: str) -> list[float]:
+def latencies(url: str, samples: int, tag: str, flavors: list[str]) -> list[float]:
     out = []
-    flavors = list(FLAVORS)
     with Client(url, PROJECT) as user:
         for i in range(samples):
             started = time.perf_counter()
@@ -227,12 +225,12 @@ def server_schedule(url: str) -> tuple[float, float]:
     return float(found.get("sum", 0)), float(found.get("count", 0))
 
 
-def one_round(urls: list[str], args: argparse.Namespace, tag: str) -> Round:
+def one_round(urls: list[str], args: argparse.Namespace, tag: str, flavors: list[str]) -> Round:
     url = urls[0]
-    rate = throughput(urls[:1], args.creates, args.clients, tag)
-    multi = throughput(urls, args.creates, args.clients, f"{tag}m")
+    rate = throughput(urls[:1], args.creates, args.clients, tag, flavors)
+    multi = throughput(urls, args.creates, args.clients, f"{tag}m", flavors)
     before = server_schedule(url)
-    times = sorted(latencies(url, args.samples, tag))
+    times = sorted(latencies(url, args.samples, tag, flavors))
     after = server_schedule(url)
     mean = (after[0] - before[0]) / max(after[1] - before[1], 1) * 1000
     return Round(
@@ -254,11 +252,11 @@ def bench(kind: str, fleet: dict[str, object], args: argparse.Namespace) -> None
                 )
                 for i in range(args.apis)
             ]
-            seconds = register_fleet(urls[0], fleet)
+            seconds, flavors = register_fleet(urls[0], fleet)
             print(f"{kind}: registered {args.hosts} hosts in {seconds:.1f} s", file=sys.stderr)
             rounds = []
             for i in range(args.runs):
-                rounds.append(one_round(urls, args, f"r{i}"))
+                rounds.append(one_round(urls, args, f"r{i}", flavors))
                 print(f"{kind} round {i + 1}/{args.runs}: {rounds[-1]}", file=sys.stderr)
     med = {k: statistics.median(getattr(r, k) for r in rounds) for k in Round.__annotations__}
     print(

@@ -58,7 +58,7 @@ def bench(kind: str, fleet: dict[str, object], args: argparse.Namespace) -> None
         database(kind, Path(tmp)) as db_url,
         service(db_url, fleet, Path(tmp) / "serve.log", None) as url,
     ):
-        seconds = register_fleet(url, fleet)
+        seconds, _ = register_fleet(url, fleet)
         print(f"{kind}: registered {args.hosts} hosts in {seconds:.1f} s", file=sys.stderr)
         with Client(url, PROJECT) as user:
             ids = [
