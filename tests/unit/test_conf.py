@@ -8,6 +8,7 @@ comments, the deprecated option names.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pciplane.conf.json_file import read_json
-from pciplane.conf.nova_conf import read_pci_section
+from pciplane.conf.nova_conf import read_allocation_options, read_pci_section
 from pciplane.conf.pci_entries import (
     FileKind,
     file_kind,
@@ -168,6 +169,23 @@ def test_nova_conf_errors_name_file_option_and_index(
 def test_missing_nova_conf(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         read_nova_conf(tmp_path / "nope.conf")
+
+
+@pytest.mark.parametrize("read", [read_pci_section, read_allocation_options])
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        pytest.param("nope.conf", "cannot read: no such readable file", id="missing"),
+        pytest.param(".", "cannot read: Is a directory", id="directory"),
+    ],
+)
+def test_both_nova_conf_readers_name_an_unreadable_file(
+    tmp_path: Path, read: Callable[[Path], object], name: str, message: str
+) -> None:
+    path = tmp_path / name
+    with pytest.raises(ConfigError) as info:
+        read(path)
+    assert str(info.value) == f"nova.conf file {path}: {message}"
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,17 @@ def _raw_values(path: Path) -> tuple[list[str], list[str]]:
 
     conf = cfg.ConfigOpts()
     conf.register_opts(_options(), group=GROUP)
+    _load(conf, path)
+    try:
+        return list(conf[GROUP].device_spec), list(conf[GROUP].alias)
+    finally:
+        conf.reset()
+
+
+def _load(conf: cfg.ConfigOpts, path: Path) -> None:
+    """Read ``path`` into ``conf`` (its options registered), or a ConfigError naming it."""
+    from oslo_config import cfg
+
     try:
         conf(args=[], default_config_files=[str(path)], default_config_dirs=[], use_env=False)
     except cfg.ConfigFilesNotFoundError:
@@ -74,10 +85,6 @@ def _raw_values(path: Path) -> tuple[list[str], list[str]]:
         raise ConfigError(f"nova.conf file {path}: not an INI file: {exc.msg}") from None
     except OSError as exc:
         raise ConfigError(f"nova.conf file {path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        return list(conf[GROUP].device_spec), list(conf[GROUP].alias)
-    finally:
-        conf.reset()
 
 
 def _decode(path: Path, option: str, index: int, text: str) -> object:
@@ -158,12 +165,7 @@ def read_allocation_options(path: Path) -> dict[str, str]:
     conf = cfg.ConfigOpts()
     for group, name in ALLOCATION_OPTIONS:
         conf.register_opt(cfg.StrOpt(name), group=None if group == "DEFAULT" else group)
-    try:
-        conf(args=[], default_config_files=[str(path)], default_config_dirs=[], use_env=False)
-    except cfg.ConfigFilesNotFoundError:
-        raise ConfigError(f"nova.conf file {path}: cannot read: no such readable file") from None
-    except cfg.ConfigFileParseError as exc:
-        raise ConfigError(f"nova.conf file {path}: not an INI file: {exc.msg}") from None
+    _load(conf, path)
     try:
         found = {}
         for group, name in ALLOCATION_OPTIONS:
