@@ -131,6 +131,12 @@ def test_policies_parsed() -> None:
         pytest.param(
             {"hw:cpu_dedicated_mask": "0-1"}, "hw:cpu_dedicated_mask", "=mixed", id="mask-not-mixed"
         ),
+        pytest.param(
+            {"hw:cpu_policy": "mixed", "hw:cpu_dedicated_mask": "0,9"},
+            "hw:cpu_dedicated_mask",
+            "vCPU 9 is beyond the flavor's 8 vCPU(s) (0-7)",
+            id="mask-beyond",
+        ),
     ],
 )
 def test_impossible_flavors_name_the_key(specs: dict[str, str], key: str, words: str) -> None:

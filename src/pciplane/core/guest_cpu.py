@@ -94,9 +94,10 @@ def _enum(specs: Mapping[str, str], key: str, kind: type[CpuPolicy] | type[Threa
         raise RequestError(f"extra spec {key!r}: {value!r} is not one of {allowed}") from None
 
 
-def _cpu_list(specs: Mapping[str, str], key: str, vcpus: int) -> frozenset[int]:
+def _vcpu_set(text: str, key: str, vcpus: int) -> frozenset[int]:
+    """The vCPU set extra spec ``key`` gives as ``text``; each vCPU one of the flavor's."""
     try:
-        found = parse_cpu_set(specs[key], key=f"extra spec {key!r}")
+        found = parse_cpu_set(text, key=f"extra spec {key!r}")
     except ConfigError as exc:
         raise RequestError(str(exc)) from None
     beyond = sorted(c for c in found if c >= vcpus)
@@ -171,16 +172,7 @@ def _dedicated(specs: Mapping[str, str], policy: CpuPolicy, vcpus: int) -> froze
     text = specs[DEDICATED_MASK_KEY].strip()
     if text.startswith("^"):  # Nova: a mask of exclusions only means "all but these"
         text = f"0-{vcpus - 1},{text}"
-    try:
-        mask = parse_cpu_set(text, key=f"extra spec {DEDICATED_MASK_KEY!r}")
-    except ConfigError as exc:
-        raise RequestError(str(exc)) from None
-    beyond = sorted(c for c in mask if c >= vcpus)
-    if beyond:
-        raise RequestError(
-            f"extra spec {DEDICATED_MASK_KEY!r}: vCPU {beyond[0]} is beyond the flavor's "
-            f"{vcpus} vCPU(s)"
-        )
+    mask = _vcpu_set(text, DEDICATED_MASK_KEY, vcpus)
     if len(mask) == vcpus:
         raise RequestError(
             f"extra spec {DEDICATED_MASK_KEY!r}: a mixed guest needs at least one shared "
@@ -247,7 +239,7 @@ def _cell_cpus(
     cells = []
     for n in range(nodes):
         key = keys[n]
-        cpus = _cpu_list(specs, key, vcpus)
+        cpus = _vcpu_set(specs[key], key, vcpus)
         for cpu in sorted(cpus):
             if cpu in owner:
                 raise RequestError(
