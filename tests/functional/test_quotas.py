@@ -142,6 +142,7 @@ def test_quota_show_and_set(make: Any) -> None:
     for bad, words in (
         ({"gpus": 1}, "'gpus': expected instances"),
         ({"cores": -2}, "-2 is not a limit"),
+        ({"cores": 10**30}, f"{10**30} is not a limit (-1 for unlimited, or 0 to 2147483647)"),
     ):
         refused = client.put("/v1/quotas/alpha", json={"limits": bad}, headers=ADMIN_H)
         assert refused.status_code == 400 and words in refused.text

@@ -65,6 +65,9 @@ def test_a_limit_below_unlimited_is_refused() -> None:
     assert check_limit("cores", -1) == -1
     with pytest.raises(RequestError, match="-2 is not a limit"):
         check_limit("cores", -2)
+    assert check_limit("cores", 2**31 - 1) == 2**31 - 1
+    with pytest.raises(RequestError, match="2147483648 is not a limit"):
+        check_limit("cores", 2**31)
 
 
 @pytest.mark.parametrize(

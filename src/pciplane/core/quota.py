@@ -91,7 +91,13 @@ def check_resource(name: str) -> str:
     )
 
 
+#: The largest limit (Nova's quota API takes up to its database's MAX_INT, 2**31 - 1).
+MAX_LIMIT = 2**31 - 1
+
+
 def check_limit(name: str, value: int) -> int:
-    if value < UNLIMITED:
-        raise RequestError(f"quota {name}: {value} is not a limit (-1 for unlimited, or 0 and up)")
+    if not UNLIMITED <= value <= MAX_LIMIT:
+        raise RequestError(
+            f"quota {name}: {value} is not a limit (-1 for unlimited, or 0 to {MAX_LIMIT})"
+        )
     return value
