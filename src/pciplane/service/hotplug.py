@@ -127,8 +127,7 @@ class HotPlugService:
             vcpus=0, ram=0, extra_specs={}, physnets=nic_physnets([nic.network])
         )
         wanted = {k: v for k, v in wanted.items() if k.startswith(PORT_PREFIX)}
-        self.quotas.check_now(server.project, wanted)
-        return self.quotas.guard(server.project, wanted)
+        return self.quotas.checked(server.project, wanted)
 
     def _claim_and_queue(self, server: ServerRecord, nic: PlannedNic, guard: Guard | None) -> int:
         """One transaction: the device (generation-checked), the port bound, the attach."""

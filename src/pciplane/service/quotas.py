@@ -107,26 +107,22 @@ class QuotaService:
 
     # --- the check ----------------------------------------------------------------
 
-    def check_now(
+    def checked(
         self, project: str, requested: Mapping[str, int], conn: Connection | None = None
-    ) -> None:
-        """The early check, before scheduling (the claim's guard is the one that counts);
-        in ``conn``'s transaction when given."""
+    ) -> Guard | None:
+        """The early check, before scheduling (in ``conn``'s transaction when given), and
+        the guard that checks again in the claim's transaction, under the project's lock;
+        None when no limit of the project can refuse ``requested`` (nothing to count,
+        nothing to serialise)."""
         if conn is None:
             with self.db.read() as fresh:
-                return self.check_now(project, requested, fresh)
+                return self.checked(project, requested, fresh)
         limits, _ = self._limits(conn, project)
-        if binding(limits, requested):
-            check(limits, store.usage(conn, project), requested)
-        return None
-
-    def guard(self, project: str, requested: Mapping[str, int]) -> Guard:
-        """The check for a claim's transaction: lock the project, count, refuse."""
+        if not binding(limits, requested):
+            return None
+        check(limits, store.usage(conn, project), requested)
 
         def run(conn: Connection) -> None:
-            limits, _ = self._limits(conn, project)
-            if not binding(limits, requested):  # nothing to count, nothing to serialise
-                return
             store.lock(conn, project)
             limits, _ = self._limits(conn, project)  # as of the lock
             check(limits, store.usage(conn, project), requested)

@@ -209,8 +209,7 @@ class ServerService:
             extra_specs=flavor.extra_specs_map,
             physnets=nic_physnets(sriov),
         )
-        self.quotas.check_now(project, wanted, conn)
-        return self.quotas.guard(project, wanted)
+        return self.quotas.checked(project, wanted, conn)
 
     def place_again(self, server: ServerRecord, faults: tuple[Fault, ...]) -> None:
         """Place a server that lost its host, avoiding the hosts that failed it."""
